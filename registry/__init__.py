@@ -1,0 +1,48 @@
+"""The Qlib Model Pipeline's model registry: a plain library (it never imports Prefect)."""
+
+from registry.errors import (
+    AmbiguousProductionError,
+    CorruptedArtifactError,
+    DuplicateVersionError,
+    InvalidMetricError,
+    InvalidModelError,
+    InvalidNameError,
+    InvalidStatusError,
+    InvalidTransitionError,
+    ModelNotFoundError,
+    ModelPathNotAllowedError,
+    ModelRegistryError,
+    NoRollbackTargetError,
+    ProductionModelDeletionError,
+    RegistryUnavailableError,
+)
+from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
+from registry.registry import ModelRegistry
+from registry.settings import Settings, load_settings
+from registry.statuses import ModelStatus
+
+__all__ = [
+    "AmbiguousProductionError",
+    "CorruptedArtifactError",
+    "DatasetConfig",
+    "DuplicateVersionError",
+    "InvalidMetricError",
+    "InvalidModelError",
+    "InvalidNameError",
+    "InvalidStatusError",
+    "InvalidTransitionError",
+    "ModelEvent",
+    "ModelFilter",
+    "ModelInfo",
+    "ModelMetadata",
+    "ModelNotFoundError",
+    "ModelPathNotAllowedError",
+    "ModelRegistry",
+    "ModelRegistryError",
+    "ModelStatus",
+    "NoRollbackTargetError",
+    "ProductionModelDeletionError",
+    "RegistryUnavailableError",
+    "Settings",
+    "load_settings",
+]

@@ -1,0 +1,178 @@
+"""Engines, migrations and the one managed-transaction helper that retries and translates driver errors."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from registry.errors import RegistryUnavailableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# PostgreSQL SQLSTATEs worth retrying: serialization failure, deadlock, lock timeout, and
+# the connection-loss classes a restart produces.
+RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08000", "08003", "08006", "08001"}
+MIGRATION_LOCK_KEY = 7_202_611  # pg_advisory_xact_lock key that serializes concurrent first-use migrations
+
+
+def sqlite_url_for(registry_dir: Path) -> str:
+    """The default database: a SQLite file inside the registry directory."""
+    return f"sqlite:///{(registry_dir / 'registry.db').resolve()}"
+
+
+def describe_url(url: str | URL) -> str:
+    """The URL with any password hidden, for error messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_registry_engine(database_url: str, **engine_options: Any) -> Engine:
+    """An engine tuned for the registry: pre-ping, and SQLite in WAL mode with immediate write locks."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30}, **engine_options)
+        _configure_sqlite(engine)
+        return engine
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+    options.update(engine_options)
+    if url.get_backend_name() == "postgresql":
+        # Fail fast when the server is gone, so the retry budget (not the OS) bounds the wait.
+        options.setdefault("connect_args", {"connect_timeout": 5})
+    return create_engine(url, **options)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the lock up front: a deferred transaction that later upgrades to a writer
+        # can fail with SQLITE_BUSY without waiting for busy_timeout. Readers stay deferred (WAL).
+        read_only = connection.get_execution_options().get("qmp_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a database error is transient (conflict, deadlock, lost connection, busy SQLite)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate in RETRYABLE_SQLSTATES:
+            return True
+        message = str(exc.orig).lower()
+        if "database is locked" in message or "database is busy" in message:
+            return True
+        if isinstance(exc, OperationalError) and sqlstate is None and "sqlite" not in type(exc.orig).__module__:
+            return True  # psycopg raises OperationalError without a SQLSTATE when it cannot connect
+    return False
+
+
+class Database:
+    """An engine plus a session factory; `run` executes a unit of work in one retried transaction."""
+
+    def __init__(self, database_url: str, *, retry_budget_s: float = 30.0, max_attempts: int = 12, **engine_options: Any):
+        self.url = database_url
+        self.engine = create_registry_engine(database_url, **engine_options)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            self.engine.execution_options(qmp_read_only=True), expire_on_commit=False
+        )
+        self.retry_budget_s = retry_budget_s
+        self.max_attempts = max_attempts
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def run(
+        self,
+        unit_of_work: Callable[[Session], T],
+        *,
+        undo: Callable[[], None] | None = None,
+        read_only: bool = False,
+    ) -> T:
+        """Run `unit_of_work` in one transaction, retrying transient failures within the retry budget.
+
+        `undo` is called after every failed attempt, to reverse side effects outside the database.
+        """
+        factory = self.read_sessions if read_only else self.sessions
+        deadline = time.monotonic() + self.retry_budget_s
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                with factory() as session, session.begin():
+                    return unit_of_work(session)
+            except BaseException as exc:
+                if undo is not None:
+                    undo()
+                if not (isinstance(exc, DBAPIError) and is_retryable(exc)):
+                    raise
+                if attempt >= self.max_attempts or time.monotonic() >= deadline:
+                    raise RegistryUnavailableError(
+                        f"registry database {describe_url(self.url)} still failing after {attempt} attempts "
+                        f"({self.retry_budget_s:.0f} s budget): {exc.orig}"
+                    ) from exc
+                pause = min(2.0, 0.02 * 2 ** min(attempt, 7)) * (0.5 + random.random())
+                log.debug("retrying registry transaction after %s (attempt %d)", type(exc.orig).__name__, attempt)
+                time.sleep(pause)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    def alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def schema_is_current(self) -> bool:
+        """Whether the database is at the newest migration."""
+        head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+
+    def upgrade(self) -> None:
+        """Apply pending migrations (serialized across processes on PostgreSQL)."""
+        config = self.alembic_config()
+        with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ensure_schema(self) -> None:
+        """Migrate a new or older database on first use."""
+        try:
+            current = self.schema_is_current()
+        except OperationalError as exc:
+            raise RegistryUnavailableError(
+                f"cannot reach registry database {describe_url(self.url)}: {exc.orig}"
+            ) from exc
+        if not current:
+            self.upgrade()

@@ -1,0 +1,63 @@
+"""The registry's typed errors: one subclass per way a call can fail, each naming the ids involved.
+
+None of them derives from ValueError on purpose: Pydantic would wrap a ValueError raised in a
+validator into its own ValidationError, and callers should catch the registry's type.
+"""
+
+from __future__ import annotations
+
+
+class ModelRegistryError(Exception):
+    """Base class of every error the registry raises on purpose."""
+
+
+class ModelNotFoundError(ModelRegistryError, LookupError):
+    """No model with that id (or no model of that name) in the registry."""
+
+
+class CorruptedArtifactError(ModelRegistryError):
+    """A model's artifact is missing or its bytes do not match the recorded checksum."""
+
+
+class InvalidStatusError(ModelRegistryError):
+    """A status value that the registry does not know."""
+
+
+class InvalidTransitionError(InvalidStatusError):
+    """A status change that the transition table does not allow."""
+
+
+class ProductionModelDeletionError(ModelRegistryError):
+    """Deleting (or archiving) the production model was asked for."""
+
+
+class DuplicateVersionError(ModelRegistryError):
+    """The caller's version already exists for that model name."""
+
+
+class InvalidNameError(ModelRegistryError):
+    """A model name, version, metric name or tag that breaks the documented rules."""
+
+
+class InvalidMetricError(InvalidNameError):
+    """A metric value that is not a finite number."""
+
+
+class InvalidModelError(ModelRegistryError):
+    """The model object cannot be serialized, or the model file cannot be used."""
+
+
+class ModelPathNotAllowedError(InvalidModelError):
+    """A `model_path` outside every directory the registry may import from."""
+
+
+class AmbiguousProductionError(ModelRegistryError):
+    """`get_production_model()` without a name, while several names have a production model."""
+
+
+class NoRollbackTargetError(ModelRegistryError):
+    """A rollback was asked for but the name never had an earlier production model that still exists."""
+
+
+class RegistryUnavailableError(ModelRegistryError):
+    """The database stayed unreachable (or kept conflicting) for longer than the retry budget."""

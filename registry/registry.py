@@ -1,0 +1,424 @@
+"""ModelRegistry: the seed's API over a SQL database and an artifact directory, safe for concurrent writers."""
+
+from __future__ import annotations
+
+import getpass
+import math
+import pickle
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry import store
+from registry.artifacts import LocalArtifactStore, StagedArtifact
+from registry.db import Database, describe_url, sqlite_url_for
+from registry.errors import (
+    AmbiguousProductionError,
+    CorruptedArtifactError,
+    DuplicateVersionError,
+    InvalidModelError,
+    InvalidTransitionError,
+    ModelNotFoundError,
+    ModelPathNotAllowedError,
+    NoRollbackTargetError,
+    ProductionModelDeletionError,
+)
+from registry.models import ModelEvent, ModelFilter, ModelInfo, ModelMetadata, validate_metric_name, validate_model_name
+from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
+from registry.versions import next_version, parse_version
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Registration:
+    """What one registration has done outside the database, so a failed attempt can be undone."""
+
+    staged: StagedArtifact
+    model_id: str | None = None
+    published: bool = False
+    committed: bool = False
+    reused: str | None = field(default=None)
+
+
+class ModelRegistry:
+    """Registers, versions, loads and promotes models; metadata in SQL, artifacts under `registry_dir`."""
+
+    def __init__(
+        self,
+        registry_dir: str | Path = "./model_registry",
+        database_url: str | None = None,
+        *,
+        primary_metric: str = "ic_mean",
+        higher_is_better: bool = True,
+        allowed_source_dirs: Iterable[str | Path] | None = None,
+        retry_budget_s: float = 30.0,
+        **engine_options: Any,
+    ) -> None:
+        self.registry_dir = Path(registry_dir).expanduser().resolve()
+        self.registry_dir.mkdir(parents=True, exist_ok=True)
+        self.database_url = database_url or sqlite_url_for(self.registry_dir)
+        self.primary_metric = validate_metric_name(primary_metric)
+        self.higher_is_better = higher_is_better
+        sources = allowed_source_dirs if allowed_source_dirs is not None else [Path.cwd(), tempfile.gettempdir(), self.registry_dir]
+        self.allowed_source_dirs = [Path(p).expanduser().resolve() for p in sources]
+        self.artifacts = LocalArtifactStore(self.registry_dir)
+        self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
+        self.db.ensure_schema()
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry(registry_dir={str(self.registry_dir)!r}, database_url={describe_url(self.database_url)!r})"
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.db.dispose()
+
+    def __enter__(self) -> ModelRegistry:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- registration -----------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        model: Any,
+        metadata: ModelMetadata,
+        model_path: str | Path | None = None,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        flow_run_id: str | None = None,
+    ) -> str:
+        """Store the model and its metadata; returns the model id `{model_name}_v{version}`."""
+        metadata = ModelMetadata.model_validate(metadata.model_dump())  # re-run validators on mutated input
+        if metadata.version is not None:
+            parse_version(metadata.version)
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+        staged = self._stage(model, model_path)
+        work = _Registration(staged)
+        try:
+            model_id = self.db.run(
+                lambda session: self._register_in(session, work, metadata, spec),
+                undo=lambda: self._undo_registration(work),
+            )
+        except BaseException:
+            self.artifacts.discard(work.staged)
+            raise
+        if work.reused is not None:
+            self.artifacts.discard(work.staged)
+        return model_id
+
+    def _stage(self, model: Any, model_path: str | Path | None) -> StagedArtifact:
+        if model_path is None:
+            if model is None:
+                raise InvalidModelError("register_model needs a model object or a model_path")
+            return self.artifacts.stage_object(model)
+        source = Path(model_path).expanduser().resolve()
+        if not any(source.is_relative_to(root) for root in self.allowed_source_dirs):
+            allowed = ", ".join(str(p) for p in self.allowed_source_dirs)
+            raise ModelPathNotAllowedError(f"model_path {str(model_path)!r} is outside the allowed directories ({allowed})")
+        if not source.is_file():
+            raise InvalidModelError(f"model_path {str(model_path)!r} is not a readable file")
+        return self.artifacts.stage_file(source)
+
+    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec) -> str:
+        if work.committed and work.model_id is not None:
+            return work.model_id  # an earlier attempt's commit succeeded though its reply was lost
+        now = _now()
+        name = metadata.model_name
+        name_row = store.lock_name(session, name, now, create=True)
+        assert name_row is not None
+        if spec.flow_run_id is not None:
+            existing = store.find_by_flow_run(session, name, spec.flow_run_id)
+            if existing is not None:
+                work.reused = existing
+                return existing
+        if metadata.version is None:
+            version = next_version(store.latest_version(session, name))
+        else:
+            version = metadata.version
+            if store.version_taken(session, name, parse_version(version)):
+                raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
+        parsed = parse_version(version)
+        model_id = f"{name}_v{version}"
+        status = self._initial_status(session, name, metadata.performance_metrics)
+        try:
+            store.insert_model(
+                session,
+                model_id=model_id,
+                metadata=metadata,
+                version=version,
+                parsed=parsed,
+                status=status,
+                sha256=work.staged.sha256,
+                size=work.staged.size,
+                flow_run_id=spec.flow_run_id,
+                now=now,
+            )
+        except IntegrityError as exc:
+            if "flow_run" in str(exc.orig):
+                raise
+            raise DuplicateVersionError(f"model {name!r} already has version {version!r} (model id {model_id!r})") from exc
+        store.bump_registrations(session, name_row)
+        store.add_event(
+            session, model_id=model_id, model_name=name, event="registered",
+            from_status=None, to_status=status.value, spec=spec, now=now,
+        )
+        snapshot = {
+            "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
+            "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
+        }
+        session.flush()
+        work.model_id = model_id
+        self.artifacts.publish(work.staged, model_id, snapshot)
+        work.published = True
+        return model_id
+
+    def _undo_registration(self, work: _Registration) -> None:
+        if not work.published or work.model_id is None:
+            return
+        info = self._find(work.model_id)
+        if info is not None and info.checksum == work.staged.sha256:
+            work.committed = True  # the commit reached the database; keep the files
+            return
+        self.artifacts.unpublish(work.staged)
+        work.published = False
+
+    def _find(self, model_id: str) -> ModelInfo | None:
+        try:
+            return self.get_model_info(model_id)
+        except ModelNotFoundError:
+            return None
+
+    def _initial_status(self, session: Session, name: str, metrics: dict[str, float]) -> ModelStatus:
+        """Candidate when the primary metric beats production's (or there is no production)."""
+        value = metrics.get(self.primary_metric)
+        if value is None or not math.isfinite(value):
+            return ModelStatus.REGISTERED
+        production = store.production_row(session, name)
+        if production is None:
+            return ModelStatus.CANDIDATE
+        current = store.metric_value(session, production.id, self.primary_metric)
+        if current is None or not math.isfinite(current):
+            return ModelStatus.CANDIDATE
+        better = value > current if self.higher_is_better else value < current
+        return ModelStatus.CANDIDATE if better else ModelStatus.REGISTERED
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get_model_info(self, model_id: str) -> ModelInfo:
+        """The ModelInfo of `model_id`, or ModelNotFoundError."""
+        def unit(session: Session) -> ModelInfo:
+            return store.to_infos(session, [store.get_row(session, model_id)], self.registry_dir)[0]
+        return self.db.run(unit, read_only=True)
+
+    def get_model(self, model_id: str) -> Any:
+        """Load the model object after verifying its artifact's checksum."""
+        info = self.get_model_info(model_id)
+        if info.purged_at is not None:
+            raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged on {info.purged_at:%Y-%m-%d}")
+        data = self.artifacts.read_verified(model_id, info.checksum, info.size_bytes)
+        return pickle.loads(data)
+
+    def get_model_metadata(self, model_id: str) -> dict[str, Any]:
+        """The model's metadata and registry fields as a JSON-ready dict."""
+        return self.get_model_info(model_id).model_dump(mode="json")
+
+    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # noqa: A002 - the seed's name
+        """Models matching `filter` (all models, newest first, without one)."""
+        flt = filter or ModelFilter()
+        def unit(session: Session) -> list[ModelInfo]:
+            return store.to_infos(session, session.scalars(store.filter_query(flt)).all(), self.registry_dir)
+        return self.db.run(unit, read_only=True)
+
+    def get_production_model(self, model_name: str | None = None) -> ModelInfo | None:
+        """The production model of `model_name`; without a name, the only production model there is."""
+        def unit(session: Session) -> ModelInfo | None:
+            if model_name is not None:
+                row = store.production_row(session, validate_model_name(model_name))
+                return None if row is None else store.to_infos(session, [row], self.registry_dir)[0]
+            rows = store.production_rows(session, limit=2)
+            if len(rows) > 1:
+                names = ", ".join(repr(r.model_name) for r in rows)
+                raise AmbiguousProductionError(
+                    f"several model names have a production model ({names}, ...): pass model_name"
+                )
+            return store.to_infos(session, rows, self.registry_dir)[0] if rows else None
+        return self.db.run(unit, read_only=True)
+
+    def history(
+        self, model_name: str | None = None, model_id: str | None = None, *, limit: int | None = None
+    ) -> list[ModelEvent]:
+        """The append-only history, oldest first, for a name, a model, or the whole registry."""
+        return self.db.run(
+            lambda s: store.events(s, model_name=model_name, model_id=model_id, limit=limit), read_only=True
+        )
+
+    def production_at(self, model_name: str, when: datetime) -> str | None:
+        """The id of the model that was production for `model_name` at `when` (None if none was)."""
+        if when.tzinfo is None:
+            raise ValueError("production_at needs a timezone-aware datetime")
+        return self.db.run(lambda s: store.production_at(s, model_name, when), read_only=True)
+
+    def verify_artifact(self, model_id: str) -> ModelInfo:
+        """Check the model file against its recorded checksum; CorruptedArtifactError if it differs."""
+        info = self.get_model_info(model_id)
+        self.artifacts.verify(model_id, info.checksum, info.size_bytes)
+        return info
+
+    # -- status changes ---------------------------------------------------------------------------
+
+    def set_model_status(
+        self,
+        model_id: str,
+        status: str | ModelStatus,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        flow_run_id: str | None = None,
+        force: bool = False,
+    ) -> None:
+        """Move a model to `status` along the transition table (`production` promotes it)."""
+        target = parse_status(status)
+        if target == ModelStatus.PRODUCTION:
+            self.set_production_model(model_id, actor=actor, reason=reason, flow_run_id=flow_run_id)
+            return
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+
+        def unit(session: Session) -> None:
+            name, _ = store.name_and_status(session, model_id)
+            store.lock_name(session, name, _now(), create=False)
+            row = store.get_row(session, model_id)
+            current = ModelStatus(row.status)
+            if current == target:
+                return
+            check_transition(model_id, current, target, force=force)
+            now = _now()
+            store.set_status(session, row, target, now)
+            event = {ModelStatus.ARCHIVED: "archived", ModelStatus.REGISTERED: "status_changed"}.get(target, "status_changed")
+            if current == ModelStatus.ARCHIVED:
+                event = "restored"
+            elif current == ModelStatus.PRODUCTION:
+                event = "retired"
+                store.set_previous_production(session, name, model_id)
+            store.add_event(session, model_id=model_id, model_name=name, event=event,
+                            from_status=current.value, to_status=target.value, spec=spec, now=now)
+
+        self.db.run(unit)
+
+    def set_production_model(
+        self,
+        model_id: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        flow_run_id: str | None = None,
+        verify: bool = True,
+        event: str = "promoted",
+    ) -> ModelInfo:
+        """Promote `model_id`; the old production model becomes a candidate, in the same transaction."""
+        if verify:
+            self.verify_artifact(model_id)
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+
+        def unit(session: Session) -> ModelInfo:
+            name, _ = store.name_and_status(session, model_id)
+            store.lock_name(session, name, _now(), create=False)
+            row = store.get_row(session, model_id)
+            current = ModelStatus(row.status)
+            if current == ModelStatus.PRODUCTION:
+                return store.to_infos(session, [row], self.registry_dir)[0]
+            if current not in PROMOTABLE:
+                raise InvalidTransitionError(
+                    f"model {model_id!r} is {current.value}: only registered or candidate models can be promoted"
+                    + (" (restore it first)" if current == ModelStatus.ARCHIVED else "")
+                )
+            if row.purged_at is not None:
+                raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
+            now = _now()
+            old = store.production_row(session, name)
+            if old is not None:
+                store.set_status(session, old, ModelStatus.CANDIDATE, now)
+                store.add_event(session, model_id=old.model_id, model_name=name, event="demoted",
+                                from_status=ModelStatus.PRODUCTION.value, to_status=ModelStatus.CANDIDATE.value,
+                                spec=spec, now=now)
+                # The partial unique index is checked per statement: demote before promoting.
+                session.flush()
+                store.set_previous_production(session, name, old.model_id)
+            store.set_status(session, row, ModelStatus.PRODUCTION, now)
+            store.add_event(session, model_id=model_id, model_name=name, event=event,
+                            from_status=current.value, to_status=ModelStatus.PRODUCTION.value, spec=spec, now=now)
+            session.flush()
+            return store.to_infos(session, [row], self.registry_dir)[0]
+
+        return self.db.run(unit)
+
+    def rollback(self, model_name: str, *, actor: str | None = None, reason: str | None = None,
+                 flow_run_id: str | None = None) -> ModelInfo:
+        """Restore the most recent earlier production model of `model_name`, after checking its artifact."""
+        validate_model_name(model_name)
+        current = self.get_production_model(model_name)
+        exclude = current.model_id if current else None
+        candidates = self.db.run(lambda s: store.previous_production_ids(s, model_name, exclude), read_only=True)
+        for model_id in candidates:
+            info = self._find(model_id)
+            if info is None or info.purged_at is not None or info.status == ModelStatus.ARCHIVED:
+                continue
+            return self.set_production_model(model_id, actor=actor, reason=reason or "rollback",
+                                             flow_run_id=flow_run_id, event="rolled_back")
+        raise NoRollbackTargetError(f"model {model_name!r} has no earlier production model that can be restored")
+
+    def record_event(self, model_id: str, event: str, *, actor: str | None = None, reason: str | None = None,
+                     flow_run_id: str | None = None, awaiting_approval: bool | None = None) -> None:
+        """Append a decision to the history without a status change (approval requested, rejected, ...)."""
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+
+        def unit(session: Session) -> None:
+            row = store.get_row(session, model_id, for_update=True)
+            now = _now()
+            if awaiting_approval is not None:
+                row.approval_requested_at = now if awaiting_approval else None
+            store.add_event(session, model_id=model_id, model_name=row.model_name, event=event,
+                            from_status=row.status, to_status=row.status, spec=spec, now=now)
+
+        self.db.run(unit)
+
+    # -- deletion ---------------------------------------------------------------------------------
+
+    def delete_model(self, model_id: str, *, actor: str | None = None, reason: str | None = None) -> None:
+        """Remove a non-production model's row and files; its history stays."""
+        spec = store.EventSpec(actor or _default_actor(), reason, None)
+
+        def unit(session: Session) -> None:
+            name, _ = store.name_and_status(session, model_id)
+            store.lock_name(session, name, _now(), create=False)
+            row = store.get_row(session, model_id)
+            if row.status == ModelStatus.PRODUCTION.value:
+                raise ProductionModelDeletionError(
+                    f"model {model_id!r} is the production model of {name!r}: promote another model first"
+                )
+            store.add_event(session, model_id=model_id, model_name=name, event="deleted",
+                            from_status=row.status, to_status=None, spec=spec, now=_now())
+            store.delete_row(session, row)
+
+        self.db.run(unit)
+        # Files go only after the commit: a crash in between leaves an orphan, never a row without files.
+        self.artifacts.delete(model_id)
+

@@ -1,0 +1,36 @@
+"""Settings read at the edges (CLI, flows): environment variables prefixed `QMP_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the registry, its database and the Qlib data live; explicit arguments always win."""
+
+    model_config = SettingsConfigDict(env_prefix="QMP_", env_file=".env", extra="ignore")
+
+    registry_dir: Path = Field(Path("./model_registry"), description="Artifact root of the model registry.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the registry database; default: SQLite file inside registry_dir."
+    )
+    provider_uri: Path | None = Field(
+        None, description="Qlib data directory; overrides the workflow YAML's qlib_init.provider_uri."
+    )
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI for Qlib recorders; default: SQLite file inside registry_dir."
+    )
+
+    def resolved_mlflow_uri(self) -> str:
+        """The tracking URI Qlib's recorders use (MLflow 3 refuses the file store, so a database URI)."""
+        if self.mlflow_uri:
+            return self.mlflow_uri
+        return f"sqlite:///{(self.registry_dir / 'mlflow.db').resolve()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit non-None overrides applied on top."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]

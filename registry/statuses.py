@@ -1,0 +1,56 @@
+"""Model statuses and the explicit table of allowed transitions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from registry.errors import InvalidStatusError, InvalidTransitionError
+
+
+class ModelStatus(StrEnum):
+    """Lifecycle of a registered model version."""
+
+    REGISTERED = "registered"
+    CANDIDATE = "candidate"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+S = ModelStatus
+
+# (from, to) pairs that `set_model_status` accepts. Entering production only happens through
+# `set_production_model` (which swaps under a lock); leaving it only through another model's
+# promotion or a forced retire.
+ALLOWED_TRANSITIONS: frozenset[tuple[ModelStatus, ModelStatus]] = frozenset(
+    {
+        (S.REGISTERED, S.CANDIDATE),
+        (S.REGISTERED, S.ARCHIVED),
+        (S.CANDIDATE, S.REGISTERED),
+        (S.CANDIDATE, S.ARCHIVED),
+        (S.ARCHIVED, S.REGISTERED),
+    }
+)
+PROMOTABLE: frozenset[ModelStatus] = frozenset({S.REGISTERED, S.CANDIDATE})
+FORCED_RETIRE_TARGETS: frozenset[ModelStatus] = frozenset({S.CANDIDATE, S.REGISTERED, S.ARCHIVED})
+
+
+def parse_status(value: str | ModelStatus) -> ModelStatus:
+    """The ModelStatus for `value`, or InvalidStatusError listing the known ones."""
+    try:
+        return ModelStatus(value)
+    except ValueError:
+        known = ", ".join(s.value for s in ModelStatus)
+        raise InvalidStatusError(f"unknown status {value!r}: expected one of {known}") from None
+
+
+def check_transition(model_id: str, current: ModelStatus, target: ModelStatus, *, force: bool = False) -> None:
+    """Raise InvalidTransitionError unless `current -> target` is allowed for `set_model_status`."""
+    if current == S.PRODUCTION:
+        if force and target in FORCED_RETIRE_TARGETS:
+            return
+        raise InvalidTransitionError(
+            f"model {model_id!r} is in production: it leaves production only when another model is promoted "
+            f"or with an explicit forced retire (force=True) to {', '.join(sorted(FORCED_RETIRE_TARGETS))}"
+        )
+    if (current, target) not in ALLOWED_TRANSITIONS:
+        raise InvalidTransitionError(f"model {model_id!r} cannot go from {current.value!r} to {target.value!r}")

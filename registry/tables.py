@@ -1,0 +1,174 @@
+"""Typed ORM rows and the schema's named constraints and indexes (SQL lives here and in the store only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+STATUSES_SQL = "'registered', 'candidate', 'production', 'archived'"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the registry; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class ModelNameRow(Base):
+    """One row per model name: the row whose lock serializes version allocation and promotion."""
+
+    __tablename__ = "model_names"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # Bumped by every registration so that, under REPEATABLE READ or SERIALIZABLE, two writers
+    # of the same name conflict on this row (and retry) instead of reading a stale latest version.
+    registrations: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The model that production was last taken from: the rollback target cleanup must keep.
+    previous_production_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(200), unique=True)
+    model_name: Mapped[str] = mapped_column(String(100), ForeignKey("model_names.name"))
+    version: Mapped[str] = mapped_column(String(64))
+    v_major: Mapped[int] = mapped_column(Integer)
+    v_minor: Mapped[int] = mapped_column(Integer)
+    v_patch: Mapped[int] = mapped_column(Integer)
+    v_release: Mapped[int] = mapped_column(Integer)  # 1 for a release, 0 for a labelled pre-release
+    v_label: Mapped[str] = mapped_column(String(32))
+    model_type: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))
+    training_date: Mapped[date] = mapped_column(Date)
+    experiment_name: Mapped[str | None] = mapped_column(String(256))
+    qlib_recorder_id: Mapped[str | None] = mapped_column(String(256))
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    hyperparameters: Mapped[dict[str, Any]]
+    dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    artifact_sha256: Mapped[str] = mapped_column(String(64))
+    artifact_size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    archived_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
+    approval_requested_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({STATUSES_SQL})", name="status_known"),
+        UniqueConstraint("model_name", "version", name="uq_model_versions_name_version"),
+        UniqueConstraint(
+            "model_name", "v_major", "v_minor", "v_patch", "v_release", "v_label",
+            name="uq_model_versions_name_semver",
+        ),
+        UniqueConstraint("model_name", "flow_run_id", name="uq_model_versions_name_flow_run"),
+        # The database, not the code, guarantees a single production model per name.
+        Index(
+            "uq_model_versions_one_production",
+            "model_name",
+            unique=True,
+            postgresql_where=text("status = 'production'"),
+            sqlite_where=text("status = 'production'"),
+        ),
+        Index("ix_model_versions_name_status_id", "model_name", "status", "id"),
+        Index("ix_model_versions_status_id", "status", "id"),
+        Index("ix_model_versions_name_training_date", "model_name", "training_date"),
+        Index("ix_model_versions_experiment", "experiment_name"),
+    )
+
+
+class ModelMetricRow(Base):
+    """One metric value per row, so filters on any metric use an index instead of parsing JSON."""
+
+    __tablename__ = "model_metrics"
+
+    model_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_model_metrics_name_value", "name", "value"),)
+
+
+class ModelTagRow(Base):
+    __tablename__ = "model_tags"
+
+    model_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+    __table_args__ = (Index("ix_model_tags_key_value", "key", "value"),)
+
+
+class ModelEventRow(Base):
+    """Append-only history; no foreign key so that a deleted model's history survives it."""
+
+    __tablename__ = "model_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(100))
+    event: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str | None] = mapped_column(Text)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_model_events_name_id", "model_name", "id"),
+        Index("ix_model_events_model_id_id", "model_id", "id"),
+    )
