@@ -30,6 +30,7 @@ from registry.errors import (
     ProductionModelDeletionError,
 )
 from registry.models import ModelEvent, ModelFilter, ModelInfo, ModelMetadata, validate_metric_name, validate_model_name
+from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
 
@@ -80,6 +81,17 @@ class ModelRegistry:
         self.artifacts = LocalArtifactStore(self.registry_dir)
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
         self.db.ensure_schema()
+
+    @staticmethod
+    def default_database_url(registry_dir: str | Path) -> str:
+        """The embedded default: a SQLite file inside the registry directory."""
+        return sqlite_url_for(Path(registry_dir).expanduser().resolve())
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, **options: Any) -> ModelRegistry:
+        """The registry that QMP_REGISTRY_DIR / QMP_DATABASE_URL (or `settings`) name."""
+        settings = settings or load_settings()
+        return cls(settings.registry_dir, settings.database_url, **options)
 
     def __repr__(self) -> str:
         return f"ModelRegistry(registry_dir={str(self.registry_dir)!r}, database_url={describe_url(self.database_url)!r})"
@@ -422,3 +434,17 @@ class ModelRegistry:
         # Files go only after the commit: a crash in between leaves an orphan, never a row without files.
         self.artifacts.delete(model_id)
 
+
+    # -- cleanup (rules and SQL in registry/cleanup.py) ----------------------------------------------
+
+    def archive_stale(self, **options: Any) -> Any:
+        """Archive stale non-production models and purge long-archived artifacts; see `registry.cleanup`."""
+        from registry.cleanup import archive_stale
+
+        return archive_stale(self, **options)
+
+    def sweep_orphans(self, **options: Any) -> Any:
+        """Remove artifact directories that no row owns, after a grace period; see `registry.cleanup`."""
+        from registry.cleanup import sweep_orphans
+
+        return sweep_orphans(self, **options)

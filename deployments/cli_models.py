@@ -1,0 +1,171 @@
+"""`qmp models ...`, `qmp db upgrade` and `qmp registry ...`: the registry from the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+
+from deployments.console import comparison_table, console, history_table, models_table
+from registry import ModelFilter, ModelRegistry, ModelStatus
+from registry.db import Database
+from registry.index_compat import export_index, import_index
+from registry.settings import load_settings
+
+models_app = typer.Typer(help="List, inspect, promote, archive and roll back registered models.", no_args_is_help=True)
+db_app = typer.Typer(help="The registry database's schema.", no_args_is_help=True)
+registry_app = typer.Typer(help="Compatibility with the seed's index.json layout.", no_args_is_help=True)
+
+Reason = Annotated[str | None, typer.Option("--reason", help="Why; recorded in the history.")]
+Actor = Annotated[str | None, typer.Option("--actor", help="Who; default: the current user.")]
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"{what} must look like KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+@models_app.command("list")
+def list_models(
+    name: Annotated[str | None, typer.Option("--name", help="Only this model name.")] = None,
+    status: Annotated[list[ModelStatus] | None, typer.Option("--status", help="Only these statuses.")] = None,
+    model_type: Annotated[str | None, typer.Option("--type", help="Only this model type.")] = None,
+    min_metric: Annotated[list[str] | None, typer.Option("--min", help="METRIC=VALUE lower bound, e.g. ic_mean=0.02.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE tag that must match.")] = None,
+    date_from: Annotated[str | None, typer.Option(help="Trained on or after (YYYY-MM-DD).")] = None,
+    date_to: Annotated[str | None, typer.Option(help="Trained on or before (YYYY-MM-DD).")] = None,
+    order_by: Annotated[str, typer.Option(help="created_at, version, model_name or training_date.")] = "created_at",
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List registered models as a table."""
+    minimum = {k: float(v) for k, v in _pairs(min_metric or [], "--min").items()}
+    flt = ModelFilter(
+        model_name=name, status=list(status) if status else None, model_type=model_type,
+        min_performance=minimum or None, tags=_pairs(tag or [], "--tag") or None,
+        date_from=date.fromisoformat(date_from) if date_from else None,
+        date_to=date.fromisoformat(date_to) if date_to else None,
+        order_by=order_by, limit=limit,  # type: ignore[arg-type]
+    )
+    with ModelRegistry.from_settings() as reg:
+        models = reg.list_models(flt)
+    if as_json:
+        console.print_json(json.dumps([m.model_dump(mode="json") for m in models]))
+    else:
+        console.print(models_table(models, title=f"Models in {reg.registry_dir}"))
+
+
+@models_app.command("show")
+def show(model_id: str) -> None:
+    """Metadata, metrics, checksum and history of one model."""
+    with ModelRegistry.from_settings() as reg:
+        info = reg.get_model_info(model_id)
+        events = reg.history(model_id=model_id)
+    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters"})
+    body = "\n".join(f"[bold]{k}[/]: {v}" for k, v in fields.items() if v not in (None, {}, []))
+    console.print(Panel(body, title=model_id))
+    console.print(comparison_table(info.performance_metrics, None, title="Metrics"))
+    if info.hyperparameters:
+        console.print_json(json.dumps(info.hyperparameters, default=str))
+    console.print(history_table(events, title=f"History of {model_id}"))
+
+
+@models_app.command("promote")
+def promote(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
+    """Make a model the production model of its name (the old one becomes a candidate)."""
+    with ModelRegistry.from_settings() as reg:
+        info = reg.set_production_model(model_id, actor=actor, reason=reason)
+    console.print(f"[green]{info.model_id} is now the production model of {info.model_name}[/]")
+
+
+@models_app.command("archive")
+def archive(
+    model_id: str, reason: Reason = None, actor: Actor = None,
+    force: Annotated[bool, typer.Option(help="Retire a production model (leaves the name without production).")] = False,
+) -> None:
+    """Archive a model."""
+    with ModelRegistry.from_settings() as reg:
+        reg.set_model_status(model_id, ModelStatus.ARCHIVED, actor=actor, reason=reason, force=force)
+    console.print(f"{model_id} archived")
+
+
+@models_app.command("restore")
+def restore(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
+    """Bring an archived model back to registered."""
+    with ModelRegistry.from_settings() as reg:
+        reg.set_model_status(model_id, ModelStatus.REGISTERED, actor=actor, reason=reason)
+    console.print(f"{model_id} restored to registered")
+
+
+@models_app.command("delete")
+def delete(
+    model_id: str, reason: Reason = None, actor: Actor = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a non-production model's row and files (its history stays)."""
+    if not yes:
+        typer.confirm(f"Delete {model_id} and its artifact?", abort=True)
+    with ModelRegistry.from_settings() as reg:
+        reg.delete_model(model_id, actor=actor, reason=reason)
+    console.print(f"{model_id} deleted")
+
+
+@models_app.command("rollback")
+def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> None:
+    """Restore the previous production model of a name (after checking its artifact)."""
+    with ModelRegistry.from_settings() as reg:
+        info = reg.rollback(model_name, actor=actor, reason=reason)
+    console.print(f"[green]rolled back: {info.model_id} is the production model of {model_name} again[/]")
+
+
+@models_app.command("history")
+def history(
+    model_name: str, limit: Annotated[int | None, typer.Option(help="Only the latest N events.")] = None
+) -> None:
+    """Every change to a model name's versions, oldest first."""
+    with ModelRegistry.from_settings() as reg:
+        events = reg.history(model_name=model_name, limit=limit)
+    console.print(history_table(events, title=f"History of {model_name}"))
+
+
+@db_app.command("upgrade")
+def upgrade(database_url: Annotated[str | None, typer.Option(help="Default: QMP_DATABASE_URL or the SQLite file.")] = None) -> None:
+    """Apply the registry's schema migrations."""
+    settings = load_settings(database_url=database_url)
+    settings.registry_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url or ModelRegistry.default_database_url(settings.registry_dir)
+    db = Database(url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    console.print("registry schema is up to date")
+
+
+@registry_app.command("export-index")
+def export_index_command(out: Annotated[Path | None, typer.Option(help="Default: <registry_dir>/index.json.")] = None) -> None:
+    """Write the seed's index.json for the registry."""
+    with ModelRegistry.from_settings() as reg:
+        path = export_index(reg, out)
+    console.print(f"wrote {path}")
+
+
+@registry_app.command("import-index")
+def import_index_command(source: Path, actor: Actor = None) -> None:
+    """Import a seed-style registry directory (index.json + model directories)."""
+    with ModelRegistry.from_settings() as reg:
+        report = import_index(reg, source, actor=actor)
+    console.print(f"imported {len(report.imported)} models")
+    for key, why in report.skipped.items():
+        console.print(f"[yellow]skipped {key}: {why}[/]")
+    if report.skipped:
+        raise typer.Exit(1)

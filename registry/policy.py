@@ -1,0 +1,128 @@
+"""The promotion policy as a pure function: candidate vs production metrics -> decision with reasons."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Action(StrEnum):
+    PROMOTE = "promote"
+    NEEDS_APPROVAL = "needs_approval"
+    KEEP = "keep"
+
+
+class Guardrail(BaseModel):
+    """A bound on a secondary metric: a floor/ceiling, and/or how much worse than production it may be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="Metric name, e.g. max_drawdown or icir.")
+    higher_is_better: bool = Field(True, description="Direction of the metric (max_drawdown: higher, i.e. less negative, is better).")
+    min_value: float | None = Field(None, description="The candidate's value may not be below this.")
+    max_value: float | None = Field(None, description="The candidate's value may not be above this.")
+    max_worsening: float | None = Field(
+        None, ge=0, description="How much worse than production the candidate may be (absolute, in the metric's units)."
+    )
+
+
+class PromotionPolicy(BaseModel):
+    """When a newly trained model replaces production."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    primary_metric: str = Field("ic_mean", title="Primary metric", description="Metric that decides which model is better.")
+    higher_is_better: bool = Field(True, title="Higher is better")
+    min_improvement: float = Field(
+        0.0, ge=0, title="Minimum absolute improvement", description="The candidate must beat production by at least this."
+    )
+    min_relative_improvement: float = Field(
+        0.0, ge=0, title="Minimum relative improvement", description="Fraction of |production value|, e.g. 0.05 for 5%."
+    )
+    guardrails: list[Guardrail] = Field(default_factory=list, title="Guardrails on other metrics")
+    approval: Literal["auto", "manual"] = Field(
+        "auto", title="Approval mode", description="auto: promote when better; manual: pause for a person to approve."
+    )
+
+
+class Decision(BaseModel):
+    """What the policy decided and why, in plain words."""
+
+    action: Action
+    reasons: list[str]
+
+    @property
+    def better(self) -> bool:
+        return self.action != Action.KEEP
+
+
+def _number(metrics: Mapping[str, float] | None, name: str) -> float | None:
+    value = (metrics or {}).get(name)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _check_guardrail(rail: Guardrail, candidate: Mapping[str, float], production: Mapping[str, float] | None) -> str | None:
+    """The reason the candidate fails `rail`, or None when it passes."""
+    value = _number(candidate, rail.metric)
+    if value is None:
+        return f"guardrail on {rail.metric}: the candidate has no finite {rail.metric}"
+    if rail.min_value is not None and value < rail.min_value:
+        return f"guardrail on {rail.metric}: {value:.6g} is below the floor {rail.min_value:.6g}"
+    if rail.max_value is not None and value > rail.max_value:
+        return f"guardrail on {rail.metric}: {value:.6g} is above the ceiling {rail.max_value:.6g}"
+    current = _number(production, rail.metric)
+    if rail.max_worsening is not None and current is not None:
+        worsening = (current - value) if rail.higher_is_better else (value - current)
+        if worsening > rail.max_worsening:
+            return (
+                f"guardrail on {rail.metric}: {value:.6g} is worse than production's {current:.6g} "
+                f"by {worsening:.6g}, more than the allowed {rail.max_worsening:.6g}"
+            )
+    return None
+
+
+def decide_promotion(
+    candidate: Mapping[str, float], production: Mapping[str, float] | None, policy: PromotionPolicy
+) -> Decision:
+    """Promote, ask for approval, or keep — never promoting on a missing or non-finite metric."""
+    metric = policy.primary_metric
+    value = _number(candidate, metric)
+    if value is None:
+        return Decision(action=Action.KEEP, reasons=[f"the candidate has no finite {metric}; it is never promoted on it"])
+    reasons: list[str] = []
+    current = _number(production, metric) if production is not None else None
+    if production is None:
+        reasons.append(f"there is no production model; the candidate's {metric} is {value:.6g}")
+    elif current is None:
+        reasons.append(f"the production model has no finite {metric}; the candidate's is {value:.6g}")
+    else:
+        gain = (value - current) if policy.higher_is_better else (current - value)
+        needed = max(policy.min_improvement, policy.min_relative_improvement * abs(current))
+        direction = "higher" if policy.higher_is_better else "lower"
+        if gain <= 0 or gain < needed:
+            why = f"{metric} {value:.6g} vs production {current:.6g}"
+            if gain <= 0:
+                return Decision(action=Action.KEEP, reasons=[f"not better: {why} ({direction} is better)"])
+            return Decision(
+                action=Action.KEEP,
+                reasons=[f"improvement too small: {why}, gain {gain:.6g} < required {needed:.6g}"],
+            )
+        reasons.append(f"better: {metric} {value:.6g} vs production {current:.6g} (gain {gain:.6g} >= required {needed:.6g})")
+    failures = [r for rail in policy.guardrails if (r := _check_guardrail(rail, candidate, production)) is not None]
+    if failures:
+        return Decision(action=Action.KEEP, reasons=reasons + failures)
+    if policy.guardrails:
+        reasons.append("all guardrails pass: " + ", ".join(rail.metric for rail in policy.guardrails))
+    if policy.approval == "manual":
+        return Decision(action=Action.NEEDS_APPROVAL, reasons=[*reasons, "approval mode is manual: a person must approve"])
+    return Decision(action=Action.PROMOTE, reasons=[*reasons, "approval mode is auto: promoting"])
