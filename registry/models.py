@@ -13,6 +13,7 @@ from registry.errors import InvalidMetricError, InvalidNameError
 from registry.statuses import ModelStatus, parse_status
 from registry.versions import parse_version
 
+# Checked with fullmatch: `$` would let a trailing newline through into paths and ids.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 METRIC_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .%-]{0,63}$")
 TAG_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$")
@@ -26,21 +27,21 @@ TAG_RULE = "key of 1-64 characters from A-Z a-z 0-9 _ . : -, value a string of a
 
 def validate_model_name(name: str) -> str:
     """Return `name` if it follows NAME_RULE, else raise InvalidNameError naming it."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
         raise InvalidNameError(f"invalid model name {name!r}: {NAME_RULE}")
     return name
 
 
 def validate_metric_name(name: str) -> str:
     """Return `name` if it follows METRIC_RULE, else raise InvalidNameError naming it."""
-    if not isinstance(name, str) or not METRIC_PATTERN.match(name):
+    if not isinstance(name, str) or not METRIC_PATTERN.fullmatch(name):
         raise InvalidNameError(f"invalid metric name {name!r}: {METRIC_RULE}")
     return name
 
 
 def validate_tag_key(key: str) -> str:
     """Return `key` if it follows TAG_RULE, else raise InvalidNameError naming it."""
-    if not isinstance(key, str) or not TAG_KEY_PATTERN.match(key):
+    if not isinstance(key, str) or not TAG_KEY_PATTERN.fullmatch(key):
         raise InvalidNameError(f"invalid tag key {key!r}: {TAG_RULE}")
     return key
 
@@ -181,8 +182,8 @@ class ModelFilter(BaseModel):
     experiment_name: str | None = None
     order_by: OrderBy = "created_at"
     descending: bool = True
-    limit: int | None = Field(None, ge=1, le=100_000)
-    offset: int = Field(0, ge=0)
+    limit: int | None = Field(default=None, ge=1, le=100_000)
+    offset: int = Field(default=0, ge=0)
 
     @field_validator("status", mode="before")
     @classmethod

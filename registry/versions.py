@@ -8,7 +8,8 @@ from typing import NamedTuple
 from registry.errors import InvalidNameError
 
 # MAJOR[.MINOR[.PATCH]][-label]: the seed's "1.0" and semantic "1.2.3-rc1" both fit.
-VERSION_PATTERN = re.compile(r"^(\d{1,9})(?:\.(\d{1,9}))?(?:\.(\d{1,9}))?(?:-([0-9A-Za-z][0-9A-Za-z.]{0,31}))?$")
+# ASCII digits only and matched with fullmatch: `\d` accepts other scripts' digits and `$` a trailing newline.
+VERSION_PATTERN = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,9}))?(?:\.([0-9]{1,9}))?(?:-([0-9A-Za-z][0-9A-Za-z.]{0,31}))?")
 
 
 class Version(NamedTuple):
@@ -27,8 +28,8 @@ class Version(NamedTuple):
 
 def parse_version(text: str) -> Version:
     """Parse `MAJOR[.MINOR[.PATCH]][-label]`, raising InvalidNameError naming the bad version."""
-    match = VERSION_PATTERN.match(text) if isinstance(text, str) else None
-    if match is None:
+    match = VERSION_PATTERN.fullmatch(text) if isinstance(text, str) else None
+    if match is None or ".." in text:
         raise InvalidNameError(
             f"invalid version {text!r}: expected MAJOR[.MINOR[.PATCH]][-label], e.g. '1.2.0' or '2.0.0-rc1'"
         )

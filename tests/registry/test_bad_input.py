@@ -1,0 +1,146 @@
+"""Bad names, versions, metrics and models are refused before anything is written (no row, no file)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry import (
+    InvalidMetricError,
+    InvalidModelError,
+    InvalidNameError,
+    InvalidStatusError,
+    ModelFilter,
+    ModelMetadata,
+    ModelRegistry,
+)
+from tests.registry.registry_helpers import leftover_dirs, metadata
+
+BAD_NAMES = [
+    "", "../evil", "..", "a/b", "a\\b", "/abs", "a..b", ".hidden", "-dash", "name with space", "x" * 101,
+    "trailing\n", "nul\x00", "tab\tname", "ünïcode", "semi;colon",
+]
+BAD_VERSIONS = ["../1", "1/0", "1.0\\0", "v1", "1.0.0.0", "1.0-a..b", "1.0\n", "", "1.0-" + "r" * 40]
+
+
+def assert_nothing_written(reg: ModelRegistry) -> None:
+    assert reg.list_models() == []
+    assert reg.history() == []
+    assert leftover_dirs(reg) == []
+    assert not any(p.name not in {".staging"} for p in reg.registry_dir.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_model_name_is_refused_when_building_metadata(name: str) -> None:
+    with pytest.raises(InvalidNameError):
+        ModelMetadata(model_name=name)
+
+
+@pytest.mark.parametrize("version", BAD_VERSIONS)
+def test_bad_version_is_refused_when_building_metadata(version: str) -> None:
+    with pytest.raises(InvalidNameError):
+        ModelMetadata(model_name="ok", version=version)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "trailing\n", "x" * 101])
+def test_bad_name_slipped_past_validation_is_refused_at_registration_with_nothing_written(
+    registry: ModelRegistry, model: Any, name: str
+) -> None:
+    meta = metadata("fine")
+    meta.model_name = name  # Pydantic does not validate assignment: the registry re-validates
+    with pytest.raises(InvalidNameError):
+        registry.register_model(model, meta)
+    assert_nothing_written(registry)
+
+
+@pytest.mark.parametrize("version", ["../../etc", "1.0/x", "1.0\n", "1.0-a..b"])
+def test_bad_version_slipped_past_validation_is_refused_at_registration_with_nothing_written(
+    registry: ModelRegistry, model: Any, version: str
+) -> None:
+    meta = ModelMetadata.model_construct(**{**metadata("fine").model_dump(), "version": version})
+    with pytest.raises(InvalidNameError):
+        registry.register_model(model, meta)
+    assert_nothing_written(registry)
+
+
+def test_longest_allowed_name_and_version_register(registry: ModelRegistry, model: Any) -> None:
+    name = "n" * 100
+    model_id = registry.register_model(model, metadata(name, version="999999999.999999999.999999999-" + "r" * 32))
+    assert registry.get_model(model_id) == model
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_metric_is_refused(value: float) -> None:
+    with pytest.raises(InvalidMetricError, match="finite"):
+        metadata(performance_metrics={"ic_mean": value})
+
+
+def test_non_finite_metric_slipped_past_validation_writes_nothing(registry: ModelRegistry, model: Any) -> None:
+    meta = metadata(ic_mean=0.05)
+    meta.performance_metrics["ic_mean"] = math.nan
+    with pytest.raises(InvalidMetricError):
+        registry.register_model(model, meta)
+    assert_nothing_written(registry)
+
+
+@pytest.mark.parametrize("value", ["high", None, [0.1]])
+def test_non_numeric_metric_is_refused(value: object) -> None:
+    with pytest.raises(InvalidMetricError):
+        metadata(performance_metrics={"ic_mean": value})
+
+
+@pytest.mark.parametrize("name", ["", "1starts_with_digit", "a/b", "x" * 65])
+def test_bad_metric_name_is_refused(name: str) -> None:
+    with pytest.raises(InvalidNameError):
+        metadata(performance_metrics={name: 0.1})
+
+
+@pytest.mark.parametrize(("key", "value"), [("", "v"), ("a/b", "v"), ("k", "x" * 257), ("k", "nul\x00")])
+def test_bad_tag_is_refused(key: str, value: str) -> None:
+    with pytest.raises(InvalidNameError):
+        metadata(tags={key: value})
+
+
+@pytest.mark.parametrize("unpicklable", [lambda: 1, threading.Lock()], ids=["lambda", "lock"])
+def test_unpicklable_model_raises_invalid_model_error_with_nothing_written(
+    registry: ModelRegistry, unpicklable: object
+) -> None:
+    with pytest.raises(InvalidModelError, match="cannot be pickled"):
+        registry.register_model(unpicklable, metadata(version="1.0.0"))
+    assert_nothing_written(registry)
+
+
+def test_no_model_and_no_path_raises_invalid_model_error(registry: ModelRegistry) -> None:
+    with pytest.raises(InvalidModelError):
+        registry.register_model(None, metadata())
+    assert_nothing_written(registry)
+
+
+def test_unknown_status_in_filter_raises_invalid_status_error() -> None:
+    with pytest.raises(InvalidStatusError):
+        ModelFilter(status="live")
+
+
+def test_registry_errors_are_not_value_errors_so_pydantic_cannot_swallow_them() -> None:
+    with pytest.raises(InvalidNameError) as caught:
+        ModelMetadata(model_name="a/b")
+    assert not isinstance(caught.value, ValueError)
+
+
+def test_naive_datetime_is_refused_by_production_at(registry: ModelRegistry) -> None:
+    from datetime import datetime
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        registry.production_at("lgbm_alpha158", datetime(2024, 1, 1))  # noqa: DTZ001
+
+
+def test_model_path_that_is_a_directory_raises_invalid_model_error(registry: ModelRegistry, tmp_path: Path) -> None:
+    folder = tmp_path / "not_a_file"
+    folder.mkdir()
+    with pytest.raises(InvalidModelError):
+        registry.register_model(None, metadata(), model_path=folder)
+    assert_nothing_written(registry)
