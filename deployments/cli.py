@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -30,6 +31,12 @@ def _mount_optional() -> None:
     else:
         app.add_typer(data_app, name="data")
     try:
+        from deployments.cli_retrain import retrain_command
+    except ImportError:
+        pass
+    else:
+        app.command("retrain")(retrain_command)
+    try:
         from deployments.cli_cleanup import cleanup
     except ImportError:
         pass
@@ -38,6 +45,17 @@ def _mount_optional() -> None:
 
 
 _mount_optional()
+
+
+@app.command("demo")
+def demo(
+    workspace: Path = typer.Option(Path("demo_workspace"), help="Where the data and the registry go (recreated)."),
+    instruments: int = typer.Option(60, min=10, max=500, help="Synthetic instruments."),
+) -> None:
+    """Synthesize data, retrain twice (weaker then stronger config), show registry, decision and history."""
+    from deployments.demo import run_demo
+
+    run_demo(workspace, instruments=instruments)
 
 
 def main() -> None:

@@ -1,0 +1,51 @@
+"""`qmp retrain`: the retrain flow from the command line, printing metrics, decision and reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from deployments.console import comparison_table, console
+from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
+from registry.policy import PromotionPolicy
+
+
+def run_retrain(
+    config: Path,
+    model_name: str,
+    approval: Literal["auto", "manual"] = "auto",
+    provider_uri: Path | None = None,
+    approval_timeout: int = 86_400,
+) -> RetrainResult:
+    """Run the retrain flow in this process (Prefect starts a local API if none is configured)."""
+    return retrain(
+        model_name=model_name,
+        workflow=WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None),
+        policy=PromotionPolicy(approval=approval),
+        approval=ApprovalSettings(timeout_seconds=approval_timeout),
+    )
+
+
+def print_result(result: RetrainResult) -> None:
+    console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
+    console.print(f"[bold]decision:[/] {result.decision.value}")
+    for reason in result.reasons:
+        console.print(f"  - {reason}")
+    console.print(result.message)
+
+
+def retrain_command(
+    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="qrun-style workflow YAML.")],
+    model_name: Annotated[str, typer.Option("--model-name", help="Registry name, e.g. lgbm_alpha158.")],
+    approval: Annotated[str, typer.Option(help="auto: promote when better; manual: wait for approval in the Prefect UI.")] = "auto",
+    provider_uri: Annotated[Path | None, typer.Option("--provider-uri", help="Qlib data directory (overrides the YAML).")] = None,
+    approval_timeout: Annotated[int, typer.Option(help="Seconds to wait for a manual approval.")] = 86_400,
+) -> None:
+    """Train, evaluate, register and (maybe) promote one model."""
+    if approval not in ("auto", "manual"):
+        raise typer.BadParameter("--approval must be auto or manual")
+    if approval == "manual":
+        console.print("[yellow]manual approval: resume the paused run in the Prefect UI (Resume button) to decide[/]")
+    print_result(run_retrain(config, model_name, approval, provider_uri, approval_timeout))  # type: ignore[arg-type]

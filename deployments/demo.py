@@ -1,0 +1,74 @@
+"""`qmp demo`: synthetic Qlib data, two retrain runs (a weaker and a stronger configuration), the outcome."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from rich.table import Table
+
+from deployments.console import console, history_table, models_table
+
+T = TypeVar("T")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+WEAKER = "workflow_config_linear_Alpha158.yaml"
+STRONGER = "workflow_config_lightgbm_Alpha158.yaml"
+
+
+@contextmanager
+def _timed(label: str, timings: list[tuple[str, float]]) -> Iterator[None]:
+    console.rule(f"[bold]{label}")
+    started = time.perf_counter()
+    yield
+    elapsed = time.perf_counter() - started
+    timings.append((label, elapsed))
+    console.print(f"[dim]{label}: {elapsed:.1f} s[/]")
+
+
+def _step(label: str, timings: list[tuple[str, float]], work: Callable[[], T]) -> T:
+    with _timed(label, timings):
+        return work()
+
+
+def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158_demo", fresh: bool = True) -> None:
+    """Run the whole pipeline twice on embedded defaults inside `workspace`."""
+    import shutil
+
+    workspace = workspace.resolve()
+    if fresh and workspace.exists():
+        shutil.rmtree(workspace)
+    data_dir, registry_dir = workspace / "qlib_data", workspace / "model_registry"
+    # Settings are read at the edges: point this process at the demo's registry and data.
+    os.environ["QMP_REGISTRY_DIR"] = str(registry_dir)
+    os.environ["QMP_PROVIDER_URI"] = str(data_dir)
+    os.environ.pop("QMP_DATABASE_URL", None)
+
+    from deployments.cli_retrain import print_result, run_retrain
+    from registry import ModelRegistry
+    from tasks.synthetic import synthesize
+
+    timings: list[tuple[str, float]] = []
+    report = _step(f"1. synthesize {instruments} instruments of Qlib data", timings,
+                   lambda: synthesize(data_dir, instruments=instruments, seed=7))
+    console.print(f"wrote {report.days} trading days x {report.instruments} instruments to {data_dir}")
+    for number, config in ((2, WEAKER), (3, STRONGER)):
+        result = _step(f"{number}. retrain flow with {config}", timings,
+                       lambda config=config: run_retrain(EXAMPLES / config, model_name))
+        print_result(result)
+    with _timed("4. registry", timings), ModelRegistry.from_settings() as registry:
+        console.print(models_table(registry.list_models(), title=f"Registry at {registry_dir}"))
+        production = registry.get_production_model(model_name)
+        console.print(f"production model of {model_name}: [bold green]{production.model_id if production else 'none'}[/]")
+        console.print(history_table(registry.history(model_name=model_name), title=f"History of {model_name}"))
+    summary = Table(title="Demo timings")
+    summary.add_column("step")
+    summary.add_column("seconds", justify="right")
+    for label, seconds in timings:
+        summary.add_row(label, f"{seconds:.1f}")
+    summary.add_row("[bold]total", f"[bold]{sum(s for _, s in timings):.1f}")
+    console.print(summary)
+    console.print(f"Explore further: QMP_REGISTRY_DIR={registry_dir} qmp models list")

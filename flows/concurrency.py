@@ -1,0 +1,37 @@
+"""Per-model-name exclusion through Prefect global concurrency limits, created when missing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+
+def limit_name(purpose: str, model_name: str) -> str:
+    return f"qmp-{purpose}-" + re.sub(r"[^A-Za-z0-9_-]+", "-", model_name)
+
+
+def ensure_limit(name: str, limit: int = 1) -> None:
+    """Create the global concurrency limit `name` unless it exists (a missing limit excludes nothing)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            try:
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=limit))
+            except ObjectAlreadyExists:
+                pass  # another run created it first
+
+
+@contextmanager
+def one_at_a_time(purpose: str, model_name: str) -> Iterator[None]:
+    """Hold the per-name slot of `purpose`; the registry's row lock stays the real guarantee."""
+    name = limit_name(purpose, model_name)
+    ensure_limit(name)
+    with concurrency(name, occupy=1, strict=True):
+        yield

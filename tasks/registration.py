@@ -1,0 +1,95 @@
+"""Plain functions between a trained model and the registry: register, promote, roll back."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry
+from registry.settings import Settings, load_settings
+from tasks.online_status import sync_online_tags
+from tasks.workflow_config import WorkflowConfig
+
+
+@lru_cache(maxsize=8)
+def _registry_for(registry_dir: Path, database_url: str | None) -> ModelRegistry:
+    return ModelRegistry(registry_dir, database_url)
+
+
+def open_registry(settings: Settings | None = None) -> ModelRegistry:
+    """The registry QMP_REGISTRY_DIR / QMP_DATABASE_URL name, one instance (and pool) per process."""
+    settings = settings or load_settings()
+    return _registry_for(settings.registry_dir.expanduser().resolve(), settings.database_url)
+
+
+def metadata_for(
+    model_name: str,
+    cfg: WorkflowConfig,
+    metrics: dict[str, float],
+    *,
+    experiment_name: str | None,
+    recorder_id: str | None,
+    tags: dict[str, str] | None = None,
+) -> ModelMetadata:
+    """Registry metadata for a model trained from `cfg` (non-finite metrics are left out)."""
+    info = cfg.dataset_info
+    dataset = DatasetConfig(
+        instruments=info.instruments, start_time=info.start_time, end_time=info.end_time,
+        label=info.label[0] if info.label else None, handler=info.handler,
+        segments=info.segments, benchmark=info.benchmark,
+    )
+    finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+    return ModelMetadata(
+        model_name=model_name,
+        performance_metrics=finite,
+        dataset_info=dataset,
+        hyperparameters=_jsonable(cfg.hyperparameters),
+        model_type=cfg.model_type,
+        experiment_name=experiment_name,
+        qlib_recorder_id=recorder_id,
+        tags={"source": "retrain", **({"config": Path(cfg.source).name} if cfg.source and cfg.source != "<inline config>" else {}), **(tags or {})},
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def register_trained(
+    model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow"
+) -> ModelInfo:
+    """Register a trained model; a retried flow run gets its earlier registration back, not a new one."""
+    registry = open_registry()
+    model_id = registry.register_model(
+        model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id
+    )
+    return registry.get_model_info(model_id)
+
+
+def promote(model_id: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+    """Make `model_id` production and mirror it on the Qlib recorders; returns (new, old) production."""
+    registry = open_registry()
+    name = registry.get_model_info(model_id).model_name
+    old = registry.get_production_model(name)
+    new = registry.set_production_model(model_id, actor=actor, reason=reason, flow_run_id=flow_run_id)
+    if old is not None and old.model_id != new.model_id:
+        sync_online_tags(new, old)
+    else:
+        sync_online_tags(new, None)
+    return new, old if old is not None and old.model_id != new.model_id else None
+
+
+def rollback(model_name: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+    """Restore the previous production model (its artifact checksum is verified first)."""
+    registry = open_registry()
+    old = registry.get_production_model(model_name)
+    new = registry.rollback(model_name, actor=actor, reason=reason, flow_run_id=flow_run_id)
+    sync_online_tags(new, old)
+    return new, old
