@@ -1,0 +1,88 @@
+"""Process-wide Qlib state: one ``qlib.init`` per (data directory, tracking URI), one lock for Qlib work.
+
+Qlib keeps its data provider and experiment manager in module globals, and its recorder is not
+thread-safe (two threads inside ``R.start`` mix their runs). Every task that touches Qlib therefore
+runs under :data:`QLIB_LOCK`, and :func:`init_qlib` only re-initialises when the data directory or
+the tracking URI changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import qlib
+
+from registry.settings import Settings, load_settings
+
+DEFAULT_EXPERIMENT = "qmp"
+# Re-entrant so that a training that also evaluates can nest the lock.
+QLIB_LOCK = threading.RLock()
+_log = logging.getLogger(__name__)
+_current_key: tuple[Any, ...] | None = None
+
+
+def mlflow_artifact_root(settings: Settings) -> Path:
+    """Where recorder artifacts go: inside the registry directory, never ``<cwd>/mlruns``."""
+    return (settings.registry_dir / "mlruns").resolve()
+
+
+def init_qlib(
+    provider_uri: str | Path,
+    *,
+    region: str = "cn",
+    settings: Settings | None = None,
+    default_exp_name: str = DEFAULT_EXPERIMENT,
+    **qlib_kwargs: Any,
+) -> None:
+    """Initialise Qlib with an MLflow experiment manager on a database URI, unless already done alike."""
+    global _current_key
+    settings = settings or load_settings()
+    provider = str(Path(provider_uri).expanduser().resolve())
+    tracking_uri = settings.resolved_mlflow_uri()
+    key = (provider, region, tracking_uri, default_exp_name, repr(sorted(qlib_kwargs.items())))
+    with QLIB_LOCK:
+        if key == _current_key:
+            return
+        settings.registry_dir.mkdir(parents=True, exist_ok=True)
+        exp_manager = {
+            "class": "MLflowExpManager",
+            "module_path": "qlib.workflow.expm",
+            "kwargs": {"uri": tracking_uri, "default_exp_name": default_exp_name},
+        }
+        _log.info("initialising Qlib on %s (tracking %s)", provider, tracking_uri)
+        qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager, **qlib_kwargs)
+        _current_key = key
+
+
+def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings | None = None) -> None:
+    """Initialise Qlib from a workflow's ``qlib_init`` section (its own ``exp_manager`` is replaced)."""
+    options = {k: v for k, v in qlib_init.items() if k not in {"provider_uri", "region", "exp_manager"}}
+    if "exp_manager" in qlib_init:
+        _log.warning("ignoring qlib_init.exp_manager: recorders go to the registry's tracking database")
+    init_qlib(qlib_init["provider_uri"], region=qlib_init.get("region", "cn"), settings=settings, **options)
+
+
+def ensure_experiment(name: str, settings: Settings | None = None) -> str:
+    """Create the MLflow experiment ``name`` with its artifacts under the registry dir; return its id."""
+    import mlflow
+
+    settings = settings or load_settings()
+    client = mlflow.tracking.MlflowClient(tracking_uri=settings.resolved_mlflow_uri())
+    with QLIB_LOCK:
+        existing = client.get_experiment_by_name(name)
+        if existing is not None:
+            return str(existing.experiment_id)
+        location = mlflow_artifact_root(settings) / name
+        return str(client.create_experiment(name, artifact_location=location.as_uri()))
+
+
+@contextmanager
+def qlib_session() -> Iterator[None]:
+    """Hold the process-wide Qlib lock (serialises recorder runs, fits and backtests)."""
+    with QLIB_LOCK:
+        yield
