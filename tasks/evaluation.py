@@ -111,12 +111,18 @@ def signal_metrics(pred: pd.DataFrame, label: pd.DataFrame) -> tuple[dict[str, f
 
 
 def portfolio_metrics(
-    pred: pd.DataFrame, model: Any, dataset: DatasetH, port_analysis: dict[str, Any] | None, log: Logger = _log
+    pred: pd.DataFrame,
+    model: Any,
+    dataset: DatasetH,
+    port_analysis: dict[str, Any] | None,
+    log: Logger = _log,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Run the TopkDropout backtest and Qlib's risk analysis; return metrics and report artifacts."""
     config = copy.deepcopy(port_analysis or DEFAULT_PORT_ANALYSIS)
     strategy = fill_placeholders(config["strategy"], PRED=pred, MODEL=model, DATASET=dataset)
-    executor = fill_placeholders(config.get("executor", DEFAULT_EXECUTOR), PRED=pred, MODEL=model, DATASET=dataset)
+    executor = fill_placeholders(
+        config.get("executor", DEFAULT_EXECUTOR), PRED=pred, MODEL=model, DATASET=dataset
+    )
     settings = backtest_settings(config["backtest"], pred, log)
     log.info(
         "backtest %s..%s against %s", settings["start_time"], settings["end_time"], settings.get("benchmark")
@@ -143,7 +149,9 @@ def portfolio_metrics(
     return _floats(metrics), {"report_normal_1day.pkl": report, "port_analysis_1day.pkl": analysis}
 
 
-def backtest_settings(backtest_config: dict[str, Any], pred: pd.DataFrame, log: Logger = _log) -> dict[str, Any]:
+def backtest_settings(
+    backtest_config: dict[str, Any], pred: pd.DataFrame, log: Logger = _log
+) -> dict[str, Any]:
     """Backtest kwargs with PortAnaRecord's date defaults; the end is kept inside the calendar."""
     settings = copy.deepcopy(backtest_config)
     dates = pred.index.get_level_values("datetime")
@@ -175,10 +183,16 @@ def evaluate_model(
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
         pred = predict(model, dataset)
         label = raw_label(dataset)
-        log.info("evaluating %d predictions over %d days", len(pred), pred.index.get_level_values(0).nunique())
+        log.info(
+            "evaluating %d predictions over %d days", len(pred), pred.index.get_level_values(0).nunique()
+        )
         signal, signal_artifacts = signal_metrics(pred, label)
         portfolio, portfolio_artifacts = portfolio_metrics(pred, model, dataset, cfg.port_analysis, log)
-        metrics = {**signal, **portfolio, "test_days": float(pred.index.get_level_values("datetime").nunique())}
+        metrics = {
+            **signal,
+            **portfolio,
+            "test_days": float(pred.index.get_level_values("datetime").nunique()),
+        }
         log.info("metrics: %s", ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if recorder_id is not None:
             recorder = _recorder(recorder_id)

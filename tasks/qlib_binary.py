@@ -50,7 +50,10 @@ def write_universe(out: Path, name: str, members: Mapping[str, Span]) -> None:
     """Write ``instruments/<name>.txt``: one line per symbol with its membership span."""
     path = out / "instruments" / f"{name.lower()}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = (f"{sym.upper()}\t{span.start:%Y-%m-%d}\t{span.end:%Y-%m-%d}\n" for sym, span in sorted(members.items()))
+    lines = (
+        f"{sym.upper()}\t{span.start:%Y-%m-%d}\t{span.end:%Y-%m-%d}\n"
+        for sym, span in sorted(members.items())
+    )
     path.write_text("".join(lines))
 
 
@@ -122,13 +125,17 @@ def read_field(out: Path, symbol: str, field: str, calendar: pd.DatetimeIndex) -
     data = np.frombuffer(raw, dtype=_BIN_DTYPE)
     start = float(data[0])
     if not start.is_integer() or not 0 <= start < len(calendar):
-        raise QlibDataError(f"{path}: start index {start} is not a calendar position (0..{len(calendar) - 1})")
+        raise QlibDataError(
+            f"{path}: start index {start} is not a calendar position (0..{len(calendar) - 1})"
+        )
     values = data[1:]
     if int(start) + len(values) > len(calendar):
         raise QlibDataError(f"{path}: {len(values)} values from index {int(start)} run past the calendar end")
     finite = values[~np.isnan(values)]
     if finite.size and np.abs(finite).max() > _IMPLAUSIBLE:
-        raise QlibDataError(f"{path}: implausible magnitude {np.abs(finite).max():g} (float64 written as float32?)")
+        raise QlibDataError(
+            f"{path}: implausible magnitude {np.abs(finite).max():g} (float64 written as float32?)"
+        )
     if field in PRICE_FIELDS and (finite <= 0).any():
         raise QlibDataError(f"{path}: non-positive price values (float64 written as float32?)")
     return pd.Series(values, index=calendar[int(start) : int(start) + len(values)], name=field)

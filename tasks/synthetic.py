@@ -56,7 +56,9 @@ class SynthReport:
     delistings: int
 
 
-def generate_market(instruments: int, start: str, end: str, seed: int, alpha_strength: float = 1.0) -> SyntheticMarket:
+def generate_market(
+    instruments: int, start: str, end: str, seed: int, alpha_strength: float = 1.0
+) -> SyntheticMarket:
     """Generate prices, volumes and adjustment factors for ``instruments`` stocks and an index."""
     if instruments < 2:
         raise ValueError(f"need at least 2 instruments, got {instruments}")
@@ -96,8 +98,15 @@ def generate_market(instruments: int, start: str, end: str, seed: int, alpha_str
     frames = {}
     for i, symbol in enumerate(symbols):
         frame = pd.DataFrame(
-            {"open": open_[:, i], "high": high[:, i], "low": low[:, i], "close": close[:, i],
-             "volume": volume[:, i], "vwap": vwap[:, i], "factor": factor[:, i]},
+            {
+                "open": open_[:, i],
+                "high": high[:, i],
+                "low": low[:, i],
+                "close": close[:, i],
+                "volume": volume[:, i],
+                "vwap": vwap[:, i],
+                "factor": factor[:, i],
+            },
             index=calendar,
         )
         frame[~traded[:, i]] = np.nan
@@ -147,8 +156,15 @@ def _benchmark(calendar: pd.DatetimeIndex, returns: np.ndarray, volume: np.ndarr
     close = 3000 * np.cumprod(1 + daily)
     prev = np.concatenate([[close[0]], close[:-1]])
     frame = pd.DataFrame(
-        {"open": prev, "high": np.maximum(prev, close) * 1.002, "low": np.minimum(prev, close) * 0.998,
-         "close": close, "volume": volume.sum(axis=1), "vwap": (prev + close) / 2, "factor": 1.0},
+        {
+            "open": prev,
+            "high": np.maximum(prev, close) * 1.002,
+            "low": np.minimum(prev, close) * 0.998,
+            "close": close,
+            "volume": volume.sum(axis=1),
+            "vwap": (prev + close) / 2,
+            "factor": 1.0,
+        },
         index=calendar,
     )
     return _with_change(frame)
@@ -195,7 +211,9 @@ def synthesize(
     write_universe(out, "all", spans)
     write_universe(out, universe, _index_members(market, spans))
     validate_qlib_dir(out, benchmark=benchmark)
-    suspended = sum(int(f.loc[spans[s].start : spans[s].end, "close"].isna().sum()) for s, f in market.frames.items())
+    suspended = sum(
+        int(f.loc[spans[s].start : spans[s].end, "close"].isna().sum()) for s, f in market.frames.items()
+    )
     return SynthReport(
         out=out,
         instruments=instruments,

@@ -41,13 +41,21 @@ class TrainResult:
     duration_seconds: float = 0.0
 
 
-def prepare_dataset(cfg: WorkflowConfig, logger: Logger | None = None, settings: Settings | None = None) -> DatasetH:
+def prepare_dataset(
+    cfg: WorkflowConfig, logger: Logger | None = None, settings: Settings | None = None
+) -> DatasetH:
     """Initialise Qlib for ``cfg`` and build its dataset (features, labels, processors) once."""
     log = logger or _log
     with QLIB_LOCK, forward_logs(logger):
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
         info = cfg.dataset_info
-        log.info("building dataset: %s on %s, %s..%s", info.handler, info.instruments, info.start_time, info.end_time)
+        log.info(
+            "building dataset: %s on %s, %s..%s",
+            info.handler,
+            info.instruments,
+            info.start_time,
+            info.end_time,
+        )
         started = time.perf_counter()
         dataset = init_instance_by_config(cfg.dataset, accept_types=Dataset)
         log.info("dataset ready in %.1f s", time.perf_counter() - started)
@@ -75,7 +83,9 @@ def train_model(
         started = time.perf_counter()
         with R.start(experiment_name=experiment_name, recorder_name=recorder_name):
             recorder = R.get_recorder()
-            log.info("training %s in experiment %r, recorder %s", cfg.model_type, experiment_name, recorder.id)
+            log.info(
+                "training %s in experiment %r, recorder %s", cfg.model_type, experiment_name, recorder.id
+            )
             # The same parameters, objects and tags qrun records, so Qlib's own tooling reads our runs.
             R.log_params(**flatten_dict(cfg.task))
             R.save_objects(task=cfg.task)

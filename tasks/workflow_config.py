@@ -136,7 +136,9 @@ def load_workflow_config(
     if override is not None:
         qlib_init["provider_uri"] = str(Path(override).expanduser())
     if "provider_uri" not in qlib_init:
-        raise WorkflowConfigError(f"{origin}: no provider_uri (set qlib_init.provider_uri or QMP_PROVIDER_URI)")
+        raise WorkflowConfigError(
+            f"{origin}: no provider_uri (set qlib_init.provider_uri or QMP_PROVIDER_URI)"
+        )
     cores = os.cpu_count() or 1
     qlib_init = cap_threads(qlib_init, cores)
     model = cap_threads(dict(task["model"]), cores)
@@ -201,7 +203,12 @@ def cap_threads(spec: dict[str, Any], cores: int) -> dict[str, Any]:
         if isinstance(node, Mapping):
             out = {}
             for key, value in node.items():
-                if key in THREAD_KEYS and isinstance(value, int) and not isinstance(value, bool) and value > cores:
+                if (
+                    key in THREAD_KEYS
+                    and isinstance(value, int)
+                    and not isinstance(value, bool)
+                    and value > cores
+                ):
                     _log.info("capping %s=%d at %d cores", key, value, cores)
                     value = cores
                 out[key] = visit(value)
