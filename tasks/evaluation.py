@@ -119,7 +119,9 @@ def portfolio_metrics(
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Run the TopkDropout backtest and Qlib's risk analysis; return metrics and report artifacts."""
     config = copy.deepcopy(port_analysis or DEFAULT_PORT_ANALYSIS)
-    strategy = fill_placeholders(config["strategy"], PRED=pred, MODEL=model, DATASET=dataset)
+    strategy = fill_placeholders(
+        _signal_from_predictions(config["strategy"]), PRED=pred, MODEL=model, DATASET=dataset
+    )
     executor = fill_placeholders(
         config.get("executor", DEFAULT_EXECUTOR), PRED=pred, MODEL=model, DATASET=dataset
     )
@@ -149,6 +151,20 @@ def portfolio_metrics(
     return _floats(metrics), {"report_normal_1day.pkl": report, "port_analysis_1day.pkl": analysis}
 
 
+def _signal_from_predictions(strategy: dict[str, Any]) -> dict[str, Any]:
+    """Point a model-driven strategy at the predictions already made (same scores, one predict call).
+
+    ``signal: [<MODEL>, <DATASET>]`` and the older ``model: <MODEL>, dataset: <DATASET>`` kwargs make
+    Qlib predict the ``test`` segment again; ``<PRED>`` is what PortAnaRecord uses, on any segment.
+    """
+    kwargs = strategy.setdefault("kwargs", {})
+    if kwargs.get("signal") == ["<MODEL>", "<DATASET>"] or {"model", "dataset"} <= kwargs.keys():
+        kwargs.pop("model", None)
+        kwargs.pop("dataset", None)
+        kwargs["signal"] = "<PRED>"
+    return strategy
+
+
 def backtest_settings(
     backtest_config: dict[str, Any], pred: pd.DataFrame, log: Logger = _log
 ) -> dict[str, Any]:
@@ -176,18 +192,26 @@ def evaluate_model(
     *,
     logger: Logger | None = None,
     settings: Settings | None = None,
+    segment: str = "test",
 ) -> dict[str, float]:
-    """Signal and portfolio metrics on the test segment; logged into recorder ``recorder_id`` when given."""
+    """Signal and portfolio metrics on ``segment``; logged into recorder ``recorder_id`` when given.
+
+    On a segment other than ``test`` the backtest spans that segment's predictions instead of the
+    workflow's backtest dates (which belong to the test segment).
+    """
     log = logger or _log
+    port_analysis = copy.deepcopy(cfg.port_analysis or DEFAULT_PORT_ANALYSIS)
+    if segment != "test":
+        port_analysis["backtest"].update(start_time=None, end_time=None)
     with QLIB_LOCK, forward_logs(logger):
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
-        pred = predict(model, dataset)
-        label = raw_label(dataset)
+        pred = predict(model, dataset, segment)
+        label = raw_label(dataset, segment)
         log.info(
             "evaluating %d predictions over %d days", len(pred), pred.index.get_level_values(0).nunique()
         )
         signal, signal_artifacts = signal_metrics(pred, label)
-        portfolio, portfolio_artifacts = portfolio_metrics(pred, model, dataset, cfg.port_analysis, log)
+        portfolio, portfolio_artifacts = portfolio_metrics(pred, model, dataset, port_analysis, log)
         metrics = {
             **signal,
             **portfolio,

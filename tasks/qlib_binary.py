@@ -9,6 +9,7 @@ then one value per calendar day. Qlib fails silently on small deviations from th
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,16 @@ class Span:
 
     start: pd.Timestamp
     end: pd.Timestamp
+
+
+def prepare_output_dir(out: Path, overwrite: bool = False) -> None:
+    """Create ``out``; refuse to mix with existing Qlib data (stale instruments would linger) unless overwriting."""
+    existing = [out / name for name in ("calendars", "instruments", "features") if (out / name).exists()]
+    if existing and not overwrite:
+        raise QlibDataError(f"{out}: already holds Qlib data; overwrite it explicitly (--overwrite)")
+    for path in existing:
+        shutil.rmtree(path)
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def write_calendar(out: Path, calendar: pd.DatetimeIndex) -> None:

@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.qlib_binary import FIELDS, Span, validate_qlib_dir, write_calendar, write_features, write_universe
+from tasks.qlib_binary import (
+    FIELDS,
+    Span,
+    prepare_output_dir,
+    validate_qlib_dir,
+    write_calendar,
+    write_features,
+    write_universe,
+)
 
 DEFAULT_START = "2021-01-01"
 DEFAULT_END = "2022-12-31"
@@ -196,11 +204,13 @@ def synthesize(
     benchmark: str = "SH000300",
     universe: str = "csi300",
     alpha_strength: float = 1.0,
+    overwrite: bool = False,
     progress: Progress | None = None,
 ) -> SynthReport:
     """Write a complete, validated Qlib data directory of synthetic data to ``out``."""
     market = generate_market(instruments, start, end, seed, alpha_strength)
     out = Path(out)
+    prepare_output_dir(out, overwrite)
     write_calendar(out, market.calendar)
     spans: dict[str, Span] = {}
     for done, (symbol, frame) in enumerate(market.frames.items(), start=1):

@@ -1,0 +1,43 @@
+"""Prefect tasks for the Qlib steps; each body is one call into ``tasks.training`` / ``tasks.evaluation``.
+
+Datasets and models are large in-memory objects, so these tasks never hash their inputs for caching.
+Several of them may run at once on Prefect's thread pool; the plain functions serialise the Qlib
+work behind one process-wide lock (Qlib's recorder is not thread-safe).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from qlib.data.dataset import DatasetH
+
+from tasks import evaluation, training
+from tasks.training import TrainResult
+from tasks.workflow_config import WorkflowConfig
+
+
+# Idempotent: it only reads the data directory.
+@task(name="prepare dataset", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def prepare_dataset(cfg: WorkflowConfig) -> DatasetH:
+    """Build the workflow's Qlib dataset once; training and evaluation reuse it."""
+    return training.prepare_dataset(cfg, logger=get_run_logger())
+
+
+# No retries: each attempt opens a new recorder run, and a failed fit rarely succeeds on retry.
+@task(name="train model", cache_policy=NO_CACHE)
+def train_model(cfg: WorkflowConfig, dataset: DatasetH, experiment_name: str) -> TrainResult:
+    """Fit the workflow's model as a Qlib recorder run of ``experiment_name``."""
+    return training.train_model(cfg, dataset, experiment_name, logger=get_run_logger())
+
+
+# Idempotent: re-running logs the same metrics and overwrites the same artifacts.
+@task(name="evaluate model", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def evaluate_model(
+    model: Any, dataset: DatasetH, cfg: WorkflowConfig, recorder_id: str | None = None, segment: str = "test"
+) -> dict[str, float]:
+    """IC / Rank IC and TopkDropout backtest metrics on ``segment``, logged into the recorder."""
+    return evaluation.evaluate_model(
+        model, dataset, cfg, recorder_id, logger=get_run_logger(), segment=segment
+    )
