@@ -8,14 +8,14 @@ import pickle
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry import store
+from registry import cleanup, store
 from registry.artifacts import LocalArtifactStore, StagedArtifact
 from registry.db import Database, describe_url, sqlite_url_for
 from registry.errors import (
@@ -437,14 +437,33 @@ class ModelRegistry:
 
     # -- cleanup (rules and SQL in registry/cleanup.py) ----------------------------------------------
 
-    def archive_stale(self, **options: Any) -> Any:
+    def archive_stale(
+        self,
+        *,
+        max_age_days: int = 30,
+        keep_last: int = 3,
+        keep_best: int | None = None,
+        purge_archived_after_days: int | None = None,
+        dry_run: bool = False,
+        now: datetime | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        flow_run_id: str | None = None,
+    ) -> cleanup.CleanupResult:
         """Archive stale non-production models and purge long-archived artifacts; see `registry.cleanup`."""
-        from registry.cleanup import archive_stale
+        policy = cleanup.make_policy(
+            max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
+            purge_archived_after_days=purge_archived_after_days, dry_run=dry_run,
+        )
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+        return cleanup.archive_stale(self, policy, spec=spec, now=now or _now())
 
-        return archive_stale(self, **options)
-
-    def sweep_orphans(self, **options: Any) -> Any:
+    def sweep_orphans(
+        self,
+        *,
+        grace_period: timedelta = cleanup.DEFAULT_ORPHAN_GRACE,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> cleanup.OrphanSweepResult:
         """Remove artifact directories that no row owns, after a grace period; see `registry.cleanup`."""
-        from registry.cleanup import sweep_orphans
-
-        return sweep_orphans(self, **options)
+        return cleanup.sweep_orphans(self, grace_period=grace_period, dry_run=dry_run, now=now or _now())

@@ -1,0 +1,377 @@
+"""Cleanup rules: archive stale non-production models, purge long-archived artifacts, sweep orphan directories.
+
+A model is stale when its training date (which defaults to its registration day) is strictly before
+`now - max_age_days`: a model exactly `max_age_days` old is kept. Whatever its age, a model is never
+archived when it is in production, is its name's previous production model (the rollback target), is
+waiting for an approval decision, is among the `keep_last` newest unarchived models of its name (by
+training date, then registration order) or among the `keep_best` unarchived models with the best primary
+metric. Archiving and purging are one set-based transaction: the targets are pinned in a temporary table
+under the name locks, then one INSERT ... SELECT writes their history and one UPDATE per action changes them.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Select,
+    String,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from registry.artifacts import METADATA_FILE, MODEL_FILE, STAGING_DIR
+from registry.errors import ModelRegistryError
+from registry.statuses import ModelStatus
+from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelVersionRow, UTCDateTime
+
+if TYPE_CHECKING:
+    from registry.registry import ModelRegistry
+    from registry.store import EventSpec
+
+ARCHIVABLE = (ModelStatus.REGISTERED.value, ModelStatus.CANDIDATE.value)
+ARCHIVED = ModelStatus.ARCHIVED.value
+DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
+# Only directories shaped like a model's artifacts are ever swept from the registry root.
+MODEL_DIR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*_v[A-Za-z0-9.+-]+$")
+ARTIFACT_FILES = frozenset({MODEL_FILE, METADATA_FILE})
+
+
+class InvalidCleanupPolicyError(ModelRegistryError):
+    """A cleanup parameter out of range (negative ages or counts)."""
+
+
+class CleanupPolicy(BaseModel):
+    """What `archive_stale` keeps and removes (the cleanup flow's and `qmp cleanup`'s parameters)."""
+
+    max_age_days: int = Field(30, ge=0, description="Archive non-production models trained more than this many days ago.")
+    keep_last: int = Field(3, ge=0, description="Always keep the newest N models of each name unarchived.")
+    keep_best: int | None = Field(None, ge=1, description="Also keep the K best of each name by the primary metric.")
+    purge_archived_after_days: int | None = Field(
+        None, ge=0, description="Delete the model files of models archived longer than this (rows and history stay)."
+    )
+    dry_run: bool = Field(False, description="Report what would change without changing anything.")
+
+
+class NameCleanup(BaseModel):
+    """What cleanup did (or would do) for one model name."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_name: str
+    archived: int = 0
+    purged: int = 0
+    bytes_reclaimed: int = 0
+    orphans_removed: int = 0
+
+
+class CleanupResult(BaseModel):
+    """What `archive_stale` changed, or would change in a dry run."""
+
+    dry_run: bool
+    stale_before: date
+    archived_ids: list[str]
+    purged_ids: list[str]
+    bytes_reclaimed: int
+    per_name: list[NameCleanup]
+
+
+class OrphanSweepResult(BaseModel):
+    """Artifact directories without a registry row: removed ones, and recent ones left for later."""
+
+    dry_run: bool
+    removed: dict[str, int] = Field(description="Directory (relative to the registry root) -> bytes it held.")
+    kept_recent: list[str]
+
+    @property
+    def bytes_reclaimed(self) -> int:
+        return sum(self.removed.values())
+
+
+def make_policy(**values: Any) -> CleanupPolicy:
+    """A CleanupPolicy, or InvalidCleanupPolicyError naming the bad parameters."""
+    try:
+        return CleanupPolicy(**values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidCleanupPolicyError(f"invalid cleanup parameters: {problems}") from None
+
+
+# -- archive and purge ------------------------------------------------------------------------------
+
+
+def archive_stale(
+    registry: ModelRegistry, policy: CleanupPolicy, *, spec: EventSpec, now: datetime
+) -> CleanupResult:
+    """Archive stale models and purge long-archived artifacts in one transaction, then delete purged files."""
+    if now.tzinfo is None:
+        raise InvalidCleanupPolicyError("archive_stale needs a timezone-aware `now`")
+    stale_before = (now.astimezone(UTC) - timedelta(days=policy.max_age_days)).date()
+    archive = _archive_targets(policy, stale_before, registry.primary_metric, registry.higher_is_better)
+    purge = _purge_targets(policy, now)
+
+    if policy.dry_run:
+        def preview(session: Session) -> list[tuple[str, str, str, int]]:
+            rows = [(*r, "archived") for r in session.execute(archive)]
+            if purge is not None:
+                rows += [(*r, "purged") for r in session.execute(purge)]
+            return [(str(r[1]), str(r[2]), str(r[5]), int(r[4])) for r in rows]
+
+        return _result(policy.dry_run, stale_before, registry.db.run(preview, read_only=True))
+
+    def unit(session: Session) -> list[tuple[str, str, str, int]]:
+        return _apply(session, archive, purge, spec, stale_before, policy, now)
+
+    changed = registry.db.run(unit)
+    freed = {model_id: registry.artifacts.delete_model_file(model_id)
+             for model_id, _name, action, _size in changed if action == "purged"}
+    # Files go only after the commit that marks the rows purged: a crash leaves a harmless file.
+    return _result(False, stale_before, [(m, n, a, freed.get(m, 0)) for m, n, a, _ in changed])
+
+
+def _archive_targets(
+    policy: CleanupPolicy, stale_before: date, metric: str, higher_is_better: bool
+) -> Select[tuple[int, str, str, str, int]]:
+    v = ModelVersionRow
+    query = select(v.id, v.model_id, v.model_name, v.status, v.artifact_size).where(
+        v.status.in_(ARCHIVABLE),
+        v.training_date < stale_before,
+        v.approval_requested_at.is_(None),
+        ~exists().where(ModelNameRow.previous_production_id == v.model_id),
+    )
+    if policy.keep_last == 0 and policy.keep_best is None:
+        return query
+    newest_first = func.row_number().over(partition_by=v.model_name, order_by=(v.training_date.desc(), v.id.desc()))
+    metric_order = ModelMetricRow.value.desc() if higher_is_better else ModelMetricRow.value.asc()
+    best_first = func.row_number().over(
+        partition_by=v.model_name, order_by=(ModelMetricRow.value.is_(None), metric_order, v.id.desc())
+    )
+    ranked = (
+        select(v.id, newest_first.label("recency"), best_first.label("merit"), ModelMetricRow.value.label("metric"))
+        .outerjoin(ModelMetricRow, and_(ModelMetricRow.model_pk == v.id, ModelMetricRow.name == metric))
+        .where(v.status != ARCHIVED)
+        .subquery("ranked")
+    )
+    not_kept = select(ranked.c.id).where(ranked.c.recency > policy.keep_last)
+    if policy.keep_best is not None:
+        not_kept = not_kept.where(or_(ranked.c.metric.is_(None), ranked.c.merit > policy.keep_best))
+    return query.where(v.id.in_(not_kept))
+
+
+def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[tuple[int, str, str, str, int]] | None:
+    if policy.purge_archived_after_days is None:
+        return None
+    v = ModelVersionRow
+    return select(v.id, v.model_id, v.model_name, v.status, v.artifact_size).where(
+        v.status == ARCHIVED,
+        v.purged_at.is_(None),
+        v.archived_at < now - timedelta(days=policy.purge_archived_after_days),
+        # An archived rollback target may still be restored by hand: keep its file.
+        ~exists().where(ModelNameRow.previous_production_id == v.model_id),
+    )
+
+
+def _targets_table() -> Table:
+    return Table(
+        "qmp_cleanup_targets",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("model_id", String(200)),
+        Column("model_name", String(100)),
+        Column("from_status", String(16)),
+        Column("size", Integer),
+        Column("action", String(16)),
+        prefixes=["TEMPORARY"],
+    )
+
+
+def _apply(
+    session: Session,
+    archive: Select[tuple[int, str, str, str, int]],
+    purge: Select[tuple[int, str, str, str, int]] | None,
+    spec: EventSpec,
+    stale_before: date,
+    policy: CleanupPolicy,
+    now: datetime,
+) -> list[tuple[str, str, str, int]]:
+    selections = [archive] if purge is None else [archive, purge]
+    names = sorted({str(name) for sel in selections for name in session.scalars(
+        select(sel.subquery().c.model_name).distinct())})
+    if not names:
+        return []
+    # Lock the affected names in one order, as promotions do, so cleanup serializes with them.
+    session.execute(select(ModelNameRow.name).where(ModelNameRow.name.in_(names))
+                    .order_by(ModelNameRow.name).with_for_update())
+    targets = _targets_table()
+    connection = session.connection()
+    targets.create(connection)
+    columns = ["id", "model_id", "model_name", "from_status", "size", "action"]
+    for action, sel in zip(("archived", "purged"), selections, strict=False):
+        pinned = sel.add_columns(literal(action, String)).where(ModelVersionRow.model_name.in_(names))
+        session.execute(insert(targets).from_select(columns, pinned.with_for_update(of=ModelVersionRow)))
+    reasons = {
+        "archived": spec.reason or f"stale: trained before {stale_before.isoformat()}",
+        "purged": spec.reason or f"archived more than {policy.purge_archived_after_days} days ago: model file deleted",
+    }
+    for action, to_status in (("archived", ARCHIVED), ("purged", ARCHIVED)):
+        session.execute(insert(ModelEventRow).from_select(
+            ["model_id", "model_name", "event", "from_status", "to_status", "actor", "reason", "flow_run_id", "created_at"],
+            select(
+                targets.c.model_id, targets.c.model_name, literal(action, String), targets.c.from_status,
+                literal(to_status, String), literal(spec.actor, String), literal(reasons[action], String),
+                literal(spec.flow_run_id, String), literal(now, UTCDateTime()),
+            ).where(targets.c.action == action),
+        ))
+    pinned_ids = select(targets.c.id).where(targets.c.action == "archived").scalar_subquery()
+    session.execute(update(ModelVersionRow).where(ModelVersionRow.id.in_(pinned_ids)).values(
+        status=ARCHIVED, archived_at=now, updated_at=now, approval_requested_at=None,
+    ).execution_options(synchronize_session=False))
+    purged_ids = select(targets.c.id).where(targets.c.action == "purged").scalar_subquery()
+    session.execute(update(ModelVersionRow).where(ModelVersionRow.id.in_(purged_ids)).values(
+        purged_at=now, updated_at=now,
+    ).execution_options(synchronize_session=False))
+    changed = [(str(m), str(n), str(a), int(s)) for m, n, a, s in session.execute(
+        select(targets.c.model_id, targets.c.model_name, targets.c.action, targets.c.size))]
+    targets.drop(connection)
+    return changed
+
+
+def _result(dry_run: bool, stale_before: date, changed: list[tuple[str, str, str, int]]) -> CleanupResult:
+    per_name: dict[str, NameCleanup] = {}
+    for _model_id, name, action, size in sorted(changed):
+        counts = per_name.setdefault(name, NameCleanup(model_name=name))
+        if action == "archived":
+            counts.archived += 1
+        else:
+            counts.purged += 1
+            counts.bytes_reclaimed += size
+    return CleanupResult(
+        dry_run=dry_run,
+        stale_before=stale_before,
+        archived_ids=sorted(m for m, _, a, _ in changed if a == "archived"),
+        purged_ids=sorted(m for m, _, a, _ in changed if a == "purged"),
+        bytes_reclaimed=sum(c.bytes_reclaimed for c in per_name.values()),
+        per_name=[per_name[name] for name in sorted(per_name)],
+    )
+
+
+# -- orphan sweep -----------------------------------------------------------------------------------
+
+
+def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: bool, now: datetime) -> OrphanSweepResult:
+    """Remove artifact directories that no row owns and that nothing touched within `grace_period`."""
+    # Directories first, ids second: a registration committing in between is then seen as owned.
+    entries = registry.artifacts.entries()
+    owned = set(registry.db.run(
+        lambda session: list(session.scalars(select(ModelVersionRow.model_id))), read_only=True))
+    horizon = (now - grace_period).timestamp()
+    removed: dict[str, int] = {}
+    recent: list[str] = []
+    for path in sorted(entries):
+        if not _is_orphan(path, registry.artifacts.root, owned):
+            continue
+        label = str(path.relative_to(registry.artifacts.root))
+        if _last_touched(path) >= horizon:
+            recent.append(label)
+            continue
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        if not dry_run:
+            shutil.rmtree(path, ignore_errors=True)
+        removed[label] = size
+    return OrphanSweepResult(dry_run=dry_run, removed=removed, kept_recent=recent)
+
+
+def _is_orphan(path: Path, root: Path, owned: set[str]) -> bool:
+    if path.parent.name == STAGING_DIR and path.parent.parent == root:
+        return True  # staging directories belong to no row, ever
+    if path.name in owned or not MODEL_DIR_PATTERN.match(path.name):
+        return False
+    # Anything else found in the root (say an MLflow artifact directory) is not the registry's to remove.
+    return all(child.name in ARTIFACT_FILES for child in path.iterdir())
+
+
+def _last_touched(path: Path) -> float:
+    return max([path.stat().st_mtime, *(child.stat().st_mtime for child in path.iterdir())])
+
+
+def orphan_name(label: str) -> str:
+    """The model name an orphan directory belonged to (`.staging` for an unfinished registration)."""
+    if label.startswith(STAGING_DIR):
+        return STAGING_DIR
+    return label.rsplit("_v", 1)[0]
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+class CleanupReport(BaseModel):
+    """Counts per name for the table artifact and the CLI, plus the totals and a markdown summary."""
+
+    dry_run: bool
+    stale_before: date
+    rows: list[NameCleanup]
+    totals: NameCleanup
+
+    def table(self) -> list[dict[str, Any]]:
+        """The rows as plain dicts (a Prefect table artifact), totals last."""
+        return [row.model_dump() for row in [*self.rows, self.totals]]
+
+    def markdown(self) -> str:
+        """A short summary: what changed (or would), then the per-name table."""
+        t = self.totals
+        verb = "would be" if self.dry_run else "were"
+        lines = [
+            f"### Registry cleanup{' (dry run)' if self.dry_run else ''}",
+            "",
+            f"{t.archived} models trained before {self.stale_before.isoformat()} {verb} archived, "
+            f"{t.purged} archived model files {verb} purged and {t.orphans_removed} orphan directories {verb} "
+            f"removed: {_size(t.bytes_reclaimed)} reclaimed.",
+        ]
+        if self.rows:
+            lines += ["", "| model name | archived | purged | bytes reclaimed | orphans removed |", "|---|---:|---:|---:|---:|"]
+            lines += [f"| {r.model_name} | {r.archived} | {r.purged} | {r.bytes_reclaimed} | {r.orphans_removed} |"
+                      for r in self.rows]
+        return "\n".join(lines)
+
+
+def summarize(result: CleanupResult, sweep: OrphanSweepResult | None = None) -> CleanupReport:
+    """Merge the archive/purge result and the orphan sweep into one per-name report."""
+    rows = {r.model_name: r.model_copy() for r in result.per_name}
+    for label, size in (sweep.removed if sweep else {}).items():
+        counts = rows.setdefault(orphan_name(label), NameCleanup(model_name=orphan_name(label)))
+        counts.orphans_removed += 1
+        counts.bytes_reclaimed += size
+    ordered = [rows[name] for name in sorted(rows)]
+    totals = NameCleanup(
+        model_name="total",
+        archived=sum(r.archived for r in ordered),
+        purged=sum(r.purged for r in ordered),
+        bytes_reclaimed=sum(r.bytes_reclaimed for r in ordered),
+        orphans_removed=sum(r.orphans_removed for r in ordered),
+    )
+    return CleanupReport(dry_run=result.dry_run, stale_before=result.stale_before, rows=ordered, totals=totals)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
