@@ -1,0 +1,175 @@
+"""Registering models: the seed's API, ids, stored fields, listing and filtering."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import registry as registry_pkg
+from registry import DatasetConfig, ModelFilter, ModelInfo, ModelMetadata, ModelNotFoundError, ModelRegistry
+from tests.registry.registry_helpers import metadata
+
+PUBLIC_NAMES = [
+    "ModelRegistry", "ModelMetadata", "ModelInfo", "ModelFilter", "DatasetConfig", "ModelRegistryError",
+    "ModelNotFoundError", "CorruptedArtifactError", "InvalidStatusError", "InvalidTransitionError",
+    "ProductionModelDeletionError", "DuplicateVersionError", "InvalidNameError", "InvalidMetricError",
+    "InvalidModelError", "ModelPathNotAllowedError", "AmbiguousProductionError",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_NAMES)
+def test_public_api_is_importable_from_registry(name: str) -> None:
+    assert hasattr(registry_pkg, name)
+    if name.endswith("Error") and name != "ModelRegistryError":
+        assert issubclass(getattr(registry_pkg, name), registry_pkg.ModelRegistryError)
+
+
+def test_seed_example_registers_and_loads_the_model(registry: ModelRegistry, model: Any) -> None:
+    meta = ModelMetadata(
+        model_name="lgbm_model",
+        version="1.0",
+        training_date="2024-01-01",
+        performance_metrics={"ic_mean": 0.05, "ic_std": 0.02, "sharpe_ratio": 1.5},
+        dataset_info=DatasetConfig(instruments="csi300", start_time="2020-01-01", end_time="2023-12-31",
+                                   features=["close", "volume"], label="label"),
+        hyperparameters={"model_type": "lgbm", "n_estimators": 100, "learning_rate": 0.1},
+    )
+    model_id = registry.register_model(model, meta)
+    assert model_id == "lgbm_model_v1.0"
+    assert registry.get_model(model_id) == model
+    info = registry.list_models()[0]
+    assert info.model_type == "lgbm"
+    assert info.performance_metrics == {"ic_mean": 0.05, "ic_std": 0.02, "sharpe_ratio": 1.5}
+    assert info.dataset_info is not None and info.dataset_info.instruments == "csi300"
+    assert info.training_date == date(2024, 1, 1)
+
+
+def test_registered_model_info_carries_every_field(registry: ModelRegistry, model: Any) -> None:
+    before = datetime.now(UTC)
+    model_id = registry.register_model(
+        model,
+        metadata("alpha", version="2.1.0", ic_mean=0.03, model_type="lgbm", experiment_name="exp_weekly",
+                 qlib_recorder_id="abc123", tags={"universe": "csi300", "owner": "quant"},
+                 hyperparameters={"num_leaves": 64}, description="weekly retrain"),
+        actor="alice",
+    )
+    info = registry.get_model_info(model_id)
+    assert isinstance(info, ModelInfo)
+    assert (info.model_id, info.model_name, info.version) == ("alpha_v2.1.0", "alpha", "2.1.0")
+    assert info.model_type == "lgbm"
+    assert info.experiment_name == "exp_weekly" and info.qlib_recorder_id == "abc123"
+    assert info.tags == {"universe": "csi300", "owner": "quant"}
+    assert info.hyperparameters == {"num_leaves": 64}
+    assert info.description == "weekly retrain"
+    assert len(info.checksum) == 64 and info.size_bytes > 0
+    assert before <= info.created_at <= datetime.now(UTC) and info.updated_at == info.created_at
+    assert info.created_at.tzinfo is not None
+    assert Path(info.model_path) == registry.registry_dir / model_id / "model.pkl"
+    assert Path(info.metadata_path) == registry.registry_dir / model_id / "metadata.json"
+
+
+def test_version_and_dataset_info_are_optional(registry: ModelRegistry, model: Any) -> None:
+    model_id = registry.register_model(model, ModelMetadata(model_name="bare"))
+    info = registry.get_model_info(model_id)
+    assert info.version == "1.0.0" and info.dataset_info is None and info.model_type == "unknown"
+
+
+def test_get_model_metadata_returns_a_json_ready_dict(registry: ModelRegistry, model: Any) -> None:
+    model_id = registry.register_model(model, metadata(version="1.0", ic_mean=0.02))
+    meta = registry.get_model_metadata(model_id)
+    assert isinstance(meta, dict)
+    assert meta["model_id"] == model_id and meta["status"] == "candidate"
+    assert meta["performance_metrics"] == {"ic_mean": 0.02} and meta["training_date"] == "2024-01-01"
+
+
+@pytest.mark.parametrize("call", ["get_model", "get_model_metadata", "get_model_info", "delete_model"])
+def test_unknown_model_id_raises_model_not_found_naming_it(registry: ModelRegistry, call: str) -> None:
+    with pytest.raises(ModelNotFoundError, match="nope_v1.0.0"):
+        getattr(registry, call)("nope_v1.0.0")
+
+
+def test_status_change_of_unknown_model_raises_model_not_found(registry: ModelRegistry) -> None:
+    with pytest.raises(ModelNotFoundError):
+        registry.set_model_status("nope_v1.0.0", "archived")
+    with pytest.raises(ModelNotFoundError):
+        registry.set_production_model("nope_v1.0.0")
+
+
+def test_list_models_is_newest_first_and_filters_by_name_type_status(registry: ModelRegistry, model: Any) -> None:
+    a = registry.register_model(model, metadata("a", model_type="lgbm", ic_mean=0.01))
+    b = registry.register_model(model, metadata("b", model_type="mlp"))
+    c = registry.register_model(model, metadata("a", model_type="lgbm"))
+    assert [m.model_id for m in registry.list_models()] == [c, b, a]
+    assert [m.model_id for m in registry.list_models(ModelFilter(model_name="a"))] == [c, a]
+    assert [m.model_id for m in registry.list_models(ModelFilter(model_type="mlp"))] == [b]
+    assert [m.model_id for m in registry.list_models(ModelFilter(status="candidate"))] == [a]
+    both = ModelFilter(status=["candidate", "registered"], descending=False)
+    assert [m.model_id for m in registry.list_models(both)] == [a, b, c]
+
+
+def test_list_models_filters_by_min_performance_dates_tags_and_experiment(registry: ModelRegistry, model: Any) -> None:
+    old = registry.register_model(model, metadata("m", training_date="2022-06-01", ic_mean=0.02,
+                                                   tags={"universe": "csi300"}, experiment_name="e1"))
+    new = registry.register_model(model, metadata("m", training_date="2024-03-01", ic_mean=0.06,
+                                                   tags={"universe": "csi500"}, experiment_name="e2"))
+    no_metric = registry.register_model(model, metadata("m", training_date="2024-05-01"))
+
+    def ids(flt: ModelFilter) -> set[str]:
+        return {m.model_id for m in registry.list_models(flt)}
+
+    assert ids(ModelFilter(min_performance={"ic_mean": 0.05})) == {new}
+    assert ids(ModelFilter(min_performance={"ic_mean": 0.02})) == {old, new}
+    assert ids(ModelFilter(date_to="2023-01-01")) == {old}
+    assert ids(ModelFilter(date_from="2024-01-01")) == {new, no_metric}
+    assert ids(ModelFilter(date_from="2024-01-01", date_to="2024-03-01")) == {new}
+    assert ids(ModelFilter(tags={"universe": "csi300"})) == {old}
+    assert ids(ModelFilter(tags={"universe": "hk"})) == set()
+    assert ids(ModelFilter(experiment_name="e2")) == {new}
+
+
+def test_list_models_pages_with_limit_and_offset(registry: ModelRegistry, model: Any) -> None:
+    ids = [registry.register_model(model, metadata("p")) for _ in range(5)]
+    oldest_first = ModelFilter(descending=False, limit=2)
+    assert [m.model_id for m in registry.list_models(oldest_first)] == ids[:2]
+    page2 = ModelFilter(descending=False, limit=2, offset=2)
+    assert [m.model_id for m in registry.list_models(page2)] == ids[2:4]
+    assert [m.model_id for m in registry.list_models(ModelFilter(descending=False, offset=4))] == ids[4:]
+
+
+def test_list_models_orders_by_training_date_and_name(registry: ModelRegistry, model: Any) -> None:
+    late = registry.register_model(model, metadata("b", training_date="2024-02-01"))
+    early = registry.register_model(model, metadata("a", training_date="2023-02-01"))
+    flt = ModelFilter(order_by="training_date", descending=False)
+    assert [m.model_id for m in registry.list_models(flt)] == [early, late]
+    flt = ModelFilter(order_by="model_name", descending=False)
+    assert [m.model_id for m in registry.list_models(flt)] == [early, late]
+
+
+def test_same_flow_run_registering_twice_returns_the_first_model(registry: ModelRegistry, model: Any) -> None:
+    first = registry.register_model(model, metadata("f"), flow_run_id="run-1")
+    again = registry.register_model(model, metadata("f"), flow_run_id="run-1")
+    assert again == first
+    assert len(registry.list_models()) == 1
+    assert registry.artifacts.entries() == [registry.registry_dir / first]
+
+
+def test_default_database_is_a_sqlite_file_inside_registry_dir(tmp_path: Path, model: Any) -> None:
+    registry_dir = tmp_path / "default_registry"
+    with ModelRegistry(registry_dir=registry_dir) as reg:
+        model_id = reg.register_model(model, metadata())
+        assert reg.database_url.startswith("sqlite:///")
+    assert (registry_dir / "registry.db").is_file()
+    with ModelRegistry(registry_dir) as reopened:
+        assert reopened.get_model(model_id) == model
+
+
+def test_default_registry_dir_is_model_registry_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with ModelRegistry() as reg:
+        assert reg.registry_dir == tmp_path / "model_registry"
+    assert (tmp_path / "model_registry" / "registry.db").is_file()
