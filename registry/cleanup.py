@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import (
+    BigInteger,
     Column,
     Integer,
     MetaData,
@@ -26,6 +27,8 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    case,
+    delete,
     exists,
     func,
     insert,
@@ -145,33 +148,41 @@ def archive_stale(
     return _result(False, stale_before, [(m, n, a, freed.get(m, 0)) for m, n, a, _ in changed])
 
 
+def _rollback_targets() -> Select[tuple[str | None]]:
+    # NOT IN over a small uncorrelated list: hashed once on PostgreSQL, whatever its statistics say.
+    return select(ModelNameRow.previous_production_id).where(ModelNameRow.previous_production_id.is_not(None))
+
+
 def _archive_targets(
     policy: CleanupPolicy, stale_before: date, metric: str, higher_is_better: bool
 ) -> Select[tuple[int, str, str, str, int]]:
+    """One pass over the unarchived rows: rank them per name, then filter (no join a stale plan could square)."""
     v = ModelVersionRow
-    query = select(v.id, v.model_id, v.model_name, v.status, v.artifact_size).where(
-        v.status.in_(ARCHIVABLE),
-        v.training_date < stale_before,
-        v.approval_requested_at.is_(None),
-        ~exists().where(ModelNameRow.previous_production_id == v.model_id),
-    )
-    if policy.keep_last == 0 and policy.keep_best is None:
-        return query
     newest_first = func.row_number().over(partition_by=v.model_name, order_by=(v.training_date.desc(), v.id.desc()))
     metric_order = ModelMetricRow.value.desc() if higher_is_better else ModelMetricRow.value.asc()
     best_first = func.row_number().over(
         partition_by=v.model_name, order_by=(ModelMetricRow.value.is_(None), metric_order, v.id.desc())
     )
     ranked = (
-        select(v.id, newest_first.label("recency"), best_first.label("merit"), ModelMetricRow.value.label("metric"))
+        select(
+            v.id, v.model_id, v.model_name, v.status, v.artifact_size, v.training_date, v.approval_requested_at,
+            newest_first.label("recency"), best_first.label("merit"), ModelMetricRow.value.label("metric"),
+        )
         .outerjoin(ModelMetricRow, and_(ModelMetricRow.model_pk == v.id, ModelMetricRow.name == metric))
         .where(v.status != ARCHIVED)
         .subquery("ranked")
     )
-    not_kept = select(ranked.c.id).where(ranked.c.recency > policy.keep_last)
+    r = ranked.c
+    query = select(r.id, r.model_id, r.model_name, r.status, r.artifact_size).where(
+        r.status.in_(ARCHIVABLE),
+        r.training_date < stale_before,
+        r.approval_requested_at.is_(None),
+        r.recency > policy.keep_last,
+        r.model_id.not_in(_rollback_targets()),
+    )
     if policy.keep_best is not None:
-        not_kept = not_kept.where(or_(ranked.c.metric.is_(None), ranked.c.merit > policy.keep_best))
-    return query.where(v.id.in_(not_kept))
+        query = query.where(or_(r.metric.is_(None), r.merit > policy.keep_best))
+    return query
 
 
 def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[tuple[int, str, str, str, int]] | None:
@@ -183,7 +194,7 @@ def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[tuple[int, st
         v.purged_at.is_(None),
         v.archived_at < now - timedelta(days=policy.purge_archived_after_days),
         # An archived rollback target may still be restored by hand: keep its file.
-        ~exists().where(ModelNameRow.previous_production_id == v.model_id),
+        v.model_id.not_in(_rollback_targets()),
     )
 
 
@@ -191,11 +202,11 @@ def _targets_table() -> Table:
     return Table(
         "qmp_cleanup_targets",
         MetaData(),
-        Column("id", Integer, primary_key=True),
+        Column("id", Integer, primary_key=True, autoincrement=False),
         Column("model_id", String(200)),
         Column("model_name", String(100)),
         Column("from_status", String(16)),
-        Column("size", Integer),
+        Column("size", BigInteger),
         Column("action", String(16)),
         prefixes=["TEMPORARY"],
     )
@@ -210,9 +221,11 @@ def _apply(
     policy: CleanupPolicy,
     now: datetime,
 ) -> list[tuple[str, str, str, int]]:
-    selections = [archive] if purge is None else [archive, purge]
-    names = sorted({str(name) for sel in selections for name in session.scalars(
-        select(sel.subquery().c.model_name).distinct())})
+    """Pin the targets under the name locks, change them with one UPDATE per action, then write their history."""
+    v = ModelVersionRow
+    selections = {"archived": archive} if purge is None else {"archived": archive, "purged": purge}
+    names = sorted({str(name) for sel in selections.values()
+                    for name in session.scalars(select(sel.subquery().c.model_name).distinct())})
     if not names:
         return []
     # Lock the affected names in one order, as promotions do, so cleanup serializes with them.
@@ -221,33 +234,41 @@ def _apply(
     targets = _targets_table()
     connection = session.connection()
     targets.create(connection)
-    columns = ["id", "model_id", "model_name", "from_status", "size", "action"]
-    for action, sel in zip(("archived", "purged"), selections, strict=False):
-        pinned = sel.add_columns(literal(action, String)).where(ModelVersionRow.model_name.in_(names))
-        session.execute(insert(targets).from_select(columns, pinned.with_for_update(of=ModelVersionRow)))
+    t = targets.c
+    for action, sel in selections.items():
+        pinned = sel.add_columns(literal(action, String)).where(sel.selected_columns.model_name.in_(names))
+        session.execute(insert(targets).from_select(list(targets.c.keys()), pinned))
+
+    def pinned_ids(action: str) -> Any:
+        return select(t.id).where(t.action == action).scalar_subquery()
+
+    # The WHERE re-checks what other writers may change without the name lock (an approval request):
+    # PostgreSQL re-evaluates it on rows it had to wait for, so such a row is skipped, never archived.
+    session.execute(update(v).where(
+        v.id.in_(pinned_ids("archived")), v.status.in_(ARCHIVABLE), v.approval_requested_at.is_(None),
+    ).values(status=ARCHIVED, archived_at=now, updated_at=now).execution_options(synchronize_session=False))
+    session.execute(update(v).where(v.id.in_(pinned_ids("purged")), v.purged_at.is_(None))
+                    .values(purged_at=now, updated_at=now).execution_options(synchronize_session=False))
+    changed_by_us = exists().where(v.id == t.id, or_(
+        and_(t.action == "archived", v.archived_at == now, v.status == ARCHIVED),
+        and_(t.action == "purged", v.purged_at == now),
+    ))
+    session.execute(delete(targets).where(~changed_by_us))
     reasons = {
         "archived": spec.reason or f"stale: trained before {stale_before.isoformat()}",
         "purged": spec.reason or f"archived more than {policy.purge_archived_after_days} days ago: model file deleted",
     }
-    for action, to_status in (("archived", ARCHIVED), ("purged", ARCHIVED)):
-        session.execute(insert(ModelEventRow).from_select(
-            ["model_id", "model_name", "event", "from_status", "to_status", "actor", "reason", "flow_run_id", "created_at"],
-            select(
-                targets.c.model_id, targets.c.model_name, literal(action, String), targets.c.from_status,
-                literal(to_status, String), literal(spec.actor, String), literal(reasons[action], String),
-                literal(spec.flow_run_id, String), literal(now, UTCDateTime()),
-            ).where(targets.c.action == action),
-        ))
-    pinned_ids = select(targets.c.id).where(targets.c.action == "archived").scalar_subquery()
-    session.execute(update(ModelVersionRow).where(ModelVersionRow.id.in_(pinned_ids)).values(
-        status=ARCHIVED, archived_at=now, updated_at=now, approval_requested_at=None,
-    ).execution_options(synchronize_session=False))
-    purged_ids = select(targets.c.id).where(targets.c.action == "purged").scalar_subquery()
-    session.execute(update(ModelVersionRow).where(ModelVersionRow.id.in_(purged_ids)).values(
-        purged_at=now, updated_at=now,
-    ).execution_options(synchronize_session=False))
+    session.execute(insert(ModelEventRow).from_select(
+        ["model_id", "model_name", "event", "from_status", "to_status", "actor", "reason", "flow_run_id", "created_at"],
+        select(
+            t.model_id, t.model_name, t.action, t.from_status, literal(ARCHIVED, String),
+            literal(spec.actor, String),
+            case((t.action == "archived", literal(reasons["archived"], String)), else_=literal(reasons["purged"], String)),
+            literal(spec.flow_run_id, String), literal(now, UTCDateTime()),
+        ).order_by(t.action, t.model_name, t.id),
+    ))
     changed = [(str(m), str(n), str(a), int(s)) for m, n, a, s in session.execute(
-        select(targets.c.model_id, targets.c.model_name, targets.c.action, targets.c.size))]
+        select(t.model_id, t.model_name, t.action, t.size))]
     targets.drop(connection)
     return changed
 
