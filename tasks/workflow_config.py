@@ -1,7 +1,7 @@
 """Qlib workflow configurations: the ``qlib_init`` / ``task: {model, dataset, record}`` YAML that ``qrun`` runs.
 
-YAML anchors and aliases are resolved by the YAML parser; ``base_config_path`` is merged as in
-``qrun``. The ``<MODEL>``, ``<DATASET>`` and ``<PRED>`` placeholders stay in the configuration and are
+Files are read as ``qrun`` reads them: ``{{ VAR }}`` rendered from the environment, YAML anchors and
+aliases resolved, ``BASE_CONFIG_PATH`` merged underneath, the ``sys`` section's paths added. The ``<MODEL>``, ``<DATASET>`` and ``<PRED>`` placeholders stay in the configuration and are
 filled by :func:`fill_placeholders` once the model, the dataset and the predictions exist (the way
 ``qrun`` and ``PortAnaRecord`` fill them). The data directory comes from, in order: the explicit
 ``provider_uri`` argument, the ``QMP_PROVIDER_URI`` setting, the YAML's ``qlib_init.provider_uri``.
@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
+from jinja2 import TemplateError
 from pydantic import BaseModel, ConfigDict
+from qlib.utils.data import update_config
 
 from registry.settings import load_settings
 
@@ -62,6 +63,12 @@ class WorkflowConfig(BaseModel):
     def task(self) -> dict[str, Any]:
         """The ``task`` section as ``qrun`` passes it to ``task_train``."""
         return {"model": self.model, "dataset": self.dataset, "record": self.records}
+
+    @property
+    def experiment_name(self) -> str | None:
+        """The YAML's ``experiment_name`` (qrun's experiment), if it sets one."""
+        name = self.raw.get("experiment_name")
+        return str(name) if name else None
 
     @property
     def model_type(self) -> str:
@@ -155,34 +162,43 @@ def load_workflow_config(
 
 
 def _read(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """Load YAML text (with anchors) or copy a dict; merge ``base_config_path`` like qrun."""
+    """Load a workflow the way qrun does: Jinja-render ``{{ VAR }}`` from the environment, parse the
+    YAML (anchors included), merge ``BASE_CONFIG_PATH`` underneath, apply the ``sys`` path section."""
+    from qlib.cli.run import render_template, sys_config
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     if isinstance(source, Mapping):
-        return copy.deepcopy(dict(source)), "<inline config>"
-    path = Path(source).expanduser()
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise WorkflowConfigError(f"{path}: cannot read workflow config ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise WorkflowConfigError(f"{path}: invalid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise WorkflowConfigError(f"{path}: expected a mapping at the top level")
-    base_path = raw.pop("base_config_path", None)
-    if base_path:
-        base, _ = _read(path.parent / base_path if not Path(base_path).is_absolute() else base_path)
-        raw = _merge(base, raw)
-    return raw, str(path)
+        raw, origin, path = copy.deepcopy(dict(source)), "<inline config>", None
+    else:
+        path = Path(source).expanduser()
+        origin = str(path)
+        if not path.is_file():
+            raise WorkflowConfigError(f"{path}: cannot read workflow config (no such file)")
+        try:
+            raw = YAML(typ="safe", pure=True).load(render_template(str(path)))
+        except (YAMLError, TemplateError) as exc:
+            raise WorkflowConfigError(f"{path}: invalid YAML ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise WorkflowConfigError(f"{path}: expected a mapping at the top level")
+    base_name = raw.get("BASE_CONFIG_PATH") or raw.get("base_config_path")
+    if base_name:
+        raw = update_config(_read_base(Path(base_name), path, origin), raw)
+    if path is not None:
+        sys_config(raw, str(path))
+    return raw, origin
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge, ``override`` winning."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _read_base(base: Path, config_path: Path | None, origin: str) -> dict[str, Any]:
+    """The base configuration, found like qrun: as given (absolute or from cwd), else beside the config."""
+    from ruamel.yaml import YAML
+
+    candidates = [base] + ([config_path.absolute().parent / base] if config_path is not None else [])
+    for candidate in candidates:
+        if candidate.is_file():
+            loaded = YAML(typ="safe", pure=True).load(candidate.read_text())
+            return dict(loaded or {})
+    raise WorkflowConfigError(f"{origin}: BASE_CONFIG_PATH {base} not found")
 
 
 def _port_analysis(raw: dict[str, Any], records: list[Any]) -> dict[str, Any] | None:

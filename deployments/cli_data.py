@@ -1,0 +1,102 @@
+"""`qmp data`: write Qlib data directories (synthetic or from CSV files) and validate them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from deployments.console import console, err_console
+from tasks.csv_import import import_csv
+from tasks.qlib_binary import validate_qlib_dir
+from tasks.synthetic import DEFAULT_END, DEFAULT_START, synthesize
+
+data_app = typer.Typer(help="Write and check Qlib data directories.", no_args_is_help=True)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar driven by ``(done, total)`` callbacks."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    """One line on stderr and exit code 1 instead of a traceback."""
+    err_console.print(f"[red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code=1)
+
+
+@data_app.command("synth")
+def synth(
+    out: Path = typer.Option(..., "--out", help="Data directory to write (use as provider_uri)."),
+    instruments: int = typer.Option(60, min=2, max=5000, help="Number of stocks."),
+    start: str = typer.Option(DEFAULT_START, help="First calendar day (YYYY-MM-DD)."),
+    end: str = typer.Option(DEFAULT_END, help="Last calendar day (YYYY-MM-DD)."),
+    seed: int = typer.Option(0, help="Random seed; the same seed writes identical files."),
+    benchmark: str = typer.Option("SH000300", help="Symbol of the benchmark index series."),
+    universe: str = typer.Option("csi300", help="Name of the index universe (besides 'all')."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
+) -> None:
+    """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
+    try:
+        with _progress("writing instruments") as progress:
+            report = synthesize(
+                out, instruments, start, end, seed,
+                benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
+            )  # fmt: skip
+    except ValueError as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"wrote {report.instruments} instruments x {report.days} days ({report.start}..{report.end}) to "
+        f"{report.out}: universes all, {report.universe}; benchmark {report.benchmark}; "
+        f"{report.holidays} holidays, {report.suspended_days} suspended days, "
+        f"{report.late_listings} late listings, {report.delistings} delistings"
+    )
+
+
+@data_app.command("import-csv")
+def import_csv_command(
+    src_dir: Path = typer.Argument(
+        ..., help="Folder of <SYMBOL>.csv files: date,open,high,low,close,volume[,vwap,factor]."
+    ),
+    out: Path = typer.Option(..., "--out", help="Data directory to write (use as provider_uri)."),
+    universe: list[str] = typer.Option(["csi300"], help="Universe names besides 'all' (repeatable)."),
+    benchmark: str = typer.Option(
+        "SH000300", help="Symbol whose CSV is the benchmark (kept out of universes)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
+) -> None:
+    """Convert per-instrument CSV files into a Qlib data directory."""
+    try:
+        with _progress("writing instruments") as progress:
+            report = import_csv(
+                src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, progress=progress
+            )
+    except ValueError as exc:
+        raise _fail(exc) from None
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    console.print(
+        f"wrote {report.instruments} instruments, {report.rows} rows over {report.days} days "
+        f"({report.start}..{report.end}) to {report.out}: universes {', '.join(report.universes)}; "
+        f"benchmark {report.benchmark or 'none'}"
+    )
+
+
+@data_app.command("validate")
+def validate(
+    data_dir: Path = typer.Argument(..., help="Qlib data directory."),
+    benchmark: str | None = typer.Option(None, help="Also check this benchmark's series."),
+) -> None:
+    """Check a data directory against Qlib's silent failure modes."""
+    try:
+        validate_qlib_dir(data_dir, benchmark=benchmark)
+    except (ValueError, OSError) as exc:
+        raise _fail(exc) from None
+    console.print(f"{data_dir}: valid Qlib data directory")

@@ -1,0 +1,93 @@
+"""Fixtures for the Qlib tests: one small synthetic dataset and the trained models, built once per session."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry.settings import Settings, load_settings
+from tasks.evaluation import evaluate_model
+from tasks.qlib_env import init_qlib
+from tasks.synthetic import SynthReport, synthesize
+from tasks.training import TrainResult, prepare_dataset, train_model
+from tasks.workflow_config import WorkflowConfig, load_workflow_config
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+LIGHTGBM_YAML = EXAMPLES / "workflow_config_lightgbm_Alpha158.yaml"
+LINEAR_YAML = EXAMPLES / "workflow_config_linear_Alpha158.yaml"
+# Small enough for CI, big enough that the planted alpha is learnable: 40 stocks x ~510 days.
+INSTRUMENTS = 40
+SEED = 11
+
+
+@dataclass
+class Trained:
+    """A configuration, its dataset, the trained model and its test metrics."""
+
+    cfg: WorkflowConfig
+    dataset: Any
+    result: TrainResult
+    metrics: dict[str, float]
+
+
+@pytest.fixture(scope="session")
+def synth_report(tmp_path_factory: pytest.TempPathFactory) -> SynthReport:
+    """The session's synthetic Qlib data directory (default date range)."""
+    return synthesize(tmp_path_factory.mktemp("qlib") / "data", instruments=INSTRUMENTS, seed=SEED)
+
+
+@pytest.fixture(scope="session")
+def qlib_data(synth_report: SynthReport) -> Path:
+    """Path of the session's synthetic Qlib data directory."""
+    return synth_report.out
+
+
+@pytest.fixture(scope="session")
+def qlib_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings with the registry (and so MLflow's database and artifacts) in a session temp dir."""
+    os.environ.pop("QMP_PROVIDER_URI", None)
+    return load_settings(registry_dir=tmp_path_factory.mktemp("registry"))
+
+
+@pytest.fixture
+def qlib_on_data(qlib_data: Path, qlib_settings: Settings) -> Path:
+    """Qlib initialised on the session's data directory."""
+    init_qlib(qlib_data, settings=qlib_settings)
+    return qlib_data
+
+
+def _train(cfg: WorkflowConfig, settings: Settings, experiment: str) -> Trained:
+    dataset = prepare_dataset(cfg, settings=settings)
+    result = train_model(cfg, dataset, experiment, settings=settings)
+    metrics = evaluate_model(result.model, dataset, cfg, result.recorder_id, settings=settings)
+    return Trained(cfg, dataset, result, metrics)
+
+
+@pytest.fixture(scope="session")
+def lightgbm(qlib_data: Path, qlib_settings: Settings) -> Trained:
+    """The LightGBM / Alpha158 example YAML, unmodified except for the data directory."""
+    cfg = load_workflow_config(LIGHTGBM_YAML, provider_uri=qlib_data)
+    return _train(cfg, qlib_settings, "qmp-tests")
+
+
+@pytest.fixture(scope="session")
+def linear(qlib_data: Path, qlib_settings: Settings) -> Trained:
+    """The Linear / Alpha158 example YAML on the same data."""
+    cfg = load_workflow_config(LINEAR_YAML, provider_uri=qlib_data)
+    return _train(cfg, qlib_settings, "qmp-tests")
+
+
+@pytest.fixture(scope="session")
+def shuffled(qlib_data: Path, qlib_settings: Settings) -> Trained:
+    """LightGBM on the same features but with training labels shuffled: there is nothing to learn."""
+    raw = copy.deepcopy(load_workflow_config(LIGHTGBM_YAML, provider_uri=qlib_data).raw)
+    raw["task"]["dataset"].update(
+        {"class": "ShuffledLabelDatasetH", "module_path": "tests.qlib.shuffled_dataset"}
+    )
+    cfg = load_workflow_config(raw, provider_uri=qlib_data)
+    return _train(cfg, qlib_settings, "qmp-tests-shuffled")
