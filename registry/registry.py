@@ -365,6 +365,7 @@ class ModelRegistry:
             if row.purged_at is not None:
                 raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
             now = _now()
+            store.touch_name(session, name)
             old = store.production_row(session, name)
             if old is not None:
                 store.set_status(session, old, ModelStatus.CANDIDATE, now)

@@ -44,6 +44,15 @@ def lock_name(session: Session, name: str, now: datetime, *, create: bool) -> Mo
     ).one_or_none()
 
 
+def touch_name(session: Session, name: str) -> None:
+    """Write the name's row, so that under REPEATABLE READ / SERIALIZABLE the next lock holder whose
+    snapshot predates this commit fails with a serialization error (and retries) instead of reading
+    a stale production model."""
+    session.execute(
+        update(ModelNameRow).where(ModelNameRow.name == name).values(registrations=ModelNameRow.registrations)
+    )
+
+
 def latest_version(session: Session, name: str) -> Version | None:
     """The highest version registered under `name`, in semantic order."""
     row = session.execute(

@@ -20,3 +20,12 @@ def metadata(name: str = "lgbm_alpha158", version: str | None = None, ic_mean: f
 def leftover_dirs(reg: ModelRegistry) -> list[Path]:
     """Every model directory and staging entry in the registry's artifact root."""
     return reg.artifacts.entries()
+
+
+def register_many(registry_dir: str, database_url: str, name: str, count: int, worker: int) -> list[str]:
+    """Open a registry of one's own and register `count` models under `name` (run in a child process)."""
+    with ModelRegistry(registry_dir, database_url) as reg:
+        return [
+            reg.register_model({"worker": worker, "n": n}, metadata(name), actor=f"worker-{worker}")
+            for n in range(count)
+        ]
