@@ -29,7 +29,14 @@ from registry.errors import (
     NoRollbackTargetError,
     ProductionModelDeletionError,
 )
-from registry.models import ModelEvent, ModelFilter, ModelInfo, ModelMetadata, validate_metric_name, validate_model_name
+from registry.models import (
+    ModelEvent,
+    ModelFilter,
+    ModelInfo,
+    ModelMetadata,
+    validate_metric_name,
+    validate_model_name,
+)
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
@@ -76,7 +83,7 @@ class ModelRegistry:
         self.database_url = database_url or sqlite_url_for(self.registry_dir)
         self.primary_metric = validate_metric_name(primary_metric)
         self.higher_is_better = higher_is_better
-        sources = allowed_source_dirs if allowed_source_dirs is not None else [Path.cwd(), tempfile.gettempdir(), self.registry_dir]
+        sources: Iterable[str | Path] = allowed_source_dirs if allowed_source_dirs is not None else [Path.cwd(), tempfile.gettempdir(), self.registry_dir]
         self.allowed_source_dirs = [Path(p).expanduser().resolve() for p in sources]
         self.artifacts = LocalArtifactStore(self.registry_dir)
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
@@ -253,7 +260,7 @@ class ModelRegistry:
         """The model's metadata and registry fields as a JSON-ready dict."""
         return self.get_model_info(model_id).model_dump(mode="json")
 
-    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # noqa: A002 - the seed's name
+    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the seed's name
         """Models matching `filter` (all models, newest first, without one)."""
         flt = filter or ModelFilter()
         def unit(session: Session) -> list[ModelInfo]:

@@ -135,7 +135,7 @@ def test_naive_datetime_is_refused_by_production_at(registry: ModelRegistry) -> 
     from datetime import datetime
 
     with pytest.raises(ValueError, match="timezone-aware"):
-        registry.production_at("lgbm_alpha158", datetime(2024, 1, 1))  # noqa: DTZ001
+        registry.production_at("lgbm_alpha158", datetime(2024, 1, 1))
 
 
 def test_model_path_that_is_a_directory_raises_invalid_model_error(registry: ModelRegistry, tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ def promote_in_rounds(reg: ModelRegistry, name: str, rounds: int) -> None:
     for round_no in range(rounds):
         candidates = [reg.register_model({"r": round_no, "c": c}, metadata(name)) for c in range(WRITERS)]
         results = run_together([
-            (lambda mid=mid: reg.set_production_model(mid, actor="promoter", reason=f"round {round_no}"))
+            (lambda mid=mid, why=f"round {round_no}": reg.set_production_model(mid, actor="promoter", reason=why))
             for mid in candidates
         ])
         assert all(r.status == ModelStatus.PRODUCTION for r in results)

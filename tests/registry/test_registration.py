@@ -87,7 +87,7 @@ def test_get_model_metadata_returns_a_json_ready_dict(registry: ModelRegistry, m
 
 @pytest.mark.parametrize("call", ["get_model", "get_model_metadata", "get_model_info", "delete_model"])
 def test_unknown_model_id_raises_model_not_found_naming_it(registry: ModelRegistry, call: str) -> None:
-    with pytest.raises(ModelNotFoundError, match="nope_v1.0.0"):
+    with pytest.raises(ModelNotFoundError, match=r"nope_v1\.0\.0"):
         getattr(registry, call)("nope_v1.0.0")
 
 

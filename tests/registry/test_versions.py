@@ -34,7 +34,7 @@ def test_versions_are_allocated_per_name(registry: ModelRegistry, model: Any) ->
 
 def test_duplicate_version_is_refused_and_writes_nothing(registry: ModelRegistry, model: Any) -> None:
     registry.register_model(model, metadata("m", version="1.0.0"))
-    with pytest.raises(DuplicateVersionError, match="1.0.0"):
+    with pytest.raises(DuplicateVersionError, match=r"1\.0\.0"):
         registry.register_model({"other": True}, metadata("m", version="1.0.0"))
     assert len(registry.list_models()) == 1
     assert registry.get_model("m_v1.0.0") == model
