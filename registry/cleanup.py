@@ -353,17 +353,19 @@ class CleanupReport(BaseModel):
         """The rows as plain dicts (a Prefect table artifact), totals last."""
         return [row.model_dump() for row in [*self.rows, self.totals]]
 
-    def markdown(self) -> str:
-        """A short summary: what changed (or would), then the per-name table."""
+    def summary(self) -> str:
+        """One sentence: what changed (or would change in a dry run)."""
         t = self.totals
         verb = "would be" if self.dry_run else "were"
-        lines = [
-            f"### Registry cleanup{' (dry run)' if self.dry_run else ''}",
-            "",
+        return (
             f"{t.archived} models trained before {self.stale_before.isoformat()} {verb} archived, "
             f"{t.purged} archived model files {verb} purged and {t.orphans_removed} orphan directories {verb} "
-            f"removed: {_size(t.bytes_reclaimed)} reclaimed.",
-        ]
+            f"removed: {_size(t.bytes_reclaimed)} {'reclaimable' if self.dry_run else 'reclaimed'}."
+        )
+
+    def markdown(self) -> str:
+        """The summary sentence, then the per-name table."""
+        lines = [f"### Registry cleanup{' (dry run)' if self.dry_run else ''}", "", self.summary()]
         if self.rows:
             lines += ["", "| model name | archived | purged | bytes reclaimed | orphans removed |", "|---|---:|---:|---:|---:|"]
             lines += [f"| {r.model_name} | {r.archived} | {r.purged} | {r.bytes_reclaimed} | {r.orphans_removed} |"

@@ -1,0 +1,29 @@
+"""The nightly cleanup flow: archive stale models, purge long-archived files, sweep orphans, report."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import flow
+from pydantic import Field
+
+from registry.cleanup import CleanupPolicy, CleanupReport
+from tasks.cleanup import archive_stale_models, publish_cleanup_report, sweep_orphan_artifacts
+
+
+class CleanupParameters(CleanupPolicy):
+    """The form the Prefect UI shows for a cleanup run."""
+
+    orphan_grace_hours: float = Field(
+        1.0, ge=0, description="Leave orphan artifact directories younger than this (a registration may be in flight)."
+    )
+
+    def policy(self) -> CleanupPolicy:
+        return CleanupPolicy(**self.model_dump(include=set(CleanupPolicy.model_fields)))
+
+
+@flow(name="cleanup", description="Archive stale non-production models, purge old artifacts, sweep orphans.")
+def cleanup(params: CleanupParameters = CleanupParameters()) -> CleanupReport:
+    result = archive_stale_models(params.policy())
+    sweep = sweep_orphan_artifacts(timedelta(hours=params.orphan_grace_hours), params.dry_run)
+    return publish_cleanup_report(result, sweep)

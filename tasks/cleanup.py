@@ -1,0 +1,39 @@
+"""Prefect tasks for the cleanup flow: each body is one call into the registry or `registry.cleanup`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
+
+from registry.cleanup import CleanupPolicy, CleanupReport, CleanupResult, OrphanSweepResult, summarize
+from tasks.registration import open_registry
+
+
+def _flow_run_id() -> str | None:
+    run_id = flow_run.get_id()
+    return str(run_id) if run_id else None
+
+
+# Retrying is safe: a second run finds nothing left to archive or purge.
+@task(name="archive stale models", retries=2, retry_delay_seconds=5)
+def archive_stale_models(policy: CleanupPolicy) -> CleanupResult:
+    return open_registry().archive_stale(**policy.model_dump(), actor="cleanup flow", flow_run_id=_flow_run_id())
+
+
+@task(name="sweep orphan artifacts", retries=2, retry_delay_seconds=5)
+def sweep_orphan_artifacts(grace_period: timedelta, dry_run: bool) -> OrphanSweepResult:
+    return open_registry().sweep_orphans(grace_period=grace_period, dry_run=dry_run)
+
+
+@task(name="publish cleanup report")
+def publish_cleanup_report(result: CleanupResult, sweep: OrphanSweepResult) -> CleanupReport:
+    report = summarize(result, sweep)
+    create_table_artifact(key="registry-cleanup", table=report.table(),
+                          description="Registry cleanup: counts per model name")
+    create_markdown_artifact(key="registry-cleanup-summary", markdown=report.markdown(),
+                             description="Registry cleanup summary")
+    get_run_logger().info("%s", report.markdown())
+    return report
