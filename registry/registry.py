@@ -426,7 +426,7 @@ class ModelRegistry:
         """Remove a non-production model's row and files; its history stays."""
         spec = store.EventSpec(actor or _default_actor(), reason, None)
 
-        def unit(session: Session) -> None:
+        def unit(session: Session) -> str:
             name, _ = store.name_and_status(session, model_id)
             store.lock_name(session, name, _now(), create=False)
             row = store.get_row(session, model_id)
@@ -437,10 +437,18 @@ class ModelRegistry:
             store.add_event(session, model_id=model_id, model_name=name, event="deleted",
                             from_status=row.status, to_status=None, spec=spec, now=_now())
             store.delete_row(session, row)
+            return name
 
-        self.db.run(unit)
+        def remove_unowned_files(session: Session, name: str) -> None:
+            # Under the name lock and only while no row owns the id: a re-registration of the same
+            # version may have published its own directory since the delete committed.
+            store.lock_name(session, name, _now(), create=False)
+            if not store.existing_ids(session, [model_id]):
+                self.artifacts.delete(model_id)
+
+        name = self.db.run(unit)
         # Files go only after the commit: a crash in between leaves an orphan, never a row without files.
-        self.artifacts.delete(model_id)
+        self.db.run(lambda session: remove_unowned_files(session, name))
 
 
     # -- cleanup (rules and SQL in registry/cleanup.py) ----------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from registry import ModelRegistry, ModelStatus
+from registry import DuplicateVersionError, ModelRegistry, ModelStatus
 from registry.tables import ModelVersionRow
 from tests.registry.registry_helpers import leftover_dirs, metadata, register_many
 
@@ -152,3 +152,19 @@ def test_concurrent_status_changes_and_deletes_keep_rows_and_history_consistent(
     deleted = [e for e in pg_registry.history(model_name=name) if e.event == "deleted"]
     assert len(deleted) == len(ids) - 1
     assert {p.name for p in leftover_dirs(pg_registry)} == {production}
+
+
+def test_deleting_a_version_while_it_is_registered_again_never_loses_the_new_files(pg_registry: ModelRegistry) -> None:
+    for round_no in range(40):
+        name = unique_name("redo")
+        model_id = pg_registry.register_model({"old": round_no}, metadata(name, version="1.0.0"))
+
+        def register_again(round_no: int = round_no, name: str = name) -> str:
+            while True:
+                try:
+                    return pg_registry.register_model({"new": round_no}, metadata(name, version="1.0.0"))
+                except DuplicateVersionError:
+                    continue
+
+        run_together([lambda model_id=model_id: pg_registry.delete_model(model_id), register_again])
+        assert pg_registry.get_model(model_id) == {"new": round_no}

@@ -98,3 +98,13 @@ def test_production_at_survives_deleting_an_old_production_model(registry: Model
     registry.delete_model(first)
     assert registry.production_at("lgbm_alpha158", t1) == first
     assert registry.production_at("lgbm_alpha158", datetime.now(UTC)) == second
+
+
+def test_production_at_accepts_any_timezone(registry: ModelRegistry, model: Any) -> None:
+    from datetime import timedelta, timezone
+
+    model_id = registry.register_model(model, metadata())
+    registry.set_production_model(model_id)
+    shanghai = datetime.now(UTC).astimezone(timezone(timedelta(hours=8)))
+    assert registry.production_at("lgbm_alpha158", shanghai) == model_id
+    assert registry.production_at("lgbm_alpha158", shanghai - timedelta(hours=1)) is None

@@ -173,3 +173,19 @@ def test_default_registry_dir_is_model_registry_in_the_working_directory(
     with ModelRegistry() as reg:
         assert reg.registry_dir == tmp_path / "model_registry"
     assert (tmp_path / "model_registry" / "registry.db").is_file()
+
+
+@pytest.mark.parametrize(
+    ("method", "positional"),
+    [("register_model", ["model", "metadata", "model_path"]), ("set_model_status", ["model_id", "status"]),
+     ("set_production_model", ["model_id"]), ("delete_model", ["model_id"])],
+)
+def test_mutating_calls_keep_the_seed_signature_and_take_actor_and_reason_by_keyword(
+    method: str, positional: list[str]
+) -> None:
+    import inspect
+
+    params = list(inspect.signature(getattr(ModelRegistry, method)).parameters.values())[1:]
+    assert [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
+    keyword_only = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+    assert {"actor", "reason"} <= keyword_only
