@@ -138,7 +138,8 @@ class ModelRegistry:
                 undo=lambda: self._undo_registration(work),
             )
         except BaseException:
-            self.artifacts.discard(work.staged)
+            if not work.committed:  # a commit whose reply was lost owns the published files
+                self.artifacts.discard(work.staged)
             raise
         if work.reused is not None:
             self.artifacts.discard(work.staged)
