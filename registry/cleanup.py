@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ from sqlalchemy.orm import Session
 from registry.artifacts import METADATA_FILE, MODEL_FILE, STAGING_DIR
 from registry.errors import ModelRegistryError
 from registry.statuses import ModelStatus
+from registry.store import lock_name
 from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelVersionRow, UTCDateTime
 
 if TYPE_CHECKING:
@@ -312,10 +314,28 @@ def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: 
             recent.append(label)
             continue
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-        if not dry_run:
+        if dry_run:
+            removed[label] = size
+        elif path.parent.name == STAGING_DIR:
             shutil.rmtree(path, ignore_errors=True)
-        removed[label] = size
+            removed[label] = size
+        elif registry.db.run(partial(_remove_unowned, path=path, now=now, horizon=horizon)):
+            removed[label] = size
     return OrphanSweepResult(dry_run=dry_run, removed=removed, kept_recent=recent)
+
+
+def _remove_unowned(session: Session, *, path: Path, now: datetime, horizon: float) -> bool:
+    """Remove a model directory under its name's lock, after checking again that no row owns it.
+
+    Registration publishes a directory while holding the same lock, so a re-registration of a swept
+    id can never have its fresh directory removed here.
+    """
+    lock_name(session, orphan_name(path.name), now, create=False)
+    owned = session.scalar(select(exists().where(ModelVersionRow.model_id == path.name)))
+    if owned or not path.exists() or _last_touched(path) >= horizon:
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 def _is_orphan(path: Path, root: Path, owned: set[str]) -> bool:
