@@ -1,9 +1,11 @@
 """Synthetic daily market with a planted, learnable alpha, written as a Qlib data directory.
 
-Each stock's daily return is ``beta * market + alpha(t-1) + noise`` where ``alpha`` is a persistent
-AR(1) process that also drives the stock's trading volume. Alpha158 / Alpha360 features (volume
-ratios, momentum) therefore carry information about future returns: a good model reaches a clearly
-positive IC, a model trained on shuffled labels does not. The generator also produces holidays
+Each stock's daily return is ``beta * market + alpha(t-1) + k * (quirk(t-1)**2 - 1) + noise``.
+``alpha`` is a persistent AR(1) process that also drives the stock's trading volume, so Alpha158 /
+Alpha360 volume ratios and momentum carry it linearly. ``quirk`` is a second persistent process,
+visible in where the VWAP sits relative to the close, whose effect is symmetric (U-shaped): a linear
+model cannot use it, a tree model can. So a good model reaches a clearly positive IC, LightGBM beats
+a linear model, and a model trained on shuffled labels gets nothing. The generator also produces holidays
 (business days missing from the calendar), suspensions and missing rows (NaN days), late listings,
 early delistings, late index inclusions and price-adjustment events, so the data exercises the same
 paths as real CN data. The same seed gives byte-identical files.
@@ -32,7 +34,8 @@ DEFAULT_START = "2021-01-01"
 DEFAULT_END = "2022-12-31"
 LIMIT = 0.1  # CN daily price limit; the default backtest treats moves >= 9.5% as limit hits
 ALPHA_PERSISTENCE = 0.9
-ALPHA_STD = 0.004  # daily; about 0.15 cross-sectional correlation with next-day returns
+ALPHA_STD = 0.0025  # daily; about 0.1 cross-sectional correlation with next-day returns
+QUIRK_EFFECT = 0.002  # daily return per unit of (quirk**2 - 1); comparable in strength to alpha
 
 Progress = Callable[[int, int], None]
 
@@ -81,26 +84,23 @@ def generate_market(
     market = rng.normal(0.0003, 0.01, days)
     beta = rng.uniform(0.6, 1.4, n)
     noise_std = rng.uniform(0.012, 0.025, n)
-    alpha = np.empty((days, n))
-    alpha[0] = rng.normal(0, ALPHA_STD, n)
-    shocks = rng.normal(0, ALPHA_STD * np.sqrt(1 - ALPHA_PERSISTENCE**2), (days, n))
-    for t in range(1, days):
-        alpha[t] = ALPHA_PERSISTENCE * alpha[t - 1] + shocks[t]
-    alpha *= alpha_strength
-    expected = np.vstack([alpha[:1], alpha[:-1]])  # yesterday's alpha drives today's return
+    alpha, quirk = _persistent_normal(rng, days, n), _persistent_normal(rng, days, n)
+    signal = alpha_strength * (ALPHA_STD * alpha + QUIRK_EFFECT * (quirk**2 - 1))
+    expected = np.vstack([signal[:1], signal[:-1]])  # yesterday's signal drives today's return
     returns = beta * market[:, None] + expected + rng.normal(0, 1, (days, n)) * noise_std
 
     traded = _trading_mask(rng, days, n)
     returns = np.where(traded, np.clip(returns, -LIMIT, LIMIT), 0.0)  # a suspended price stays put
     close = rng.uniform(5, 60, n) * np.cumprod(1 + returns, axis=0)
     factor = _adjustment_factors(rng, days, n)
-    volume = rng.uniform(1e5, 5e6, n) * np.exp(0.6 * alpha / ALPHA_STD + rng.normal(0, 0.4, (days, n)))
+    volume = rng.uniform(1e5, 5e6, n) * np.exp(0.6 * alpha + rng.normal(0, 0.4, (days, n)))
     wiggle = noise_std * rng.normal(0, 1, (3, days, n))
     prev_close = np.vstack([close[:1], close[:-1]])
     open_ = prev_close * (1 + np.clip(0.3 * wiggle[0], -LIMIT, LIMIT))
     high = np.maximum(open_, close) * (1 + 0.4 * np.abs(wiggle[1]))
     low = np.minimum(open_, close) * (1 - 0.4 * np.abs(wiggle[2]))
-    vwap = (open_ + high + low + close) / 4
+    vwap = close * (1 + 0.008 * quirk + 0.002 * rng.normal(0, 1, (days, n)))
+    high, low = np.maximum(high, vwap), np.minimum(low, vwap)
 
     symbols = [f"SH{600000 + i}" if i % 2 == 0 else f"SZ{i:06d}" for i in range(n)]
     frames = {}
@@ -124,6 +124,16 @@ def generate_market(
     joiners = rng.choice(listed_from_start, size=max(1, n // 10), replace=False)
     joins = {str(s): calendar[int(rng.integers(days // 6, days // 3))] for s in joiners}
     return SyntheticMarket(calendar, frames, benchmark, joins)
+
+
+def _persistent_normal(rng: np.random.Generator, days: int, n: int) -> np.ndarray:
+    """Standard-normal AR(1) paths with the alpha's persistence."""
+    paths = np.empty((days, n))
+    paths[0] = rng.normal(0, 1, n)
+    shocks = rng.normal(0, np.sqrt(1 - ALPHA_PERSISTENCE**2), (days, n))
+    for t in range(1, days):
+        paths[t] = ALPHA_PERSISTENCE * paths[t - 1] + shocks[t]
+    return paths
 
 
 def _trading_mask(rng: np.random.Generator, days: int, n: int) -> np.ndarray:

@@ -133,6 +133,7 @@ def test_validator_rejects_an_unsorted_calendar(small_dir: Path) -> None:
 
 def test_validator_rejects_a_series_running_past_the_calendar(small_dir: Path) -> None:
     victim = _first_feature_dir(small_dir) / "open.day.bin"
-    victim.write_bytes(victim.read_bytes() + np.float32(1.0).tobytes())
+    days = len((small_dir / "calendars" / "day.txt").read_text().split())
+    victim.write_bytes(victim.read_bytes() + np.ones(days, dtype="<f4").tobytes())
     with pytest.raises(QlibDataError, match="run past the calendar end"):
         validate_qlib_dir(small_dir)

@@ -32,10 +32,12 @@ def test_lightgbm_on_shuffled_labels_has_no_ic(lightgbm: Trained, shuffled: Trai
     assert lightgbm.metrics["ic_mean"] - shuffled.metrics["ic_mean"] > 0.05
 
 
-def test_configurations_give_different_metrics(lightgbm: Trained, linear: Trained) -> None:
+def test_lightgbm_beats_the_linear_configuration_on_the_non_linear_alpha(
+    lightgbm: Trained, linear: Trained
+) -> None:
     assert linear.result.model_type == "LinearModel"
-    assert linear.metrics["ic_mean"] > 0.03
-    assert abs(lightgbm.metrics["ic_mean"] - linear.metrics["ic_mean"]) > 1e-3
+    assert linear.metrics["ic_mean"] > 0.03  # it still finds the linear part
+    assert lightgbm.metrics["ic_mean"] > linear.metrics["ic_mean"] + 0.02
 
 
 def test_training_is_a_recorder_run_with_params_and_the_model_saved(
