@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -107,18 +108,23 @@ def train_model(
 
 
 class _LineForwarder:
-    """LightGBM logger target that sends evaluation lines to whichever logger is current."""
+    """LightGBM logger target: lines go to the current run's logger, else where LightGBM prints them."""
 
     target: Logger | None = None
 
     def info(self, msg: str) -> None:
         """Forward an informational line."""
-        if msg.strip():
-            (self.target or logging.getLogger("lightgbm")).info(msg.rstrip())
+        if self.target is None:
+            print(msg)  # LightGBM's own default
+        elif msg.strip():
+            self.target.info(msg.rstrip())
 
     def warning(self, msg: str) -> None:
         """Forward a warning line."""
-        (self.target or logging.getLogger("lightgbm")).warning(msg.rstrip())
+        if self.target is None:
+            warnings.warn(msg, stacklevel=2)  # LightGBM's own default
+        else:
+            self.target.warning(msg.rstrip())
 
 
 class _ForwardHandler(logging.Handler):

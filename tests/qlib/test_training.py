@@ -77,6 +77,7 @@ def test_progress_goes_to_the_given_logger(
     messages = [r.getMessage() for r in caplog.records if r.name == "qmp.test.run"]
     assert any(m.startswith("training LinearModel in experiment 'qmp-tests-log'") for m in messages)
     assert any(m.startswith("trained LinearModel") for m in messages)
+    assert any("starts running under Experiment" in m for m in messages)  # Qlib's own log lines
 
 
 def test_lightgbm_evaluation_lines_go_to_the_given_logger(
