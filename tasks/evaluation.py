@@ -16,12 +16,12 @@ Qlib's convention: returns are summed, not compounded, and annualised with 238 t
   (PortAnaRecord's ``1day.excess_return_with_cost.annualized_return``)
 - ``information_ratio``: of the excess return after costs; ``sharpe_ratio`` is the same number,
   under the name the seed used
-- ``max_drawdown``: of the cumulative excess return after costs (a negative number)
+- ``max_drawdown``: of the cumulative excess return after costs (<= 0; closer to 0 is better)
 - ``annualized_return_without_cost``, ``information_ratio_without_cost``, ``max_drawdown_without_cost``
 - ``benchmark_annualized_return``: the benchmark's own annualised return
 - ``win_rate``: share of backtest days on which the portfolio beat the benchmark after costs
 - ``turnover``: mean daily turnover of the portfolio
-- ``test_days``: number of days in the test segment with predictions
+- ``test_days``: number of days with predictions in the evaluated segment
 
 Backtest settings come from the workflow's PortAnaRecord ``config`` (or ``port_analysis_config``),
 else from :data:`DEFAULT_PORT_ANALYSIS` (PortAnaRecord's own defaults: top 50, drop 5, close price,
@@ -130,11 +130,16 @@ def portfolio_metrics(
         "backtest %s..%s against %s", settings["start_time"], settings["end_time"], settings.get("benchmark")
     )
     portfolio, _ = backtest(executor=executor, strategy=strategy, **settings)
-    report, _ = portfolio["1day"]
+    if not portfolio:
+        raise ValueError(
+            "the backtest produced no portfolio report: set generate_portfolio_metrics in the executor"
+        )
+    freq = "1day" if "1day" in portfolio else next(iter(portfolio))  # the outermost executor's frequency
+    report, _ = portfolio[freq]
     excess = report["return"] - report["bench"]
-    with_cost = risk_analysis(excess - report["cost"], freq="day")["risk"]
-    without_cost = risk_analysis(excess, freq="day")["risk"]
-    bench = risk_analysis(report["bench"], freq="day")["risk"]
+    with_cost = risk_analysis(excess - report["cost"], freq=freq)["risk"]
+    without_cost = risk_analysis(excess, freq=freq)["risk"]
+    bench = risk_analysis(report["bench"], freq=freq)["risk"]
     metrics = {
         "annualized_return": with_cost["annualized_return"],
         "information_ratio": with_cost["information_ratio"],
@@ -148,7 +153,7 @@ def portfolio_metrics(
         "turnover": report["turnover"].mean(),
     }
     analysis = pd.concat({"excess_return_without_cost": without_cost, "excess_return_with_cost": with_cost})
-    return _floats(metrics), {"report_normal_1day.pkl": report, "port_analysis_1day.pkl": analysis}
+    return _floats(metrics), {f"report_normal_{freq}.pkl": report, f"port_analysis_{freq}.pkl": analysis}
 
 
 def _signal_from_predictions(strategy: dict[str, Any]) -> dict[str, Any]:

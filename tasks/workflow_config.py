@@ -1,11 +1,12 @@
 """Qlib workflow configurations: the ``qlib_init`` / ``task: {model, dataset, record}`` YAML that ``qrun`` runs.
 
-Files are read as ``qrun`` reads them: ``{{ VAR }}`` rendered from the environment, YAML anchors and
-aliases resolved, ``BASE_CONFIG_PATH`` merged underneath, the ``sys`` section's paths added. The ``<MODEL>``, ``<DATASET>`` and ``<PRED>`` placeholders stay in the configuration and are
-filled by :func:`fill_placeholders` once the model, the dataset and the predictions exist (the way
-``qrun`` and ``PortAnaRecord`` fill them). The data directory comes from, in order: the explicit
-``provider_uri`` argument, the ``QMP_PROVIDER_URI`` setting, the YAML's ``qlib_init.provider_uri``.
-Thread counts above the machine's cores are capped, since oversubscription only slows training.
+Files are read as ``qrun`` reads them: ``{{ VAR }}`` rendered from the environment, YAML anchors
+and aliases resolved, ``BASE_CONFIG_PATH`` merged underneath, the ``sys`` section's paths added.
+The ``<MODEL>``, ``<DATASET>`` and ``<PRED>`` placeholders stay in the configuration and are filled
+by :func:`fill_placeholders` once the model, the dataset and the predictions exist (as ``qrun`` and
+``PortAnaRecord`` fill them). The data directory comes from, in order: the explicit ``provider_uri``
+argument, the ``QMP_PROVIDER_URI`` setting, the YAML's ``qlib_init.provider_uri``. Thread counts
+above the machine's cores are capped, since oversubscription only slows training down.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class WorkflowConfig(BaseModel):
         """Instruments, dates, handler, label and segments of the dataset section."""
         kwargs = self.dataset.get("kwargs") or {}
         handler = kwargs.get("handler") or {}
-        handler_kwargs = handler.get("kwargs") or {} if isinstance(handler, Mapping) else {}
+        handler_kwargs = (handler.get("kwargs") or {}) if isinstance(handler, Mapping) else {}
         labels = _label_expressions(handler_kwargs.get("label"))
         segments = {name: [_text(v) for v in span] for name, span in (kwargs.get("segments") or {}).items()}
         benchmark = ((self.port_analysis or {}).get("backtest") or {}).get("benchmark")
@@ -162,8 +163,7 @@ def load_workflow_config(
 
 
 def _read(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str]:
-    """Load a workflow the way qrun does: Jinja-render ``{{ VAR }}`` from the environment, parse the
-    YAML (anchors included), merge ``BASE_CONFIG_PATH`` underneath, apply the ``sys`` path section."""
+    """Load a workflow as qrun does: render, parse, merge ``BASE_CONFIG_PATH``, apply ``sys`` paths."""
     from qlib.cli.run import render_template, sys_config
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
