@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+# Before Prefect is imported: its settings are read once. A busy 2-core machine needs more than the
+# default 20 s to start the temporary local API; analytics would try to reach the internet.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
 import typer
 
+from deployments.cli_cleanup import cleanup
+from deployments.cli_data import data_app
 from deployments.cli_models import db_app, models_app, registry_app
+from deployments.cli_retrain import retrain_command
 from deployments.console import err_console
 from registry import ModelRegistryError
 
@@ -22,29 +31,17 @@ app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
 
 
-def _mount_optional() -> None:
-    """Mount the command groups whose modules exist (the pipeline's parts land one by one)."""
-    try:
-        from deployments.cli_data import data_app
-    except ImportError:
-        pass
-    else:
-        app.add_typer(data_app, name="data")
-    try:
-        from deployments.cli_retrain import retrain_command
-    except ImportError:
-        pass
-    else:
-        app.command("retrain")(retrain_command)
-    try:
-        from deployments.cli_cleanup import cleanup
-    except ImportError:
-        pass
-    else:
-        app.command("cleanup")(cleanup)
+app.add_typer(data_app, name="data")
+app.command("retrain")(retrain_command)
+app.command("cleanup")(cleanup)
 
 
-_mount_optional()
+@app.command("serve")
+def serve_command() -> None:
+    """Serve the retrain, cleanup, promote and rollback deployments from this process, with their schedules."""
+    from deployments.serve import main as serve_main
+
+    serve_main()
 
 
 @app.command("demo")

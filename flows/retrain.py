@@ -12,7 +12,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, model_validator
 
 from flows.concurrency import one_at_a_time
-from flows.reporting import comparison_markdown, publish_decision
+from flows.reporting import artifact_key, comparison_markdown, publish_decision
 from registry import ModelInfo
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
@@ -88,7 +88,7 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
     form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision), approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
-                                poll_interval=approval.poll_interval_seconds, key=f"approve-{info.model_id}")
+                                poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
     except FlowPauseTimeout:
         # The flow run may no longer be allowed to start tasks; write to the registry directly.
         open_registry().record_event(
