@@ -112,8 +112,8 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
 def retrain(
     model_name: ModelName,
     workflow: WorkflowSource,
-    policy: PromotionPolicy = PromotionPolicy(),  # noqa: B008 - Prefect renders the default in its form
-    approval: ApprovalSettings = ApprovalSettings(),  # noqa: B008
+    policy: PromotionPolicy = PromotionPolicy(),
+    approval: ApprovalSettings = ApprovalSettings(),
     evaluation_segment: Annotated[
         str, Field(title="Evaluation segment", description="Dataset segment the metrics are computed on.")
     ] = "test",
