@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Mapping
 
 from rich.console import Console
@@ -9,8 +11,10 @@ from rich.table import Table
 
 from registry import ModelEvent, ModelInfo
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| less`) gets room for the wide model tables instead of Rich's 80 columns.
+_width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(width=_width)
+err_console = Console(stderr=True, width=_width)
 
 STATUS_STYLE = {"production": "bold green", "candidate": "yellow", "registered": "cyan", "archived": "dim"}
 SHOWN_METRICS = ("ic_mean", "icir", "rank_ic", "annualized_return", "information_ratio", "max_drawdown")
