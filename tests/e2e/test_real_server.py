@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -81,10 +83,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterat
     processes: list[subprocess.Popen[bytes]] = []
     logs = home / "logs"
     logs.mkdir()
+    with ExitStack() as files:
+        yield from _run_stack(env, api, logs, processes, files, registry_dir, postgres_url, port)
+
+
+def _run_stack(
+    env: dict[str, str], api: str, logs: Path, processes: list[subprocess.Popen[bytes]], files: ExitStack,
+    registry_dir: Path, postgres_url: str, port: int,
+) -> Iterator[dict[str, Any]]:
     try:
         server = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=ROOT, stdout=open(logs / "server.log", "wb"), stderr=subprocess.STDOUT,
+            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "server.log", "wb")), stderr=subprocess.STDOUT,
         )
         processes.append(server)
         deadline = time.monotonic() + 120
@@ -105,7 +115,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterat
             assert done.returncode == 0, f"{' '.join(command[1:])} failed:\n{done.stdout}\n{done.stderr}"
         worker = subprocess.Popen(
             [PREFECT, "worker", "start", "--pool", "qmp-process"],
-            env=env, cwd=ROOT, stdout=open(logs / "worker.log", "wb"), stderr=subprocess.STDOUT,
+            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "worker.log", "wb")), stderr=subprocess.STDOUT,
         )
         processes.append(worker)
         with temporary_settings(updates={PREFECT_API_URL: api}):
@@ -158,7 +168,7 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
 
 
 def test_deployment_parameters_are_validated_against_their_schema(stack: dict[str, Any]) -> None:
-    with pytest.raises(Exception, match="(?i)validation|schema|invalid"):
+    with pytest.raises(Exception, match=r"(?i)validation|schema|invalid"):
         run_deployment("retrain/retrain-lgbm-alpha158", timeout=0,
                        parameters={"model_name": "../etc", "workflow": LINEAR})
 
@@ -176,4 +186,4 @@ def test_the_nightly_cleanup_schedule_creates_scheduled_runs(stack: dict[str, An
             assert time.monotonic() < deadline, "the scheduler created no cleanup runs within 90 s"
             time.sleep(3)
     times = sorted(run.expected_start_time for run in runs if run.expected_start_time)
-    assert times and all(t.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).hour == 2 for t in times)
+    assert times and all(t.astimezone(ZoneInfo("Asia/Shanghai")).hour == 2 for t in times)
