@@ -94,7 +94,8 @@ def _run_stack(
     try:
         server = subprocess.Popen(
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "server.log", "wb")), stderr=subprocess.STDOUT,
+            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "server.log", "wb")),  # noqa: SIM115 - the ExitStack closes it
+            stderr=subprocess.STDOUT,
         )
         processes.append(server)
         deadline = time.monotonic() + 120
@@ -115,7 +116,8 @@ def _run_stack(
             assert done.returncode == 0, f"{' '.join(command[1:])} failed:\n{done.stdout}\n{done.stderr}"
         worker = subprocess.Popen(
             [PREFECT, "worker", "start", "--pool", "qmp-process"],
-            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "worker.log", "wb")), stderr=subprocess.STDOUT,
+            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "worker.log", "wb")),  # noqa: SIM115 - the ExitStack closes it
+            stderr=subprocess.STDOUT,
         )
         processes.append(worker)
         with temporary_settings(updates={PREFECT_API_URL: api}):
