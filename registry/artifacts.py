@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import shutil
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from pathlib import Path, PurePath
+from typing import Any
 
+from registry.codec import Compression, encode
 from registry.errors import CorruptedArtifactError, InvalidModelError
 
 MODEL_FILE = "model.pkl"
@@ -22,25 +22,26 @@ CHUNK = 1 << 20
 
 @dataclass
 class StagedArtifact:
-    """A model file written and fsynced under the staging area, not yet visible under its model id."""
+    """A model file written (and made durable) under the staging area, not yet visible under its model id.
 
-    path: Path
+    `sha256` and `size` describe the stored bytes (compressed when `compression` is set);
+    `original_size` is the pickle's size before compression.
+    """
+
+    path: PurePath
     sha256: str
     size: int
+    original_size: int = 0
+    compression: Compression | None = None
 
 
-class _HashingWriter:
-    """File-like sink that hashes and counts what pickle writes through it."""
+@dataclass(frozen=True)
+class EntryState:
+    """What an artifact directory (or staging entry) holds, for the orphan sweep."""
 
-    def __init__(self, sink: BinaryIO):
-        self.sink = sink
-        self.digest = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        return self.sink.write(data)
+    names: frozenset[str]
+    size: int
+    touched: float  # newest modification time of the entry or anything in it (epoch seconds)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -54,9 +55,15 @@ def _fsync_dir(path: Path) -> None:
 class LocalArtifactStore:
     """`{root}/{model_id}/model.pkl` + `metadata.json`, as in the seed's layout."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, compression: Compression | None = None):
         self.root = root
         self.staging = root / STAGING_DIR
+        self.compression = compression
+
+    @property
+    def location(self) -> str:
+        """Where the artifacts live, for messages and ModelInfo paths."""
+        return str(self.root)
 
     def model_dir(self, model_id: str) -> Path:
         return self.root / model_id
@@ -78,36 +85,33 @@ class LocalArtifactStore:
         path = self._new_staging_dir()
         try:
             with open(path / MODEL_FILE, "wb") as sink:
-                writer = _HashingWriter(sink)
-                pickle.dump(model, writer, protocol=pickle.HIGHEST_PROTOCOL)
+                encoded = encode(sink, self.compression, model=model)
                 sink.flush()
                 os.fsync(sink.fileno())
         except Exception as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"model of type {type(model).__name__} cannot be pickled: {exc}") from exc
-        return StagedArtifact(path, writer.digest.hexdigest(), writer.size)
+        return StagedArtifact(path, encoded.sha256, encoded.size, encoded.original_size, self.compression)
 
     def stage_file(self, source: Path) -> StagedArtifact:
         """Copy an existing model file into a new staging directory (the registry owns its artifacts)."""
         path = self._new_staging_dir()
         try:
             with open(source, "rb") as src, open(path / MODEL_FILE, "wb") as sink:
-                writer = _HashingWriter(sink)
-                while chunk := src.read(CHUNK):
-                    writer.write(chunk)
+                encoded = encode(sink, self.compression, source=src)
                 sink.flush()
                 os.fsync(sink.fileno())
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
-        return StagedArtifact(path, writer.digest.hexdigest(), writer.size)
+        return StagedArtifact(path, encoded.sha256, encoded.size, encoded.original_size, self.compression)
 
     def discard(self, staged: StagedArtifact) -> None:
         shutil.rmtree(staged.path, ignore_errors=True)
 
     def publish(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> Path:
         """Write the metadata snapshot, then rename the staged directory to its model id."""
-        metadata_path = staged.path / METADATA_FILE
+        metadata_path = Path(staged.path) / METADATA_FILE
         with open(metadata_path, "w", encoding="utf-8") as sink:
             json.dump(snapshot, sink, indent=2, default=str, sort_keys=True)
             sink.flush()
@@ -123,7 +127,7 @@ class LocalArtifactStore:
 
     def unpublish(self, staged: StagedArtifact) -> None:
         """Undo `publish` when the transaction that was to own the directory did not commit."""
-        if staged.path.parent == self.staging or not staged.path.exists():
+        if staged.path.parent == self.staging or not Path(staged.path).exists():
             return
         target = self.staging / uuid.uuid4().hex
         os.rename(staged.path, target)
@@ -176,6 +180,21 @@ class LocalArtifactStore:
         except FileNotFoundError:
             return 0
         return size
+
+    def entry_state(self, entry: PurePath) -> EntryState | None:
+        """Names, total size and newest change inside `entry` (None once it is gone)."""
+        path = Path(entry)
+        try:
+            children = list(path.iterdir())
+            touched = max([path.stat().st_mtime, *(child.stat().st_mtime for child in children)])
+            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        except FileNotFoundError:
+            return None
+        return EntryState(frozenset(child.name for child in children), size, touched)
+
+    def remove_entry(self, entry: PurePath) -> None:
+        """Remove an orphan entry found by `entries`."""
+        shutil.rmtree(entry, ignore_errors=True)
 
     def entries(self) -> list[Path]:
         """Every model directory and staging directory on disk (for the orphan sweep)."""

@@ -12,10 +12,9 @@ under the name locks, then one INSERT ... SELECT writes their history and one UP
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from pathlib import Path
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -40,13 +39,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from registry.artifacts import METADATA_FILE, MODEL_FILE, STAGING_DIR
+from registry.artifacts import METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryState
 from registry.errors import ModelRegistryError
 from registry.statuses import ModelStatus
 from registry.store import lock_name
 from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelVersionRow, UTCDateTime
 
 if TYPE_CHECKING:
+    from registry.artifacts import LocalArtifactStore
+    from registry.object_store import ObjectArtifactStore
     from registry.registry import ModelRegistry
     from registry.store import EventSpec
 
@@ -299,32 +300,36 @@ def _result(dry_run: bool, stale_before: date, changed: list[tuple[str, str, str
 
 def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: bool, now: datetime) -> OrphanSweepResult:
     """Remove artifact directories that no row owns and that nothing touched within `grace_period`."""
+    artifacts = registry.artifacts
     # Directories first, ids second: a registration committing in between is then seen as owned.
-    entries = registry.artifacts.entries()
+    entries = artifacts.entries()
     owned = set(registry.db.run(
         lambda session: list(session.scalars(select(ModelVersionRow.model_id))), read_only=True))
     horizon = (now - grace_period).timestamp()
     removed: dict[str, int] = {}
     recent: list[str] = []
     for path in sorted(entries):
-        if not _is_orphan(path, registry.artifacts.root, owned):
+        state = artifacts.entry_state(path)
+        if state is None or not _is_orphan(path, state, artifacts.root, owned):
             continue
-        label = str(path.relative_to(registry.artifacts.root))
-        if _last_touched(path) >= horizon:
+        label = path.relative_to(artifacts.root).as_posix()
+        if state.touched >= horizon:
             recent.append(label)
             continue
-        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         if dry_run:
-            removed[label] = size
+            removed[label] = state.size
         elif path.parent.name == STAGING_DIR:
-            shutil.rmtree(path, ignore_errors=True)
-            removed[label] = size
-        elif registry.db.run(partial(_remove_unowned, path=path, now=now, horizon=horizon)):
-            removed[label] = size
+            artifacts.remove_entry(path)
+            removed[label] = state.size
+        elif registry.db.run(partial(_remove_unowned, artifacts=artifacts, path=path, now=now, horizon=horizon)):
+            removed[label] = state.size
     return OrphanSweepResult(dry_run=dry_run, removed=removed, kept_recent=recent)
 
 
-def _remove_unowned(session: Session, *, path: Path, now: datetime, horizon: float) -> bool:
+def _remove_unowned(
+    session: Session, *, artifacts: LocalArtifactStore | ObjectArtifactStore, path: PurePath, now: datetime,
+    horizon: float,
+) -> bool:
     """Remove a model directory under its name's lock, after checking again that no row owns it.
 
     Registration publishes a directory while holding the same lock, so a re-registration of a swept
@@ -332,23 +337,20 @@ def _remove_unowned(session: Session, *, path: Path, now: datetime, horizon: flo
     """
     lock_name(session, orphan_name(path.name), now, create=False)
     owned = session.scalar(select(exists().where(ModelVersionRow.model_id == path.name)))
-    if owned or not path.exists() or _last_touched(path) >= horizon:
+    state = artifacts.entry_state(path)
+    if owned or state is None or state.touched >= horizon:
         return False
-    shutil.rmtree(path, ignore_errors=True)
+    artifacts.remove_entry(path)
     return True
 
 
-def _is_orphan(path: Path, root: Path, owned: set[str]) -> bool:
+def _is_orphan(path: PurePath, state: EntryState, root: PurePath, owned: set[str]) -> bool:
     if path.parent.name == STAGING_DIR and path.parent.parent == root:
         return True  # staging directories belong to no row, ever
     if path.name in owned or not MODEL_DIR_PATTERN.match(path.name):
         return False
     # Anything else found in the root (say an MLflow artifact directory) is not the registry's to remove.
-    return all(child.name in ARTIFACT_FILES for child in path.iterdir())
-
-
-def _last_touched(path: Path) -> float:
-    return max([path.stat().st_mtime, *(child.stat().st_mtime for child in path.iterdir())])
+    return state.names <= ARTIFACT_FILES
 
 
 def orphan_name(label: str) -> str:

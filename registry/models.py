@@ -53,7 +53,7 @@ def validate_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         validate_metric_name(name)
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidMetricError(f"metric {name!r} is not a number: {value!r}") from None
         if not math.isfinite(number):
             raise InvalidMetricError(
@@ -74,6 +74,33 @@ class DatasetConfig(BaseModel):
     features: list[str] = Field(default_factory=list)
     label: str | None = None
     handler: str | None = None
+
+
+def _day(text: str | None) -> date | None:
+    """The calendar day a dataset bound starts with (`2020-01-01` or `2020-01-01 09:30:00`), if any."""
+    try:
+        return date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
+
+
+def instruments_key(instruments: str | list[str] | None) -> str | None:
+    """The instruments as one filterable string: a market name as is, a list of codes comma-joined."""
+    if instruments is None:
+        return None
+    return instruments if isinstance(instruments, str) else ",".join(instruments)
+
+
+def dataset_columns(config: DatasetConfig | None) -> dict[str, Any]:
+    """The filterable columns kept for a dataset configuration (instruments, time range, handler)."""
+    if config is None:
+        return {"dataset_instruments": None, "dataset_start": None, "dataset_end": None, "dataset_handler": None}
+    return {
+        "dataset_instruments": instruments_key(config.instruments),
+        "dataset_start": _day(config.start_time),
+        "dataset_end": _day(config.end_time),
+        "dataset_handler": config.handler,
+    }
 
 
 class ModelMetadata(BaseModel):
@@ -150,9 +177,11 @@ class ModelInfo(BaseModel):
     model_path: str
     metadata_path: str
     checksum: str
-    size_bytes: int
+    size_bytes: int  # the stored bytes, which the checksum covers (compressed when `compression` is set)
     created_at: datetime
     updated_at: datetime
+    compression: str | None = None
+    original_size: int | None = None  # the pickle's size before compression
     experiment_name: str | None = None
     qlib_recorder_id: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -162,6 +191,11 @@ class ModelInfo(BaseModel):
     flow_run_id: str | None = None
     archived_at: datetime | None = None
     purged_at: datetime | None = None
+
+    @property
+    def stored_size(self) -> int:
+        """Bytes the artifact takes in storage."""
+        return self.size_bytes
 
 
 OrderBy = Literal["created_at", "version", "model_name", "training_date"]
@@ -180,6 +214,12 @@ class ModelFilter(BaseModel):
     date_to: date | None = None
     tags: dict[str, str] | None = None
     experiment_name: str | None = None
+    # The dataset a model was trained on: instruments ("csi300", or codes comma-joined), handler class
+    # name, and a window the training data must lie within (its start on/after, its end on/before).
+    dataset_instruments: str | list[str] | None = None
+    dataset_handler: str | None = None
+    dataset_start_from: date | None = None
+    dataset_end_to: date | None = None
     order_by: OrderBy = "created_at"
     descending: bool = True
     limit: int | None = Field(default=None, ge=1, le=100_000)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from registry import cleanup, store
 from registry.artifacts import LocalArtifactStore, StagedArtifact
+from registry.codec import check_compression, decode
 from registry.db import Database, describe_url, sqlite_url_for
 from registry.errors import (
     AmbiguousProductionError,
@@ -37,6 +38,7 @@ from registry.models import (
     validate_metric_name,
     validate_model_name,
 )
+from registry.object_store import ObjectArtifactStore
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
@@ -76,8 +78,12 @@ class ModelRegistry:
         higher_is_better: bool = True,
         allowed_source_dirs: Iterable[str | Path] | None = None,
         retry_budget_s: float = 30.0,
+        artifact_uri: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        compression: str | None = None,
         **engine_options: Any,
     ) -> None:
+        """Artifacts go to `artifact_uri` (`s3://bucket/prefix`, fsspec `storage_options`) when given, compressed if asked."""
         self.registry_dir = Path(registry_dir).expanduser().resolve()
         self.registry_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or sqlite_url_for(self.registry_dir)
@@ -85,7 +91,12 @@ class ModelRegistry:
         self.higher_is_better = higher_is_better
         sources: Iterable[str | Path] = allowed_source_dirs if allowed_source_dirs is not None else [Path.cwd(), tempfile.gettempdir(), self.registry_dir]
         self.allowed_source_dirs = [Path(p).expanduser().resolve() for p in sources]
-        self.artifacts = LocalArtifactStore(self.registry_dir)
+        codec = check_compression(compression)
+        self.artifacts: LocalArtifactStore | ObjectArtifactStore
+        if artifact_uri is None:
+            self.artifacts = LocalArtifactStore(self.registry_dir, codec)
+        else:
+            self.artifacts = ObjectArtifactStore(artifact_uri, storage_options, codec)
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
         self.db.ensure_schema()
 
@@ -98,10 +109,15 @@ class ModelRegistry:
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> ModelRegistry:
         """The registry that QMP_REGISTRY_DIR / QMP_DATABASE_URL (or `settings`) name."""
         settings = settings or load_settings()
+        options.setdefault("artifact_uri", settings.artifact_uri)
+        options.setdefault("storage_options", settings.artifact_storage_options or None)
+        options.setdefault("compression", settings.artifact_compression)
         return cls(settings.registry_dir, settings.database_url, **options)
 
     def __repr__(self) -> str:
-        return f"ModelRegistry(registry_dir={str(self.registry_dir)!r}, database_url={describe_url(self.database_url)!r})"
+        artifacts = "" if isinstance(self.artifacts, LocalArtifactStore) else f", artifact_uri={self.artifacts.location!r}"
+        return (f"ModelRegistry(registry_dir={str(self.registry_dir)!r}, "
+                f"database_url={describe_url(self.database_url)!r}{artifacts})")
 
     def close(self) -> None:
         """Release the database connections."""
@@ -150,7 +166,10 @@ class ModelRegistry:
             if model is None:
                 raise InvalidModelError("register_model needs a model object or a model_path")
             return self.artifacts.stage_object(model)
-        source = Path(model_path).expanduser().resolve()
+        try:
+            source = Path(model_path).expanduser().resolve()
+        except (OSError, ValueError) as exc:  # embedded NUL, name too long, symlink loop
+            raise InvalidModelError(f"model_path {str(model_path)[:200]!r} cannot be used: {exc}") from None
         if not any(source.is_relative_to(root) for root in self.allowed_source_dirs):
             allowed = ", ".join(str(p) for p in self.allowed_source_dirs)
             raise ModelPathNotAllowedError(f"model_path {str(model_path)!r} is outside the allowed directories ({allowed})")
@@ -191,6 +210,8 @@ class ModelRegistry:
                 size=work.staged.size,
                 flow_run_id=spec.flow_run_id,
                 now=now,
+                compression=work.staged.compression,
+                original_size=work.staged.original_size,
             )
         except IntegrityError as exc:
             if "flow_run" in str(exc.orig):
@@ -204,6 +225,7 @@ class ModelRegistry:
         snapshot = {
             "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
             "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
+            "compression": work.staged.compression, "original_size": work.staged.original_size,
         }
         session.flush()
         work.model_id = model_id
@@ -246,7 +268,7 @@ class ModelRegistry:
     def get_model_info(self, model_id: str) -> ModelInfo:
         """The ModelInfo of `model_id`, or ModelNotFoundError."""
         def unit(session: Session) -> ModelInfo:
-            return store.to_infos(session, [store.get_row(session, model_id)], self.registry_dir)[0]
+            return store.to_infos(session, [store.get_row(session, model_id)], self.artifacts.location)[0]
         return self.db.run(unit, read_only=True)
 
     def get_model(self, model_id: str) -> Any:
@@ -255,7 +277,7 @@ class ModelRegistry:
         if info.purged_at is not None:
             raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged on {info.purged_at:%Y-%m-%d}")
         data = self.artifacts.read_verified(model_id, info.checksum, info.size_bytes)
-        return pickle.loads(data)
+        return pickle.loads(decode(data, info.compression, model_id))
 
     def get_model_metadata(self, model_id: str) -> dict[str, Any]:
         """The model's metadata and registry fields as a JSON-ready dict."""
@@ -265,7 +287,7 @@ class ModelRegistry:
         """Models matching `filter` (all models, newest first, without one)."""
         flt = filter or ModelFilter()
         def unit(session: Session) -> list[ModelInfo]:
-            return store.to_infos(session, session.scalars(store.filter_query(flt)).all(), self.registry_dir)
+            return store.to_infos(session, session.scalars(store.filter_query(flt)).all(), self.artifacts.location)
         return self.db.run(unit, read_only=True)
 
     def get_production_model(self, model_name: str | None = None) -> ModelInfo | None:
@@ -273,14 +295,14 @@ class ModelRegistry:
         def unit(session: Session) -> ModelInfo | None:
             if model_name is not None:
                 row = store.production_row(session, validate_model_name(model_name))
-                return None if row is None else store.to_infos(session, [row], self.registry_dir)[0]
+                return None if row is None else store.to_infos(session, [row], self.artifacts.location)[0]
             rows = store.production_rows(session, limit=2)
             if len(rows) > 1:
                 names = ", ".join(repr(r.model_name) for r in rows)
                 raise AmbiguousProductionError(
                     f"several model names have a production model ({names}, ...): pass model_name"
                 )
-            return store.to_infos(session, rows, self.registry_dir)[0] if rows else None
+            return store.to_infos(session, rows, self.artifacts.location)[0] if rows else None
         return self.db.run(unit, read_only=True)
 
     def history(
@@ -364,7 +386,7 @@ class ModelRegistry:
             row = store.get_row(session, model_id)
             current = ModelStatus(row.status)
             if current == ModelStatus.PRODUCTION:
-                return store.to_infos(session, [row], self.registry_dir)[0]
+                return store.to_infos(session, [row], self.artifacts.location)[0]
             if current not in PROMOTABLE:
                 raise InvalidTransitionError(
                     f"model {model_id!r} is {current.value}: only registered or candidate models can be promoted"
@@ -387,7 +409,7 @@ class ModelRegistry:
             store.add_event(session, model_id=model_id, model_name=name, event=event,
                             from_status=current.value, to_status=ModelStatus.PRODUCTION.value, spec=spec, now=now)
             session.flush()
-            return store.to_infos(session, [row], self.registry_dir)[0]
+            return store.to_infos(session, [row], self.artifacts.location)[0]
 
         return self.db.run(unit)
 

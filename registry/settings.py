@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,16 @@ class Settings(BaseSettings):
     registry_dir: Path = Field(Path("./model_registry"), description="Artifact root of the model registry.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the registry database; default: SQLite file inside registry_dir."
+    )
+    artifact_uri: str | None = Field(
+        None, description="Object-storage root of the artifacts (e.g. s3://bucket/prefix); default: registry_dir."
+    )
+    artifact_storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec options for artifact_uri as JSON, e.g. {\"endpoint_url\": \"http://minio:9000\"}.",
+    )
+    artifact_compression: Literal["gzip", "zstd", "none"] | None = Field(
+        None, description="Compress new artifacts with gzip or zstd (loading is transparent either way)."
     )
     provider_uri: Path | None = Field(
         None, description="Qlib data directory; overrides the workflow YAML's qlib_init.provider_uri."

@@ -13,7 +13,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from registry.errors import ModelNotFoundError
-from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
+from registry.models import (
+    DatasetConfig,
+    ModelEvent,
+    ModelFilter,
+    ModelInfo,
+    ModelMetadata,
+    dataset_columns,
+    instruments_key,
+)
 from registry.statuses import ModelStatus
 from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelTagRow, ModelVersionRow
 from registry.versions import Version
@@ -96,8 +104,15 @@ def find_by_flow_run(session: Session, name: str, flow_run_id: str) -> str | Non
     )
 
 
+def _refuse_impossible_id(model_id: str) -> None:
+    # No model id holds NUL, and PostgreSQL refuses to even compare with one: same answer on every backend.
+    if "\x00" in model_id:
+        raise ModelNotFoundError(f"model {model_id!r} not found in registry")
+
+
 def get_row(session: Session, model_id: str, *, for_update: bool = False) -> ModelVersionRow:
     """The row of `model_id`, or ModelNotFoundError."""
+    _refuse_impossible_id(model_id)
     query = select(ModelVersionRow).where(ModelVersionRow.model_id == model_id)
     if for_update:
         query = query.with_for_update()
@@ -142,6 +157,8 @@ def insert_model(
     size: int,
     flow_run_id: str | None,
     now: datetime,
+    compression: str | None = None,
+    original_size: int | None = None,
 ) -> int:
     """Insert the model row with its metrics and tags; returns the row's primary key."""
     row = ModelVersionRow(
@@ -164,6 +181,9 @@ def insert_model(
         dataset_info=metadata.dataset_info.model_dump(mode="json") if metadata.dataset_info else None,
         artifact_sha256=sha256,
         artifact_size=size,
+        artifact_compression=compression,
+        artifact_original_size=original_size,
+        **dataset_columns(metadata.dataset_info),
         created_at=now,
         updated_at=now,
     )
@@ -240,6 +260,14 @@ def filter_query(flt: ModelFilter) -> Select[tuple[ModelVersionRow]]:
         query = query.where(v.training_date >= flt.date_from)
     if flt.date_to is not None:
         query = query.where(v.training_date <= flt.date_to)
+    if flt.dataset_instruments is not None:
+        query = query.where(v.dataset_instruments == instruments_key(flt.dataset_instruments))
+    if flt.dataset_handler is not None:
+        query = query.where(v.dataset_handler == flt.dataset_handler)
+    if flt.dataset_start_from is not None:
+        query = query.where(v.dataset_start >= flt.dataset_start_from)
+    if flt.dataset_end_to is not None:
+        query = query.where(v.dataset_end <= flt.dataset_end_to)
     for name, minimum in (flt.min_performance or {}).items():
         query = query.where(
             exists().where(ModelMetricRow.model_pk == v.id, ModelMetricRow.name == name, ModelMetricRow.value >= minimum)
@@ -263,8 +291,11 @@ def filter_query(flt: ModelFilter) -> Select[tuple[ModelVersionRow]]:
     return query
 
 
-def to_infos(session: Session, rows: Sequence[ModelVersionRow], root: Path) -> list[ModelInfo]:
-    """Plain ModelInfo objects for `rows`, with metrics and tags fetched in two queries."""
+def to_infos(session: Session, rows: Sequence[ModelVersionRow], root: Path | str) -> list[ModelInfo]:
+    """Plain ModelInfo objects for `rows`, with metrics and tags fetched in two queries.
+
+    `root` is the artifact root: a local directory or an object-store URL such as `s3://bucket/prefix`.
+    """
     if not rows:
         return []
     pks = [row.id for row in rows]
@@ -281,8 +312,8 @@ def to_infos(session: Session, rows: Sequence[ModelVersionRow], root: Path) -> l
     return [_info(row, metrics[row.id], tags[row.id], root) for row in rows]
 
 
-def _info(row: ModelVersionRow, metrics: dict[str, float], tags: dict[str, str], root: Path) -> ModelInfo:
-    model_dir = root / row.model_id
+def _info(row: ModelVersionRow, metrics: dict[str, float], tags: dict[str, str], root: Path | str) -> ModelInfo:
+    model_dir = f"{str(root).rstrip('/')}/{row.model_id}"
     return ModelInfo(
         model_id=row.model_id,
         model_name=row.model_name,
@@ -291,10 +322,12 @@ def _info(row: ModelVersionRow, metrics: dict[str, float], tags: dict[str, str],
         training_date=row.training_date,
         performance_metrics=metrics,
         status=ModelStatus(row.status),
-        model_path=str(model_dir / "model.pkl"),
-        metadata_path=str(model_dir / "metadata.json"),
+        model_path=f"{model_dir}/model.pkl",
+        metadata_path=f"{model_dir}/metadata.json",
         checksum=row.artifact_sha256,
         size_bytes=row.artifact_size,
+        compression=row.artifact_compression,
+        original_size=row.artifact_original_size,
         created_at=row.created_at,
         updated_at=row.updated_at,
         experiment_name=row.experiment_name,
@@ -390,6 +423,7 @@ def production_names(session: Session) -> list[str]:
 
 
 def name_and_status(session: Session, model_id: str) -> tuple[str, str]:
+    _refuse_impossible_id(model_id)
     row = session.execute(
         select(ModelVersionRow.model_name, ModelVersionRow.status).where(ModelVersionRow.model_id == model_id)
     ).one_or_none()

@@ -96,7 +96,14 @@ class ModelVersionRow(Base):
     hyperparameters: Mapped[dict[str, Any]]
     dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
-    artifact_size: Mapped[int] = mapped_column(BigInteger)
+    artifact_size: Mapped[int] = mapped_column(BigInteger)  # stored bytes, which the sha256 covers
+    artifact_compression: Mapped[str | None] = mapped_column(String(16))
+    artifact_original_size: Mapped[int | None] = mapped_column(BigInteger)  # the pickle before compression
+    # The dataset columns copy dataset_info's fields so that list_models can filter on them.
+    dataset_instruments: Mapped[str | None] = mapped_column(Text)
+    dataset_start: Mapped[date | None] = mapped_column(Date)
+    dataset_end: Mapped[date | None] = mapped_column(Date)
+    dataset_handler: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
@@ -123,6 +130,7 @@ class ModelVersionRow(Base):
         Index("ix_model_versions_status_id", "status", "id"),
         Index("ix_model_versions_name_training_date", "model_name", "training_date"),
         Index("ix_model_versions_experiment", "experiment_name"),
+        Index("ix_model_versions_dataset_handler", "dataset_handler"),
     )
 
 
