@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -11,8 +13,10 @@ from typing import Any
 
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 from prefect import flow
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
@@ -88,6 +92,15 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
     assert registered.qlib_recorder_id and registered.experiment_name == "alpha158"
     assert registered.flow_run_id is not None
     assert registered.dataset_info is not None and registered.dataset_info.handler == "Alpha158"
+    # Qlib's own online tooling sees the same production model.
+    tags = MlflowClient(tracking_uri=os.environ["QMP_MLFLOW_URI"]).get_run(registered.qlib_recorder_id).data.tags
+    assert tags["online_status"] == "online"
+
+    with get_client(sync_client=True) as client:
+        tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["model-comparison-alpha158"])))
+        limit = client.read_global_concurrency_limit_by_name("qmp-promote-alpha158")
+    assert {row["metric"] for t in tables for row in json.loads(t.data)} >= {"ic_mean", "decision"}
+    assert len(tables) == 2 and limit.limit == 1
 
 
 def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -207,6 +220,19 @@ def test_promote_and_rollback_flows_record_who_and_why(pipeline: ModelRegistry) 
     assert pipeline.get_production_model("manual").model_id == ids[0]  # type: ignore[union-attr]
     last = pipeline.history(model_name="manual")[-1]
     assert (last.event, last.actor, last.reason) == ("rolled_back", "dave", "v1.1.0 misbehaves live")
+
+
+def test_promotion_moves_qlibs_online_tag_to_the_new_production_recorder(pipeline: ModelRegistry) -> None:
+    tracking = MlflowClient(tracking_uri=os.environ["QMP_MLFLOW_URI"])
+    experiment = tracking.create_experiment(f"online-tags-{time.time_ns()}")
+    runs = [tracking.create_run(experiment).info.run_id for _ in range(2)]
+    ids = [
+        pipeline.register_model({"w": i}, ModelMetadata(model_name="tagged", qlib_recorder_id=run, performance_metrics={"ic_mean": 0.01 * (i + 1)}))
+        for i, run in enumerate(runs)
+    ]
+    promote(model_id=ids[0], approver="bob", reason="first")
+    promote(model_id=ids[1], approver="bob", reason="second")
+    assert [tracking.get_run(run).data.tags["online_status"] for run in runs] == ["offline", "online"]
 
 
 def test_rollback_refuses_a_tampered_previous_model(pipeline: ModelRegistry) -> None:
