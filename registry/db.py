@@ -15,10 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.errors import RegistryUnavailableError
+from registry.errors import InvalidNameError, RegistryUnavailableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,6 +129,9 @@ class Database:
             except BaseException as exc:
                 if undo is not None:
                     undo()
+                if isinstance(exc, DataError) and "NUL" in str(exc.orig):
+                    # PostgreSQL refuses NUL in any text value; SQLite stores it. Fail alike, before SQL.
+                    raise InvalidNameError(f"text containing a NUL character is not allowed: {exc.orig}") from exc
                 if not (isinstance(exc, DBAPIError) and is_retryable(exc)):
                     raise
                 if attempt >= self.max_attempts or time.monotonic() >= deadline:

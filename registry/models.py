@@ -245,6 +245,16 @@ class ModelFilter(BaseModel):
                 validate_tag_key(key)
         return value
 
+    @model_validator(mode="after")
+    def _refuse_nul(self) -> ModelFilter:
+        # No stored text holds NUL, and PostgreSQL refuses to compare with it: same error on every backend.
+        texts = [self.model_name, self.model_type, self.experiment_name, self.dataset_handler,
+                 *(self.tags or {}).values(), *([self.dataset_instruments] if isinstance(self.dataset_instruments, str)
+                                               else self.dataset_instruments or [])]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise InvalidNameError("a model filter value contains a NUL character")
+        return self
+
     def statuses(self) -> list[ModelStatus]:
         """The status filter as a list (empty means any status)."""
         if self.status is None:

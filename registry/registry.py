@@ -168,12 +168,13 @@ class ModelRegistry:
             return self.artifacts.stage_object(model)
         try:
             source = Path(model_path).expanduser().resolve()
+            is_file = source.is_file()
         except (OSError, ValueError) as exc:  # embedded NUL, name too long, symlink loop
-            raise InvalidModelError(f"model_path {str(model_path)[:200]!r} cannot be used: {exc}") from None
+            raise InvalidModelError(f"model_path {str(model_path)[:200]!r} cannot be used: {str(exc)[:200]}") from None
         if not any(source.is_relative_to(root) for root in self.allowed_source_dirs):
             allowed = ", ".join(str(p) for p in self.allowed_source_dirs)
             raise ModelPathNotAllowedError(f"model_path {str(model_path)!r} is outside the allowed directories ({allowed})")
-        if not source.is_file():
+        if not is_file:
             raise InvalidModelError(f"model_path {str(model_path)!r} is not a readable file")
         return self.artifacts.stage_file(source)
 

@@ -345,6 +345,8 @@ def _info(row: ModelVersionRow, metrics: dict[str, float], tags: dict[str, str],
 def events(
     session: Session, *, model_name: str | None, model_id: str | None, limit: int | None
 ) -> list[ModelEvent]:
+    if "\x00" in (model_name or "") + (model_id or ""):
+        return []  # nothing holds NUL, and PostgreSQL refuses to compare with it
     query = select(ModelEventRow)
     if model_name is not None:
         query = query.where(ModelEventRow.model_name == model_name)

@@ -34,3 +34,24 @@ def orphan_entries(reg: ModelRegistry) -> set[str]:
         str(p.relative_to(reg.registry_dir)) for p in reg.artifacts.entries()
         if p.parent.name == STAGING_DIR or p.name not in owned
     }
+
+
+def assert_swaps_chain(reg: ModelRegistry, name: str) -> list[str]:
+    """Each promotion's demoted predecessor is exactly the production before it, in the same transaction;
+    returns the promoted ids in order."""
+    production: str | None = None
+    demoted_at: object | None = None  # a demotion's time, until the promotion of its transaction is seen
+    promoted: list[str] = []
+    for e in reg.history(model_name=name):
+        if e.from_status == ModelStatus.PRODUCTION:
+            assert e.model_id == production, f"event {e.event_id} demotes {e.model_id}, production was {production}"
+            production, demoted_at = None, (e.created_at if e.event == "demoted" else None)
+        elif e.to_status == ModelStatus.PRODUCTION:
+            assert production is None, f"event {e.event_id} promotes {e.model_id} over {production} without a demotion"
+            assert demoted_at in (None, e.created_at), f"swap to {e.model_id} split over two transactions"
+            production, demoted_at = e.model_id, None
+            promoted.append(e.model_id)
+    assert demoted_at is None, "a demotion without the promotion that caused it"
+    current = reg.get_production_model(name)
+    assert (current.model_id if current else None) == production
+    return promoted
