@@ -18,6 +18,7 @@ from registry.errors import (
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
 from registry.registry import ModelRegistry
+from registry.repository import IModelRepository, QlibModelRepository, RepositoryModelMetadata
 from registry.settings import Settings, load_settings
 from registry.statuses import ModelStatus
 
@@ -26,6 +27,7 @@ __all__ = [
     "CorruptedArtifactError",
     "DatasetConfig",
     "DuplicateVersionError",
+    "IModelRepository",
     "InvalidMetricError",
     "InvalidModelError",
     "InvalidNameError",
@@ -42,7 +44,9 @@ __all__ = [
     "ModelStatus",
     "NoRollbackTargetError",
     "ProductionModelDeletionError",
+    "QlibModelRepository",
     "RegistryUnavailableError",
+    "RepositoryModelMetadata",
     "Settings",
     "load_settings",
 ]

@@ -1,0 +1,110 @@
+"""The Qlib Recorder copy of a model: logged with its params and metrics so Qlib's tools and MLflow see it.
+
+Qlib keeps its experiment manager in module globals set by `qlib.init` (see `tasks.qlib_env.init_qlib`),
+and its recorder is not thread-safe: every recorder call here runs under one re-entrant lock, which
+callers that also train with Qlib should share (pass `tasks.qlib_env.QLIB_LOCK`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from registry.errors import CorruptedArtifactError, ModelRegistryError
+
+if TYPE_CHECKING:
+    from registry.repository import RepositoryModelMetadata
+
+MODEL_OBJECT = "trained_model"  # the name Qlib's own workflow saves the model under
+MODEL_ID_TAG = "qmp_model_id"
+
+
+class QlibNotInitialisedError(ModelRegistryError):
+    """A recorder copy was asked for before `qlib.init` (call `tasks.qlib_env.init_qlib` first)."""
+
+
+class RecorderMismatchError(CorruptedArtifactError):
+    """The Qlib recorder copy of a model is missing or differs from the registry's artifact."""
+
+
+class RecorderStore(Protocol):
+    """Where a second copy of each model goes (the Qlib Recorder in production, a fake in unit tests)."""
+
+    def save(self, model: Any, metadata: RepositoryModelMetadata) -> str: ...
+
+    def load(self, recorder_id: str, experiment_name: str) -> Any: ...
+
+    def delete(self, recorder_id: str, experiment_name: str) -> None: ...
+
+
+def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested hyperparameters as MLflow params (`a.b=1`)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class QlibRecorderStore:
+    """Saves the model as a Qlib Recorder object (`R.save_objects`) with its params, metrics and tags."""
+
+    def __init__(
+        self,
+        lock: threading.RLock | None = None,
+        prepare_experiment: Callable[[str], object] | None = None,
+    ) -> None:
+        self.lock = lock or threading.RLock()
+        self.prepare_experiment = prepare_experiment  # e.g. tasks.qlib_env.ensure_experiment
+
+    @staticmethod
+    def _recorder_api() -> Any:
+        from qlib.config import C
+
+        if not C.registered:
+            raise QlibNotInitialisedError(
+                "use_qlib_recorder needs Qlib initialised (qlib.init, or tasks.qlib_env.init_qlib) before saving"
+            )
+        from qlib.workflow import R
+
+        return R
+
+    def save(self, model: Any, metadata: RepositoryModelMetadata) -> str:
+        """Log params and metrics, save the model object; returns the recorder id."""
+        api = self._recorder_api()
+        with self.lock:
+            if self.prepare_experiment is not None:
+                self.prepare_experiment(metadata.experiment_name)
+            with api.start(experiment_name=metadata.experiment_name):
+                if metadata.hyperparameters:
+                    api.log_params(**_flat(metadata.hyperparameters))
+                if metadata.metrics:
+                    api.log_metrics(**metadata.metrics)
+                api.set_tags(**{MODEL_ID_TAG: metadata.model_id, "model_type": metadata.model_type, **metadata.tags})
+                api.save_objects(**{MODEL_OBJECT: model})
+                return str(api.get_recorder().id)
+
+    def load(self, recorder_id: str, experiment_name: str) -> Any:
+        """The model object saved in recorder `recorder_id`."""
+        api = self._recorder_api()
+        with self.lock:
+            try:
+                recorder = api.get_recorder(recorder_id=recorder_id, experiment_name=experiment_name)
+                return recorder.load_object(MODEL_OBJECT)
+            except Exception as exc:  # MLflow and Qlib raise plain exceptions for missing runs and files
+                raise RecorderMismatchError(
+                    f"Qlib recorder {recorder_id!r} of experiment {experiment_name!r} cannot be loaded: {exc}"
+                ) from exc
+
+    def delete(self, recorder_id: str, experiment_name: str) -> None:
+        """Delete the recorder (best effort: a missing one is already gone)."""
+        api = self._recorder_api()
+        with self.lock:
+            try:
+                api.get_exp(experiment_name=experiment_name, create=False).delete_recorder(recorder_id)
+            except Exception:  # the registry row is the source of truth; a missing recorder is already gone
+                return
