@@ -20,3 +20,6 @@ def private_postgres_url(postgres_url: str) -> Iterator[str]:
     yield f"{postgres_url.rsplit('/', 1)[0]}/{name}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=30) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+from tests.flows.conftest import prefect_server  # noqa: E402, F401 - the session's temporary Prefect server
