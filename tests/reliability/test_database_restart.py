@@ -91,7 +91,7 @@ def test_outage_longer_than_the_retry_budget_is_a_clear_error_within_bounded_tim
             for call in (lambda: reg.register_model({"n": 1}, metadata("outage")), reg.list_models,
                          lambda: reg.set_production_model(kept)):
                 started = time.monotonic()
-                with pytest.raises(RegistryUnavailableError, match="still failing|cannot reach"):
+                with pytest.raises(RegistryUnavailableError, match=r"still failing|cannot reach"):
                     call()
                 assert time.monotonic() - started < 15
         finally:
