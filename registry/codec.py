@@ -46,6 +46,12 @@ class Encoded:
     original_size: int
 
 
+def _bytes_view(data: Any) -> memoryview:
+    """A flat byte view of what pickle writes: protocol 5 hands large buffers over as PickleBuffer, which has no len()."""
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
 class _Hashing:
     """Sink wrapper that hashes and counts the stored bytes."""
 
@@ -55,10 +61,11 @@ class _Hashing:
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> int:
-        self.digest.update(data)
-        self.size += len(data)
-        self.sink.write(data)
-        return len(data)
+        view = _bytes_view(data)
+        self.digest.update(view)
+        self.size += view.nbytes
+        self.sink.write(view)
+        return view.nbytes
 
     def flush(self) -> None:
         """Nothing buffered here; compressors call it."""
@@ -72,9 +79,10 @@ class _Counting:
         self.size = 0
 
     def write(self, data: bytes | memoryview) -> int:
-        self.size += len(data)
-        self.sink.write(data)
-        return len(data)
+        view = _bytes_view(data)
+        self.size += view.nbytes
+        self.sink.write(view)
+        return view.nbytes
 
 
 def _compressor(stored: _Hashing, compression: Compression | None) -> Any:

@@ -95,3 +95,15 @@ def test_model_path_files_are_compressed_too(tmp_path: Path) -> None:
 def test_unknown_compression_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidModelError, match="lz4"):
         ModelRegistry(tmp_path / "reg", compression="lz4")
+
+
+@pytest.mark.parametrize("codec", [None, "gzip", "zstd"])
+def test_models_holding_large_numpy_arrays_are_stored(tmp_path: Path, codec: str | None) -> None:
+    # Pickle protocol 5 writes big buffers as PickleBuffer objects, which have no len().
+    import numpy as np
+
+    model = {"weights": np.arange(1_000_000, dtype=np.float64)}
+    with ModelRegistry(tmp_path / "reg", compression=codec) as reg:
+        info = reg.get_model_info(reg.register_model(model, metadata()))
+        assert np.array_equal(reg.get_model(info.model_id)["weights"], model["weights"])
+    assert info.original_size is not None and info.original_size > 8_000_000
