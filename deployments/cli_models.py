@@ -169,3 +169,38 @@ def import_index_command(source: Path, actor: Actor = None) -> None:
         console.print(f"[yellow]skipped {key}: {why}[/]")
     if report.skipped:
         raise typer.Exit(1)
+
+
+@models_app.command("compare")
+def compare(
+    first: str, second: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Metrics of two models side by side with differences, then their hyperparameter and dataset diffs."""
+    from rich.table import Table
+
+    from registry.compare import compare_models
+
+    with ModelRegistry.from_settings() as reg:
+        result = compare_models(reg.get_model_info(first), reg.get_model_info(second))
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    metrics = Table(title=f"Metrics: {first} vs {second}")
+    for column in ("metric", first, second, "difference"):
+        metrics.add_column(column, justify="left" if column == "metric" else "right")
+    for row in result.metrics:
+        change = "-" if row.difference is None else f"[{'green' if row.difference > 0 else 'red' if row.difference < 0 else 'default'}]{row.difference:+.4f}[/]"
+        metrics.add_row(row.name, "-" if row.first is None else f"{row.first:.4f}",
+                        "-" if row.second is None else f"{row.second:.4f}", change)
+    console.print(metrics)
+    for title, rows in (("Hyperparameters", result.hyperparameters), ("Dataset", result.dataset)):
+        if not rows:
+            console.print(f"{title}: identical")
+            continue
+        table = Table(title=f"{title} that differ")
+        for column in ("key", first, second):
+            table.add_column(column)
+        for item in rows:
+            table.add_row(item.key, json.dumps(item.first, default=str), json.dumps(item.second, default=str))
+        console.print(table)
