@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from registry.errors import CorruptedArtifactError, ModelRegistryError
@@ -50,6 +51,16 @@ def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _create_experiment(name: str, artifact_root: Path) -> None:
+    """Create MLflow experiment `name` on Qlib's tracking URI with its artifacts under `artifact_root`."""
+    import mlflow
+    from qlib.workflow import R
+
+    client = mlflow.tracking.MlflowClient(tracking_uri=R.get_uri())
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=(artifact_root / name).resolve().as_uri())
+
+
 class QlibRecorderStore:
     """Saves the model as a Qlib Recorder object (`R.save_objects`) with its params, metrics and tags."""
 
@@ -57,9 +68,14 @@ class QlibRecorderStore:
         self,
         lock: threading.RLock | None = None,
         prepare_experiment: Callable[[str], object] | None = None,
+        artifact_root: Path | None = None,
     ) -> None:
         self.lock = lock or threading.RLock()
-        self.prepare_experiment = prepare_experiment  # e.g. tasks.qlib_env.ensure_experiment
+        # Without an artifact location MLflow writes recorder artifacts to <cwd>/mlruns: new experiments
+        # get `{artifact_root}/{name}`, or whatever `prepare_experiment` (tasks.qlib_env.ensure_experiment) does.
+        self.prepare_experiment = prepare_experiment or (
+            (lambda name: _create_experiment(name, artifact_root)) if artifact_root is not None else None
+        )
 
     @staticmethod
     def _recorder_api() -> Any:

@@ -120,7 +120,9 @@ class QlibModelRepository(IModelRepository):
             registry = ModelRegistry(models_dir, url, **registry_options)
         self.registry = registry
         self.use_qlib_recorder = use_qlib_recorder
-        self.recorder: RecorderStore | None = recorder or (QlibRecorderStore() if use_qlib_recorder else None)
+        if recorder is None and use_qlib_recorder:
+            recorder = QlibRecorderStore(artifact_root=registry.registry_dir / "mlruns")
+        self.recorder: RecorderStore | None = recorder
         self.max_concurrency = max_concurrency
 
     def close(self) -> None:

@@ -62,26 +62,27 @@ async def test_a_failed_registration_removes_its_recorder_copy(registry: ModelRe
 
 
 @pytest.fixture
-def qlib_recorder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[QlibRecorderStore]:
-    """Qlib initialised on an empty data directory with its MLflow database and artifacts under tmp_path."""
-    from tasks.qlib_env import QLIB_LOCK, ensure_experiment, init_qlib
+def qlib_initialised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Qlib initialised on an empty data directory with its MLflow database in `tmp_path/models`."""
+    from tasks.qlib_env import init_qlib
 
-    monkeypatch.chdir(tmp_path)  # belt and braces: nothing may land in the repository's mlruns
-    settings = load_settings(registry_dir=tmp_path / "qlib_registry")
+    monkeypatch.chdir(tmp_path)  # so a stray <cwd>/mlruns would show up in the test's directory
+    settings = load_settings(registry_dir=tmp_path / "models")
     (tmp_path / "qlib_data").mkdir()
     init_qlib(tmp_path / "qlib_data", settings=settings)
-    yield QlibRecorderStore(lock=QLIB_LOCK, prepare_experiment=lambda name: ensure_experiment(name, settings))
+    yield tmp_path / "models"
 
 
 @pytest.mark.slow
 async def test_model_is_a_real_qlib_recorder_object_with_params_and_metrics(
-    tmp_path: Path, qlib_recorder: QlibRecorderStore, seed_metadata: Meta
+    tmp_path: Path, qlib_initialised: Path, seed_metadata: Meta
 ) -> None:
     from qlib.workflow import R
 
-    repo = QlibModelRepository(
-        models_dir=tmp_path / "models", use_qlib_recorder=True, recorder=qlib_recorder,
-    )
+    from tasks.qlib_env import QLIB_LOCK
+
+    recorder_store = QlibRecorderStore(lock=QLIB_LOCK, artifact_root=qlib_initialised / "mlruns")
+    repo = QlibModelRepository(models_dir=qlib_initialised, use_qlib_recorder=True, recorder=recorder_store)
     try:
         metadata = seed_metadata("lgbm_001", experiment_name="alpha158_lgbm",
                                  hyperparameters={"learning_rate": 0.1, "num_leaves": 31}, IC=0.05, ICIR=1.2)
@@ -94,6 +95,7 @@ async def test_model_is_a_real_qlib_recorder_object_with_params_and_metrics(
         assert {"learning_rate": "0.1", "num_leaves": "31"}.items() <= recorder.list_params().items()
         assert recorder.list_metrics() == {"IC": 0.05, "ICIR": 1.2}
         assert recorder.list_tags()["qmp_model_id"] == "lgbm_001"
+        assert (await repo.load_model("lgbm_001"))[0] == {"booster": "trees"}
         assert (await repo.load_model("lgbm_001", source="recorder"))[0] == {"booster": "trees"}
 
         recorder.save_objects(trained_model={"booster": "tampered"})
@@ -101,6 +103,6 @@ async def test_model_is_a_real_qlib_recorder_object_with_params_and_metrics(
             await repo.load_model("lgbm_001")
         await repo.delete_model("lgbm_001")
         assert recorder_id not in R.list_recorders(experiment_name="alpha158_lgbm")
-        assert not (tmp_path / "mlruns").exists()
+        assert not (tmp_path / "mlruns").exists() and (qlib_initialised / "mlruns" / "alpha158_lgbm").is_dir()
     finally:
         repo.close()
