@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from registry import cleanup, store
@@ -29,6 +29,7 @@ from registry.errors import (
     ModelPathNotAllowedError,
     NoRollbackTargetError,
     ProductionModelDeletionError,
+    RegistryUnavailableError,
 )
 from registry.models import (
     ModelEvent,
@@ -64,6 +65,8 @@ class _Registration:
     published: bool = False
     committed: bool = False
     reused: str | None = field(default=None)
+    # Published, but the database could not say whether the commit landed: the files stay until it can.
+    unsettled: bool = False
 
 
 class ModelRegistry:
@@ -154,7 +157,7 @@ class ModelRegistry:
                 undo=lambda: self._undo_registration(work),
             )
         except BaseException:
-            if not work.committed:  # a commit whose reply was lost owns the published files
+            if not (work.committed or work.unsettled):  # a commit whose reply was lost owns the published files
                 self.artifacts.discard(work.staged)
             raise
         if work.reused is not None:
@@ -181,9 +184,16 @@ class ModelRegistry:
     def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec) -> str:
         if work.committed and work.model_id is not None:
             return work.model_id  # an earlier attempt's commit succeeded though its reply was lost
-        now = _now()
+        if work.unsettled and work.model_id is not None:
+            work.unsettled = False
+            if store.artifact_checksum(session, work.model_id) == work.staged.sha256:
+                work.committed = True
+                return work.model_id
+            self.artifacts.unpublish(work.staged)
+            work.published = False
         name = metadata.model_name
-        name_row = store.lock_name(session, name, now, create=True)
+        name_row = store.lock_name(session, name, _now(), create=True)
+        now = _now()  # after the lock: registration times then follow the order rows are written in
         assert name_row is not None
         if spec.flow_run_id is not None:
             existing = store.find_by_flow_run(session, name, spec.flow_run_id)
@@ -237,7 +247,13 @@ class ModelRegistry:
     def _undo_registration(self, work: _Registration) -> None:
         if not work.published or work.model_id is None:
             return
-        info = self._find(work.model_id)
+        try:
+            info = self._find(work.model_id)
+        except (RegistryUnavailableError, DBAPIError):
+            # Keep the files: an orphan is swept later, a committed row without its artifact is lost for good.
+            # The next attempt (or the orphan sweep) settles it once the database answers.
+            work.unsettled = True
+            return
         if info is not None and info.checksum == work.staged.sha256:
             work.committed = True  # the commit reached the database; keep the files
             return

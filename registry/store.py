@@ -104,6 +104,11 @@ def find_by_flow_run(session: Session, name: str, flow_run_id: str) -> str | Non
     )
 
 
+def artifact_checksum(session: Session, model_id: str) -> str | None:
+    """The recorded sha256 of `model_id`'s artifact, or None when no row has that id."""
+    return session.scalar(select(ModelVersionRow.artifact_sha256).where(ModelVersionRow.model_id == model_id))
+
+
 def _refuse_impossible_id(model_id: str) -> None:
     # No model id holds NUL, and PostgreSQL refuses to even compare with one: same answer on every backend.
     if "\x00" in model_id:

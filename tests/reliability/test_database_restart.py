@@ -16,7 +16,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from registry import ModelMetadata, ModelRegistry, RegistryUnavailableError
@@ -132,6 +132,33 @@ def test_server_lost_during_the_commit_leaves_no_row_without_files_and_a_clear_e
         assert orphan_entries(reg) == set()
         again = reg.register_model({"n": 2}, metadata("lost_commit"))
         assert reg.get_model(again) == {"n": 2}
+
+
+def test_commit_that_landed_just_before_the_server_died_keeps_its_files(
+    tmp_path: Path, private_postgres_url: str
+) -> None:
+    """The commit succeeds, then the server dies before the registry learns it: the row must keep its files."""
+    with server_left_running(), ModelRegistry(tmp_path / "registry", private_postgres_url, retry_budget_s=3) as reg:
+        reg.register_model({"n": 0}, metadata("landed"))
+        armed = [True]
+
+        def server_dies_after_commit(session: Session) -> None:
+            if armed:
+                armed.clear()
+                pg_ctl("stop")
+                with session.get_bind().connect() as probe:  # the connection loss surfaces to the caller
+                    probe.execute(text("SELECT 1"))
+
+        event.listen(Session, "after_commit", server_dies_after_commit)
+        try:
+            with pytest.raises(RegistryUnavailableError):
+                reg.register_model({"n": 1}, metadata("landed"))
+        finally:
+            event.remove(Session, "after_commit", server_dies_after_commit)
+            pg_ctl("start")
+            wait_until_accepting()
+        assert len(reg.list_models()) == 2
+        assert_registry_consistent(reg)
 
 
 @pytest.mark.flows
