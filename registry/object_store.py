@@ -53,13 +53,6 @@ class ObjectArtifactStore:
     def metadata_file(self, model_id: str) -> str:
         return self._url(self.root / model_id / METADATA_FILE)
 
-    def check_reachable(self) -> None:
-        """RegistryUnavailableError unless the root can be listed (the bucket exists and credentials work)."""
-        try:
-            self.fs.ls(str(self.root).split("/", 1)[0], detail=False)
-        except (OSError, PermissionError) as exc:
-            raise RegistryUnavailableError(f"artifact storage {self.uri} is unreachable: {exc}") from exc
-
     def _stage(self, what: str, **source: Any) -> StagedArtifact:
         path = self.staging / uuid.uuid4().hex
         try:
