@@ -60,5 +60,5 @@ def main() -> None:
     try:
         app()
     except ModelRegistryError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
