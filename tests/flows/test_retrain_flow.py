@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from prefect import flow
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
@@ -96,8 +97,12 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
     tags = MlflowClient(tracking_uri=os.environ["QMP_MLFLOW_URI"]).get_run(registered.qlib_recorder_id).data.tags
     assert tags["online_status"] == "online"
 
+    runs = [pipeline.get_model_info(r.model_id).flow_run_id for r in (first, second)]
     with get_client(sync_client=True) as client:
-        tables = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["model-comparison-alpha158"])))
+        tables = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["model-comparison-alpha158"]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(r) for r in runs if r]),
+        ))
         limit = client.read_global_concurrency_limit_by_name("qmp-promote-alpha158")
     assert {row["metric"] for t in tables for row in json.loads(t.data)} >= {"ic_mean", "decision"}
     assert len(tables) == 2 and limit.limit == 1

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import mlflow
 import pytest
 from prefect import flow, unmapped
-from prefect.testing.utilities import prefect_test_harness
 
 from registry.settings import Settings
 from tasks import quant
@@ -18,12 +16,6 @@ from tasks.workflow_config import WorkflowConfig, load_workflow_config
 from .conftest import LINEAR_YAML, Trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.flows, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
 
 
 @pytest.fixture

@@ -21,5 +21,3 @@ def private_postgres_url(postgres_url: str) -> Iterator[str]:
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=30) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-
-from tests.flows.conftest import prefect_server  # noqa: E402, F401 - the session's temporary Prefect server
