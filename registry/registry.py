@@ -192,23 +192,24 @@ class ModelRegistry:
             self.artifacts.unpublish(work.staged)
             work.published = False
         name = metadata.model_name
-        name_row = store.lock_name(session, name, _now(), create=True)
+        store.lock_name_for_registration(session, name, _now())  # creates, locks and counts in one statement
         now = _now()  # after the lock: registration times then follow the order rows are written in
-        assert name_row is not None
         if spec.flow_run_id is not None:
             existing = store.find_by_flow_run(session, name, spec.flow_run_id)
             if existing is not None:
+                store.uncount_registration(session, name)
                 work.reused = existing
                 return existing
+        context = store.registration_context(session, name, self.primary_metric)
         if metadata.version is None:
-            version = next_version(store.latest_version(session, name))
+            version = next_version(context.latest)
         else:
             version = metadata.version
             if store.version_taken(session, name, parse_version(version)):
                 raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
         parsed = parse_version(version)
         model_id = f"{name}_v{version}"
-        status = self._initial_status(session, name, metadata.performance_metrics)
+        status = self._initial_status(context, metadata.performance_metrics)
         try:
             store.insert_model(
                 session,
@@ -228,7 +229,6 @@ class ModelRegistry:
             if "flow_run" in str(exc.orig):
                 raise
             raise DuplicateVersionError(f"model {name!r} already has version {version!r} (model id {model_id!r})") from exc
-        store.bump_registrations(session, name_row)
         store.add_event(
             session, model_id=model_id, model_name=name, event="registered",
             from_status=None, to_status=status.value, spec=spec, now=now,
@@ -266,15 +266,14 @@ class ModelRegistry:
         except ModelNotFoundError:
             return None
 
-    def _initial_status(self, session: Session, name: str, metrics: dict[str, float]) -> ModelStatus:
+    def _initial_status(self, context: store.RegistrationContext, metrics: dict[str, float]) -> ModelStatus:
         """Candidate when the primary metric beats production's (or there is no production)."""
         value = metrics.get(self.primary_metric)
         if value is None or not math.isfinite(value):
             return ModelStatus.REGISTERED
-        production = store.production_row(session, name)
-        if production is None:
+        if not context.has_production:
             return ModelStatus.CANDIDATE
-        current = store.metric_value(session, production.id, self.primary_metric)
+        current = context.production_metric
         if current is None or not math.isfinite(current):
             return ModelStatus.CANDIDATE
         better = value > current if self.higher_is_better else value < current
@@ -285,7 +284,10 @@ class ModelRegistry:
     def get_model_info(self, model_id: str) -> ModelInfo:
         """The ModelInfo of `model_id`, or ModelNotFoundError."""
         def unit(session: Session) -> ModelInfo:
-            return store.to_infos(session, [store.get_row(session, model_id)], self.artifacts.location)[0]
+            infos = store.read_infos(session, store.by_model_id(model_id), self.artifacts.location)
+            if not infos:
+                raise ModelNotFoundError(f"model {model_id!r} not found in registry")
+            return infos[0]
         return self.db.run(unit, read_only=True)
 
     def get_model(self, model_id: str) -> Any:
@@ -304,15 +306,15 @@ class ModelRegistry:
         """Models matching `filter` (all models, newest first, without one)."""
         flt = filter or ModelFilter()
         def unit(session: Session) -> list[ModelInfo]:
-            return store.to_infos(session, session.scalars(store.filter_query(flt)).all(), self.artifacts.location)
+            return store.read_infos(session, store.filter_query(flt), self.artifacts.location)
         return self.db.run(unit, read_only=True)
 
     def get_production_model(self, model_name: str | None = None) -> ModelInfo | None:
         """The production model of `model_name`; without a name, the only production model there is."""
         def unit(session: Session) -> ModelInfo | None:
             if model_name is not None:
-                row = store.production_row(session, validate_model_name(model_name))
-                return None if row is None else store.to_infos(session, [row], self.artifacts.location)[0]
+                infos = store.read_infos(session, store.production_of(validate_model_name(model_name)), self.artifacts.location)
+                return infos[0] if infos else None
             rows = store.production_rows(session, limit=2)
             if len(rows) > 1:
                 names = ", ".join(repr(r.model_name) for r in rows)
@@ -398,35 +400,19 @@ class ModelRegistry:
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
 
         def unit(session: Session) -> ModelInfo:
-            name, _ = store.name_and_status(session, model_id)
-            store.lock_name(session, name, _now(), create=False)
-            row = store.get_row(session, model_id)
-            current = ModelStatus(row.status)
-            if current == ModelStatus.PRODUCTION:
-                return store.to_infos(session, [row], self.artifacts.location)[0]
-            if current not in PROMOTABLE:
-                raise InvalidTransitionError(
-                    f"model {model_id!r} is {current.value}: only registered or candidate models can be promoted"
-                    + (" (restore it first)" if current == ModelStatus.ARCHIVED else "")
-                )
-            if row.purged_at is not None:
-                raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
-            now = _now()
-            store.touch_name(session, name)
-            old = store.production_row(session, name)
-            if old is not None:
-                store.set_status(session, old, ModelStatus.CANDIDATE, now)
-                store.add_event(session, model_id=old.model_id, model_name=name, event="demoted",
-                                from_status=ModelStatus.PRODUCTION.value, to_status=ModelStatus.CANDIDATE.value,
-                                spec=spec, now=now)
-                # The partial unique index is checked per statement: demote before promoting.
-                session.flush()
-                store.set_previous_production(session, name, old.model_id)
-            store.set_status(session, row, ModelStatus.PRODUCTION, now)
-            store.add_event(session, model_id=model_id, model_name=name, event=event,
-                            from_status=current.value, to_status=ModelStatus.PRODUCTION.value, spec=spec, now=now)
-            session.flush()
-            return store.to_infos(session, [row], self.artifacts.location)[0]
+            name = store.lock_name_of(session, model_id)
+            rows = store.promotion_rows(session, name, model_id)
+            current = ModelStatus(rows.target.status)
+            if current != ModelStatus.PRODUCTION:
+                if current not in PROMOTABLE:
+                    raise InvalidTransitionError(
+                        f"model {model_id!r} is {current.value}: only registered or candidate models can be promoted"
+                        + (" (restore it first)" if current == ModelStatus.ARCHIVED else "")
+                    )
+                if rows.target.purged_at is not None:
+                    raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
+                store.swap_production(session, name, rows, event=event, spec=spec, now=_now())
+            return store.read_infos(session, store.by_pk(rows.target.id), self.artifacts.location)[0]
 
         return self.db.run(unit)
 

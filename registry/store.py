@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    Row,
+    Select,
+    String,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,6 +68,57 @@ def lock_name(session: Session, name: str, now: datetime, *, create: bool) -> Mo
     ).one_or_none()
 
 
+def lock_name_for_registration(session: Session, name: str, now: datetime) -> None:
+    """Create or lock the name's row and count the registration, in one statement (an upsert locks the row)."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ModelNameRow)
+        session.execute(
+            upsert.values(name=name, registrations=1, created_at=now).on_conflict_do_update(
+                index_elements=[ModelNameRow.name], set_={"registrations": ModelNameRow.registrations + 1}
+            )
+        )
+        return
+    row = lock_name(session, name, now, create=True)
+    assert row is not None
+    row.registrations = row.registrations + 1
+
+
+def uncount_registration(session: Session, name: str) -> None:
+    """Take back the count of a registration that returned an earlier one instead."""
+    session.execute(
+        update(ModelNameRow).where(ModelNameRow.name == name).values(registrations=ModelNameRow.registrations - 1)
+    )
+
+
+class RegistrationContext(NamedTuple):
+    """What a registration reads under the name lock: the latest version and production's primary metric."""
+
+    latest: Version | None
+    has_production: bool
+    production_metric: float | None
+
+
+def registration_context(session: Session, name: str, metric: str) -> RegistrationContext:
+    """The latest version, whether a production model exists and its `metric`, in one statement."""
+    v, p, m = ModelVersionRow, ModelVersionRow.__table__.alias("p"), ModelMetricRow
+    production = (p.c.model_name == name) & (p.c.status == ModelStatus.PRODUCTION.value)
+    row = session.execute(
+        select(
+            v.v_major, v.v_minor, v.v_patch, v.v_label,
+            select(p.c.id).where(production).scalar_subquery().label("production_pk"),
+            select(m.value).join(p, m.model_pk == p.c.id).where(production, m.name == metric)
+            .scalar_subquery().label("production_metric"),
+        )
+        .where(v.model_name == name)
+        .order_by(v.v_major.desc(), v.v_minor.desc(), v.v_patch.desc(), v.v_release.desc(), v.v_label.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:  # no version yet, hence no production either
+        return RegistrationContext(None, False, None)
+    return RegistrationContext(Version(row[0], row[1], row[2], row[3]), row[4] is not None, row[5])
+
+
 def touch_name(session: Session, name: str) -> None:
     """Write the name's row, so that under REPEATABLE READ / SERIALIZABLE the next lock holder whose
     snapshot predates this commit fails with a serialization error (and retries) instead of reading
@@ -59,23 +126,6 @@ def touch_name(session: Session, name: str) -> None:
     session.execute(
         update(ModelNameRow).where(ModelNameRow.name == name).values(registrations=ModelNameRow.registrations)
     )
-
-
-def latest_version(session: Session, name: str) -> Version | None:
-    """The highest version registered under `name`, in semantic order."""
-    row = session.execute(
-        select(ModelVersionRow.v_major, ModelVersionRow.v_minor, ModelVersionRow.v_patch, ModelVersionRow.v_label)
-        .where(ModelVersionRow.model_name == name)
-        .order_by(
-            ModelVersionRow.v_major.desc(),
-            ModelVersionRow.v_minor.desc(),
-            ModelVersionRow.v_patch.desc(),
-            ModelVersionRow.v_release.desc(),
-            ModelVersionRow.v_label.desc(),
-        )
-        .limit(1)
-    ).one_or_none()
-    return None if row is None else Version(row[0], row[1], row[2], row[3])
 
 
 def version_taken(session: Session, name: str, version: Version) -> bool:
@@ -127,14 +177,6 @@ def get_row(session: Session, model_id: str, *, for_update: bool = False) -> Mod
     return row
 
 
-def production_row(session: Session, name: str) -> ModelVersionRow | None:
-    return session.scalars(
-        select(ModelVersionRow).where(
-            ModelVersionRow.model_name == name, ModelVersionRow.status == ModelStatus.PRODUCTION.value
-        )
-    ).one_or_none()
-
-
 def production_rows(session: Session, limit: int) -> Sequence[ModelVersionRow]:
     return session.scalars(
         select(ModelVersionRow)
@@ -142,12 +184,6 @@ def production_rows(session: Session, limit: int) -> Sequence[ModelVersionRow]:
         .order_by(ModelVersionRow.model_name)
         .limit(limit)
     ).all()
-
-
-def metric_value(session: Session, model_pk: int, metric: str) -> float | None:
-    return session.scalar(
-        select(ModelMetricRow.value).where(ModelMetricRow.model_pk == model_pk, ModelMetricRow.name == metric)
-    )
 
 
 def insert_model(
@@ -166,7 +202,7 @@ def insert_model(
     original_size: int | None = None,
 ) -> int:
     """Insert the model row with its metrics and tags; returns the row's primary key."""
-    row = ModelVersionRow(
+    values = dict(
         model_id=model_id,
         model_name=metadata.model_name,
         version=version,
@@ -192,18 +228,17 @@ def insert_model(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    session.flush()
+    pk: int = session.execute(insert(ModelVersionRow).values(values).returning(ModelVersionRow.id)).scalar_one()
     if metadata.performance_metrics:
         session.execute(
             insert(ModelMetricRow),
-            [{"model_pk": row.id, "name": k, "value": v} for k, v in metadata.performance_metrics.items()],
+            [{"model_pk": pk, "name": k, "value": v} for k, v in metadata.performance_metrics.items()],
         )
     if metadata.tags:
         session.execute(
-            insert(ModelTagRow), [{"model_pk": row.id, "key": k, "value": v} for k, v in metadata.tags.items()]
+            insert(ModelTagRow), [{"model_pk": pk, "key": k, "value": v} for k, v in metadata.tags.items()]
         )
-    return row.id
+    return pk
 
 
 def set_status(session: Session, row: ModelVersionRow, status: ModelStatus, now: datetime) -> None:
@@ -227,19 +262,74 @@ def add_event(
     spec: EventSpec,
     now: datetime,
 ) -> None:
-    session.add(
-        ModelEventRow(
-            model_id=model_id,
-            model_name=model_name,
-            event=event,
-            from_status=from_status,
-            to_status=to_status,
-            actor=spec.actor,
-            reason=spec.reason,
-            flow_run_id=spec.flow_run_id,
-            created_at=now,
+    session.execute(insert(ModelEventRow).values(_event(model_id, model_name, event, from_status, to_status, spec, now)))
+
+
+def _event(
+    model_id: str, model_name: str, event: str, from_status: str | None, to_status: str | None, spec: EventSpec,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "model_id": model_id, "model_name": model_name, "event": event, "from_status": from_status,
+        "to_status": to_status, "actor": spec.actor, "reason": spec.reason, "flow_run_id": spec.flow_run_id,
+        "created_at": now,
+    }
+
+
+# -- promotion: the swap in a handful of statements -------------------------------------------------------
+
+
+class PromotionRows(NamedTuple):
+    """The model to promote and the current production model of its name (None when there is none)."""
+
+    target: Row[Any]
+    production: Row[Any] | None
+
+
+def lock_name_of(session: Session, model_id: str) -> str:
+    """Lock the name row of `model_id`'s name FOR UPDATE and return the name (one statement)."""
+    _refuse_impossible_id(model_id)
+    owner = select(ModelVersionRow.model_name).where(ModelVersionRow.model_id == model_id).scalar_subquery()
+    name = session.scalar(select(ModelNameRow.name).where(ModelNameRow.name == owner).with_for_update())
+    if name is None:
+        raise ModelNotFoundError(f"model {model_id!r} not found in registry")
+    return name
+
+
+def promotion_rows(session: Session, name: str, model_id: str) -> PromotionRows:
+    """Read the model to promote and the name's production model together (after taking the name lock)."""
+    v = ModelVersionRow
+    rows = session.execute(
+        select(v.id, v.model_id, v.status, v.purged_at).where(
+            v.model_name == name, (v.model_id == model_id) | (v.status == ModelStatus.PRODUCTION.value)
         )
-    )
+    ).all()
+    target = next((r for r in rows if r.model_id == model_id), None)
+    if target is None:
+        raise ModelNotFoundError(f"model {model_id!r} not found in registry")
+    production = next((r for r in rows if r.status == ModelStatus.PRODUCTION.value and r.model_id != model_id), None)
+    return PromotionRows(target, production)
+
+
+def swap_production(
+    session: Session, name: str, rows: PromotionRows, *, event: str, spec: EventSpec, now: datetime
+) -> None:
+    """Demote the old production model, promote the target, remember the rollback target, write the history."""
+    v, target, old = ModelVersionRow, rows.target, rows.production
+    # Writing the name row also makes REPEATABLE READ promoters with an older snapshot retry (see touch_name).
+    remembered = {"previous_production_id": old.model_id} if old is not None else {"registrations": ModelNameRow.registrations}
+    session.execute(update(ModelNameRow).where(ModelNameRow.name == name).values(remembered))
+    history = []
+    if old is not None:
+        # The partial unique index is checked row by row: demote before promoting, in two statements.
+        session.execute(update(v).where(v.id == old.id).values(
+            status=ModelStatus.CANDIDATE.value, updated_at=now, approval_requested_at=None, archived_at=None))
+        history.append(_event(old.model_id, name, "demoted", ModelStatus.PRODUCTION.value,
+                              ModelStatus.CANDIDATE.value, spec, now))
+    session.execute(update(v).where(v.id == target.id).values(
+        status=ModelStatus.PRODUCTION.value, updated_at=now, approval_requested_at=None, archived_at=None))
+    history.append(_event(target.model_id, name, event, target.status, ModelStatus.PRODUCTION.value, spec, now))
+    session.execute(insert(ModelEventRow), history)
 
 
 def delete_row(session: Session, row: ModelVersionRow) -> None:
@@ -249,10 +339,36 @@ def delete_row(session: Session, row: ModelVersionRow) -> None:
     session.delete(row)
 
 
-def filter_query(flt: ModelFilter) -> Select[tuple[ModelVersionRow]]:
+def version_select() -> Select[Any]:
+    """All columns of model_versions as plain rows: reading them skips the ORM's identity map and is much cheaper."""
+    return select(*ModelVersionRow.__table__.c)
+
+
+def by_model_id(model_id: str) -> Select[Any]:
+    _refuse_impossible_id(model_id)
+    return version_select().where(ModelVersionRow.model_id == model_id)
+
+
+def by_pk(pk: int) -> Select[Any]:
+    return version_select().where(ModelVersionRow.id == pk)
+
+
+def production_of(name: str) -> Select[Any]:
+    """The production row of `name` (found through the partial unique index)."""
+    return version_select().where(
+        ModelVersionRow.model_name == name, ModelVersionRow.status == ModelStatus.PRODUCTION.value
+    )
+
+
+def read_infos(session: Session, query: Select[Any], root: Path | str) -> list[ModelInfo]:
+    """ModelInfo objects for the rows `query` (a `version_select`) returns, in its order."""
+    return to_infos(session, session.execute(query).all(), root)
+
+
+def filter_query(flt: ModelFilter) -> Select[Any]:
     """The SELECT for `list_models`; every value is a bound parameter."""
     v = ModelVersionRow
-    query = select(v)
+    query = version_select()
     if flt.model_name is not None:
         query = query.where(v.model_name == flt.model_name)
     if flt.model_type is not None:
@@ -296,8 +412,11 @@ def filter_query(flt: ModelFilter) -> Select[tuple[ModelVersionRow]]:
     return query
 
 
-def to_infos(session: Session, rows: Sequence[ModelVersionRow], root: Path | str) -> list[ModelInfo]:
-    """Plain ModelInfo objects for `rows`, with metrics and tags fetched in two queries.
+ID_CHUNK = 5_000  # primary keys per IN list: well under every driver's bound-parameter limit
+
+
+def to_infos(session: Session, rows: Sequence[ModelVersionRow | Row[Any]], root: Path | str) -> list[ModelInfo]:
+    """Plain ModelInfo objects for `rows`, with their metrics and tags fetched in one query (per 5,000 rows).
 
     `root` is the artifact root: a local directory or an object-store URL such as `s3://bucket/prefix`.
     """
@@ -306,20 +425,32 @@ def to_infos(session: Session, rows: Sequence[ModelVersionRow], root: Path | str
     pks = [row.id for row in rows]
     metrics: dict[int, dict[str, float]] = {pk: {} for pk in pks}
     tags: dict[int, dict[str, str]] = {pk: {} for pk in pks}
-    for pk, name, value in session.execute(
-        select(ModelMetricRow.model_pk, ModelMetricRow.name, ModelMetricRow.value).where(ModelMetricRow.model_pk.in_(pks))
-    ):
-        metrics[pk][name] = value
-    for pk, key, value in session.execute(
-        select(ModelTagRow.model_pk, ModelTagRow.key, ModelTagRow.value).where(ModelTagRow.model_pk.in_(pks))
-    ):
-        tags[pk][key] = value
+    for pk, is_tag, key, number, text in _attributes(session, pks):
+        if is_tag:
+            tags[pk][key] = text
+        else:
+            metrics[pk][key] = number
     return [_info(row, metrics[row.id], tags[row.id], root) for row in rows]
 
 
-def _info(row: ModelVersionRow, metrics: dict[str, float], tags: dict[str, str], root: Path | str) -> ModelInfo:
+def _attributes(session: Session, pks: list[int]) -> Iterator[Row[Any]]:
+    """(model_pk, is_tag, name, metric value, tag value) for every metric and tag of `pks`."""
+    m, t = ModelMetricRow, ModelTagRow
+    for start in range(0, len(pks), ID_CHUNK):
+        chunk = pks[start:start + ID_CHUNK]
+        yield from session.execute(union_all(
+            select(m.model_pk, literal(0, Integer), m.name, m.value, cast(null(), String)).where(m.model_pk.in_(chunk)),
+            select(t.model_pk, literal(1, Integer), t.key, cast(null(), Float), t.value).where(t.model_pk.in_(chunk)),
+        ))
+
+
+def _info(
+    row: ModelVersionRow | Row[Any], metrics: dict[str, float], tags: dict[str, str], root: Path | str
+) -> ModelInfo:
     model_dir = f"{str(root).rstrip('/')}/{row.model_id}"
-    return ModelInfo(
+    # The row was validated when it was written and the schema's types and constraints hold it:
+    # building the frozen model without re-validating every field keeps a page of 100 cheap.
+    return ModelInfo.model_construct(
         model_id=row.model_id,
         model_name=row.model_name,
         version=row.version,
@@ -411,10 +542,6 @@ def previous_production_ids(session: Session, model_name: str, exclude: str | No
 
 def existing_ids(session: Session, model_ids: list[str]) -> set[str]:
     return set(session.scalars(select(ModelVersionRow.model_id).where(ModelVersionRow.model_id.in_(model_ids))))
-
-
-def bump_registrations(session: Session, name_row: ModelNameRow) -> None:
-    name_row.registrations = name_row.registrations + 1
 
 
 def set_previous_production(session: Session, name: str, model_id: str | None) -> None:
