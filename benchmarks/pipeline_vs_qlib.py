@@ -1,0 +1,231 @@
+"""The retrain flow against the same steps written as a plain Qlib script, same config and data.
+
+    .venv/bin/python benchmarks/pipeline_vs_qlib.py [--repeats 3]
+
+Synthesizes the demo-size dataset (60 instruments, seed 7), starts one local Prefect server (its
+start-up is reported apart, as a deployment starts it once), then runs each side `--repeats` times,
+alternating, each run in a fresh Python process (as a Prefect worker runs a flow run) so that peak
+memory is that run's own (ru_maxrss from wait4). Both sides load the workflow through the same
+`load_workflow_config` (threads capped to the cores) and record into a Qlib recorder (MLflow on SQLite):
+
+- bare Qlib: qlib.init -> DatasetH -> R.start: fit -> predict -> calc_ic -> TopkDropout backtest ->
+  risk_analysis, logging params and metrics and saving the model and predictions, as qrun would;
+- the flow: `flows.retrain.retrain` (prepare -> train -> evaluate -> register -> decide -> promote),
+  with the registry on SQLite.
+
+The timed region of a run starts after the imports (reported separately) and ends when the run returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "examples" / "workflow_config_lightgbm_Alpha158.yaml"
+MODEL_NAME = "bench_lgbm_alpha158"
+
+
+# -- the two sides (run inside a child process) ------------------------------------------------------
+
+
+def _count_dataset_builds() -> dict[str, int]:
+    """Count handler data set-ups (the expensive part of building a dataset) in this process."""
+    from qlib.data.dataset.handler import DataHandlerLP
+
+    counter = {"builds": 0}
+    original = DataHandlerLP.setup_data
+
+    def counting(self: object, *args: object, **kwargs: object) -> object:
+        counter["builds"] += 1
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    DataHandlerLP.setup_data = counting  # type: ignore[method-assign]
+    return counter
+
+
+def run_bare(data: Path, work: Path) -> dict[str, float]:
+    """qlib.init -> dataset -> fit -> predict -> IC -> backtest, by hand (what users write without us)."""
+    started = time.perf_counter()
+    import qlib
+    from qlib.backtest import backtest
+    from qlib.contrib.eva.alpha import calc_ic
+    from qlib.contrib.evaluate import risk_analysis
+    from qlib.data.dataset.handler import DataHandlerLP
+    from qlib.utils import flatten_dict, init_instance_by_config
+    from qlib.workflow import R
+
+    from tasks.evaluation import DEFAULT_EXECUTOR, backtest_settings
+    from tasks.workflow_config import fill_placeholders, load_workflow_config
+
+    counter = _count_dataset_builds()
+    imported = time.perf_counter()
+    cfg = load_workflow_config(CONFIG, provider_uri=str(data))
+    exp_manager = {"class": "MLflowExpManager", "module_path": "qlib.workflow.expm",
+                   "kwargs": {"uri": f"sqlite:///{work / 'mlflow_bare.db'}", "default_exp_name": "bare"}}
+    qlib.init(provider_uri=str(data), region="cn", exp_manager=exp_manager)
+    dataset = init_instance_by_config(cfg.dataset)
+    with R.start(experiment_name=MODEL_NAME):
+        R.log_params(**flatten_dict(cfg.task))
+        model = init_instance_by_config(cfg.model)
+        model.fit(dataset)
+        R.save_objects(**{"params.pkl": model})
+        pred = model.predict(dataset, segment="test").to_frame("score")
+        label = dataset.prepare("test", col_set="label", data_key=DataHandlerLP.DK_R)
+        ic, ric = calc_ic(pred.iloc[:, 0], label.iloc[:, 0])
+        port = cfg.port_analysis
+        assert port is not None
+        strategy = dict(port["strategy"], kwargs={**port["strategy"]["kwargs"], "signal": pred})
+        executor = fill_placeholders(DEFAULT_EXECUTOR)
+        portfolio, _ = backtest(executor=executor, strategy=strategy, **backtest_settings(port["backtest"], pred))
+        report, _ = portfolio["1day"]
+        risk = risk_analysis(report["return"] - report["bench"] - report["cost"], freq="1day")["risk"]
+        metrics = {"ic_mean": float(ic.mean()), "rank_ic": float(ric.mean()),
+                   "information_ratio": float(risk["information_ratio"])}
+        R.log_metrics(**metrics)
+        R.save_objects(**{"pred.pkl": pred, "label.pkl": label})
+    finished = time.perf_counter()
+    return {"import_s": imported - started, "run_s": finished - imported, "dataset_builds": counter["builds"],
+            "ic_mean": metrics["ic_mean"]}
+
+
+def run_flow(data: Path, work: Path) -> dict[str, float]:
+    """`flows.retrain.retrain` on the same config and data, against the already running Prefect server."""
+    started = time.perf_counter()
+    os.environ.update({
+        "QMP_REGISTRY_DIR": str(work / "registry"), "QMP_PROVIDER_URI": str(data),
+        "QMP_MLFLOW_URI": f"sqlite:///{work / 'mlflow_flow.db'}",
+    })
+    from flows.retrain import WorkflowSource, retrain
+
+    counter = _count_dataset_builds()
+    imported = time.perf_counter()
+    result = retrain(model_name=MODEL_NAME, workflow=WorkflowSource(config_path=str(CONFIG)))
+    finished = time.perf_counter()
+    return {"import_s": imported - started, "run_s": finished - imported, "dataset_builds": counter["builds"],
+            "ic_mean": result.metrics.get("ic_mean", float("nan"))}
+
+
+# -- the parent: data, Prefect server, alternating runs, table ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_prefect_server(home: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, float]:
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "PREFECT_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return server, api, time.perf_counter() - started
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError("the Prefect server did not start within 120 s")
+
+
+def run_child(side: str, data: Path, work: Path, env: dict[str, str]) -> dict[str, float]:
+    """One run in a fresh process; adds its wall time and peak RSS (MiB) measured by wait4."""
+    started = time.perf_counter()
+    with open(work / f"{side}.out", "w+b") as out, open(work / f"{side}.err", "w+b") as err:
+        child = subprocess.Popen(
+            [sys.executable, __file__, "--child", side, "--data", str(data), "--work", str(work)],
+            env=env, stdout=out, stderr=err, cwd=work,
+        )
+        _, status, usage = os.wait4(child.pid, 0)  # reaps the child and reports its own peak RSS
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if child.returncode:
+        sys.stderr.write(stderr.decode(errors="replace")[-4000:])
+        raise RuntimeError(f"{side} run failed with exit code {child.returncode}")
+    peak = usage.ru_maxrss  # KiB on Linux
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    result.update(process_s=time.perf_counter() - started, peak_mib=peak / 1024)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side (median reported)")
+    parser.add_argument("--output", type=Path, help="also write the table (Markdown) to this file")
+    parser.add_argument("--child", choices=["bare", "flow"], help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(ROOT))
+        runner = run_bare if args.child == "bare" else run_flow
+        result = runner(args.data, args.work)
+        sys.stdout.write("\n" + json.dumps(result) + "\n")
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _bench import machine, table
+
+    work = Path(tempfile.mkdtemp(prefix="qmp_pipeline_bench_"))
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", "PYTHONPATH": str(ROOT)}
+    sys.path.insert(0, str(ROOT))
+    from tasks.synthetic import synthesize
+
+    t = time.perf_counter()
+    data = synthesize(work / "qlib_data", instruments=60, seed=7).out
+    print(f"synthesized 60 instruments in {time.perf_counter() - t:.1f} s", flush=True)
+    server, api, startup = start_prefect_server(work / "prefect", env)
+    env.update(PREFECT_API_URL=api, PREFECT_HOME=str(work / "prefect"))
+    print(f"Prefect server up in {startup:.1f} s", flush=True)
+    runs: dict[str, list[dict[str, float]]] = {"bare": [], "flow": []}
+    try:
+        for i in range(args.repeats):
+            for side in ("bare", "flow") if i % 2 == 0 else ("flow", "bare"):
+                runs[side].append(run_child(side, data, work, env))
+                print(f"run {i + 1} {side}: {runs[side][-1]}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def med(side: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[side])
+
+    rows = []
+    for key, label in (("run_s", "run (timed region), s"), ("import_s", "imports, s"),
+                       ("process_s", "whole process, s"), ("peak_mib", "peak memory (ru_maxrss), MiB"),
+                       ("dataset_builds", "dataset builds per run")):
+        bare, flow = med("bare", key), med("flow", key)
+        rows.append([label, f"{bare:.2f}", f"{flow:.2f}", f"{flow / bare:.2f}x" if bare else "—"])
+    overhead = med("flow", "run_s") / med("bare", "run_s") - 1
+    text = (
+        f"Machine: {machine()}\n\nDemo-size data (60 instruments, seed 7), "
+        f"`{CONFIG.relative_to(ROOT)}`, medians of {args.repeats} runs per side, each in a fresh process; "
+        f"Prefect server start-up ({startup:.1f} s) excluded.\n\n"
+        + table(["measure", "bare Qlib", "retrain flow", "flow / bare"], rows, numeric={1, 2, 3})
+        + f"\n\nOrchestration + registration overhead on the timed region: {overhead * 100:+.1f}% (target <= +10%).\n"
+    )
+    print(text)
+    if args.output:
+        args.output.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
