@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,8 @@ import pytest
 from tests.conftest import POSTGRES_ADMIN
 
 CONF_DIR = Path("/etc/postgresql")
+# Test sessions running side by side (CI jobs, several developers) take turns to stop the shared server.
+RESTART_LOCK = Path(tempfile.gettempdir()) / "qmp-postgres-restart.lock"
 
 
 def _cluster() -> list[str]:
@@ -45,13 +49,25 @@ def is_running() -> bool:
     return subprocess.run([*_cluster(), "status"], capture_output=True).returncode == 0
 
 
+def ensure_running(timeout_s: float = 60.0) -> None:
+    """Start the server unless it runs (retrying: another session may be starting it at the same moment)."""
+    deadline = time.monotonic() + timeout_s
+    while not is_running():
+        result = subprocess.run([*_cluster(), "start"], capture_output=True, timeout=60)
+        if result.returncode != 0 and time.monotonic() > deadline:
+            raise RuntimeError(f"cannot start PostgreSQL: {result.stderr.decode(errors='replace')[-500:]}")
+        time.sleep(0.5)
+    wait_until_accepting(timeout_s)
+
+
 @contextmanager
 def server_left_running() -> Iterator[None]:
-    """Whatever happens inside, the server is running and accepting connections afterwards."""
+    """Take the restart turn; whatever happens inside, the server is running and accepting connections afterwards."""
     _cluster()
-    try:
-        yield
-    finally:
-        if not is_running():
-            pg_ctl("start")
-        wait_until_accepting()
+    with open(RESTART_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            ensure_running()
+            yield
+        finally:
+            ensure_running()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from registry import ModelMetadata, ModelRegistry, RegistryUnavailableError
 from tests.reliability.consistency import assert_registry_consistent, orphan_entries
-from tests.reliability.postgres_server import pg_ctl, server_left_running, wait_until_accepting
+from tests.reliability.postgres_server import ensure_running, pg_ctl, server_left_running
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -68,7 +68,7 @@ def test_registrations_running_through_a_postgres_restart_surface_no_error(pg_re
             writer.wait_for(len(writer.ids) + 5)
             pg_ctl("stop")
             time.sleep(1.5)
-            pg_ctl("start")
+            ensure_running()
             writer.wait_for(len(writer.ids) + 5)
     finally:
         writer.stop.set()
@@ -95,8 +95,7 @@ def test_outage_longer_than_the_retry_budget_is_a_clear_error_within_bounded_tim
                     call()
                 assert time.monotonic() - started < 15
         finally:
-            pg_ctl("start")
-            wait_until_accepting()
+            ensure_running()
         assert [m.model_id for m in reg.list_models()] == [kept]
         assert_registry_consistent(reg)
         assert orphan_entries(reg) == set()
@@ -123,8 +122,7 @@ def test_server_lost_during_the_commit_leaves_no_row_without_files_and_a_clear_e
             elapsed = time.monotonic() - started
         finally:
             event.remove(Session, "before_commit", stop_server_once)
-            pg_ctl("start")
-            wait_until_accepting()
+            ensure_running()
         assert elapsed < 20
         assert len(reg.list_models()) == 1
         assert_registry_consistent(reg)
@@ -155,8 +153,7 @@ def test_commit_that_landed_just_before_the_server_died_keeps_its_files(
                 reg.register_model({"n": 1}, metadata("landed"))
         finally:
             event.remove(Session, "after_commit", server_dies_after_commit)
-            pg_ctl("start")
-            wait_until_accepting()
+            ensure_running()
         assert len(reg.list_models()) == 2
         assert_registry_consistent(reg)
 
@@ -176,7 +173,7 @@ def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retr
     def restart_later() -> None:
         pg_ctl("stop")
         time.sleep(4)
-        pg_ctl("start")
+        ensure_running()
 
     @flow
     def register_during_restart(name: str) -> Any:
