@@ -170,19 +170,15 @@ def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retr
     short_budget = ModelRegistry(tmp_path / "registry", private_postgres_url, retry_budget_s=2)
     monkeypatch.setattr(registration, "_registry_for", lambda *_args: short_budget)
 
-    def restart_later() -> None:
-        pg_ctl("stop")
-        time.sleep(4)
-        ensure_running()
-
     @flow
     def register_during_restart(name: str) -> Any:
-        outage = threading.Thread(target=restart_later)
-        outage.start()
+        pg_ctl("stop")
+        restart = threading.Timer(4, ensure_running)  # back after the first attempt has given up
+        restart.start()
         try:
             return register_model({"weights": [1.0]}, metadata(name))
         finally:
-            outage.join()
+            restart.join()
 
     with server_left_running():
         state = register_during_restart("restart_flow", return_state=True)
