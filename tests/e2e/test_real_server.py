@@ -32,7 +32,7 @@ from prefect.deployments import run_deployment
 from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from registry import ModelRegistry
+from registry import ModelFilter, ModelRegistry
 from tasks.synthetic import synthesize
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
@@ -163,7 +163,7 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
         parameters={"model_name": "e2e_alpha158", "workflow": LINEAR},
     )
     _wait_for(automatic.id, {StateType.COMPLETED}, 300, stack["logs"])
-    assert len(registry.list_models()) == 2
+    assert len(registry.list_models(ModelFilter(model_name="e2e_alpha158"))) == 2
     # The same deterministic configuration is not better than production, so production stays.
     assert registry.get_production_model("e2e_alpha158").model_id == production.model_id  # type: ignore[union-attr]
     registry.close()

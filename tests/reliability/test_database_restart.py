@@ -166,19 +166,25 @@ def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retr
     from tasks import registration
     from tasks.registry_tasks import register_model
 
-    # The task's registry gives up after 2 s, so the outage below outlasts it and Prefect's retry takes over.
+    # The task's registry gives up after 2 s while the server is down; the server comes back only once
+    # that first attempt has failed, so it is Prefect's task retry that completes the registration.
     short_budget = ModelRegistry(tmp_path / "registry", private_postgres_url, retry_budget_s=2)
+    first_attempt = short_budget.register_model
+
+    def register_then_bring_the_server_back(*args: Any, **kwargs: Any) -> str:
+        try:
+            return first_attempt(*args, **kwargs)
+        except RegistryUnavailableError:
+            ensure_running()
+            raise
+
+    monkeypatch.setattr(short_budget, "register_model", register_then_bring_the_server_back)
     monkeypatch.setattr(registration, "_registry_for", lambda *_args: short_budget)
 
     @flow
     def register_during_restart(name: str) -> Any:
         pg_ctl("stop")
-        restart = threading.Timer(4, ensure_running)  # back after the first attempt has given up
-        restart.start()
-        try:
-            return register_model({"weights": [1.0]}, metadata(name))
-        finally:
-            restart.join()
+        return register_model({"weights": [1.0]}, metadata(name))
 
     with server_left_running():
         state = register_during_restart("restart_flow", return_state=True)
