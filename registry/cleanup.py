@@ -241,7 +241,6 @@ def _apply(
     for action, sel in selections.items():
         pinned = sel.add_columns(literal(action, String)).where(sel.selected_columns.model_name.in_(names))
         session.execute(insert(targets).from_select(list(targets.c.keys()), pinned))
-
     def pinned_ids(action: str) -> Any:
         return select(t.id).where(t.action == action).scalar_subquery()
 
@@ -252,10 +251,12 @@ def _apply(
     ).values(status=ARCHIVED, archived_at=now, updated_at=now).execution_options(synchronize_session=False))
     session.execute(update(v).where(v.id.in_(pinned_ids("purged")), v.purged_at.is_(None))
                     .values(purged_at=now, updated_at=now).execution_options(synchronize_session=False))
-    changed_by_us = exists().where(v.id == t.id, or_(
-        and_(t.action == "archived", v.archived_at == now, v.status == ARCHIVED),
-        and_(t.action == "purged", v.purged_at == now),
-    ))
+    # Uncorrelated IN lists are hashed once; a correlated EXISTS here was planned as a nested loop over
+    # the just-updated table (stale statistics) and took 300 s for 100,000 targets on PostgreSQL.
+    changed_by_us = or_(
+        and_(t.action == "archived", t.id.in_(select(v.id).where(v.archived_at == now, v.status == ARCHIVED))),
+        and_(t.action == "purged", t.id.in_(select(v.id).where(v.purged_at == now))),
+    )
     session.execute(delete(targets).where(~changed_by_us))
     reasons = {
         "archived": spec.reason or f"stale: trained before {stale_before.isoformat()}",
