@@ -116,7 +116,7 @@ class LocalArtifactStore:
             json.dump(snapshot, sink, indent=2, default=str, sort_keys=True)
             sink.flush()
             os.fsync(sink.fileno())
-        _fsync_dir(staged.path)  # the directory's own entries (model.pkl, metadata.json) survive a power cut
+        _fsync_dir(Path(staged.path))  # the directory's own entries (model.pkl, metadata.json) survive a power cut
         final = self.model_dir(model_id)
         if final.exists():
             # No row owns it (the caller holds the name lock and the id is new): a crash leftover.

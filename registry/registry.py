@@ -192,7 +192,7 @@ class ModelRegistry:
             self.artifacts.unpublish(work.staged)
             work.published = False
         name = metadata.model_name
-        store.lock_name_for_registration(session, name, _now())  # creates, locks and counts in one statement
+        highest = store.lock_name_for_registration(session, name, _now())  # creates, locks and counts the name
         now = _now()  # after the lock: registration times then follow the order rows are written in
         if spec.flow_run_id is not None:
             existing = store.find_by_flow_run(session, name, spec.flow_run_id)
@@ -202,12 +202,15 @@ class ModelRegistry:
                 return existing
         context = store.registration_context(session, name, self.primary_metric)
         if metadata.version is None:
-            version = next_version(context.latest)
+            latest = max((v for v in (context.latest, highest) if v is not None), key=lambda v: v.sort_key, default=None)
+            version = next_version(latest)
         else:
             version = metadata.version
             if store.version_taken(session, name, parse_version(version)):
                 raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
         parsed = parse_version(version)
+        if highest is None or parsed.sort_key > highest.sort_key:
+            store.remember_highest_version(session, name, version)
         model_id = f"{name}_v{version}"
         status = self._initial_status(context, metadata.performance_metrics)
         try:

@@ -40,7 +40,7 @@ from registry.models import (
 )
 from registry.statuses import ModelStatus
 from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelTagRow, ModelVersionRow
-from registry.versions import Version
+from registry.versions import Version, parse_version
 
 
 @dataclass(frozen=True)
@@ -68,20 +68,30 @@ def lock_name(session: Session, name: str, now: datetime, *, create: bool) -> Mo
     ).one_or_none()
 
 
-def lock_name_for_registration(session: Session, name: str, now: datetime) -> None:
-    """Create or lock the name's row and count the registration, in one statement (an upsert locks the row)."""
+def lock_name_for_registration(session: Session, name: str, now: datetime) -> Version | None:
+    """Create or lock the name's row and count the registration in one statement (an upsert locks the
+    row); returns the highest version the name ever had, deleted ones included."""
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ModelNameRow)
-        session.execute(
-            upsert.values(name=name, registrations=1, created_at=now).on_conflict_do_update(
+        highest = session.execute(
+            upsert.values(name=name, registrations=1, created_at=now)
+            .on_conflict_do_update(
                 index_elements=[ModelNameRow.name], set_={"registrations": ModelNameRow.registrations + 1}
             )
-        )
-        return
-    row = lock_name(session, name, now, create=True)
-    assert row is not None
-    row.registrations = row.registrations + 1
+            .returning(ModelNameRow.highest_version)
+        ).scalar_one()
+    else:
+        row = lock_name(session, name, now, create=True)
+        assert row is not None
+        row.registrations = row.registrations + 1
+        highest = row.highest_version
+    return None if highest is None else parse_version(highest)
+
+
+def remember_highest_version(session: Session, name: str, version: str) -> None:
+    """Record `version` as the name's highest ever (the caller checked that it is higher)."""
+    session.execute(update(ModelNameRow).where(ModelNameRow.name == name).values(highest_version=version))
 
 
 def uncount_registration(session: Session, name: str) -> None:

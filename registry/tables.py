@@ -71,6 +71,9 @@ class ModelNameRow(Base):
     registrations: Mapped[int] = mapped_column(BigInteger, default=0)
     # The model that production was last taken from: the rollback target cleanup must keep.
     previous_production_id: Mapped[str | None] = mapped_column(String(200))
+    # The highest version ever registered under the name (deleted ones included): automatic versions
+    # continue after it, so a model id never names two different models over time.
+    highest_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
 

@@ -71,3 +71,17 @@ def test_order_by_version_is_semantic_not_lexical(registry: ModelRegistry, model
     assert [m.version for m in ascending] == ["1.2.0", "1.9.0", "1.9.1", "1.10.0", "2.0.0-rc1", "2.0.0"]
     descending = registry.list_models(ModelFilter(order_by="version"))
     assert [m.version for m in descending] == ["2.0.0", "2.0.0-rc1", "1.10.0", "1.9.1", "1.9.0", "1.2.0"]
+
+
+def test_an_automatic_version_is_never_allocated_twice_even_after_its_model_was_deleted(
+    registry: ModelRegistry, model: Any
+) -> None:
+    first = registry.register_model(model, metadata("m"))
+    second = registry.register_model(model, metadata("m"))
+    registry.delete_model(second)
+    third = registry.register_model(model, metadata("m"))
+    assert (first, second, third) == ("m_v1.0.0", "m_v1.1.0", "m_v1.2.0")
+    registry.delete_model(first)
+    registry.delete_model(third)
+    assert registry.register_model(model, metadata("m")) == "m_v1.3.0"
+    assert [e.event for e in registry.history(model_id="m_v1.1.0")] == ["registered", "deleted"]

@@ -1,7 +1,7 @@
 """Random sequences of register / set status / promote / delete / archive_stale against an in-memory model.
 
 After every step: the same models with the same statuses and versions, at most one production per name,
-auto versions above every existing one, a history that ends in each model's status, and every model loadable.
+auto versions above every version the name ever had (deleted ones included), a history that ends in each model's status, and every model loadable.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ class RegistryMachine(RuleBasedStateMachine):
         self.models: dict[str, Expected] = {}
         self.ever: list[str] = []  # every id ever registered, deleted ones included
         self.previous_production: dict[str, str] = {}
+        self.highest: dict[str, Version] = {}  # highest version each name ever had, deleted ones included
         self.counter = 0
 
     def teardown(self) -> None:
@@ -105,11 +106,14 @@ class RegistryMachine(RuleBasedStateMachine):
                 self.reg.register_model(payload, metadata)
             return
         model_id = self.reg.register_model(payload, metadata)
-        expected_version = version or next_version(max(existing, key=lambda v: v.sort_key) if existing else None)
+        ever = [*existing, *([self.highest[name]] if name in self.highest else [])]
+        expected_version = version or next_version(max(ever, key=lambda v: v.sort_key) if ever else None)
         assert model_id == f"{name}_v{expected_version}"
         parsed = parse_version(expected_version)
         if version is None:
-            assert all(parsed.sort_key > v.sort_key for v in existing), "auto version not above the existing ones"
+            assert all(parsed.sort_key > v.sort_key for v in ever), "auto version not above every earlier one"
+        if name not in self.highest or parsed.sort_key > self.highest[name].sort_key:
+            self.highest[name] = parsed
         production = self.production(name)
         beats = ic is not None and (production is None or production.ic is None or ic > production.ic)
         self.models[model_id] = Expected(model_id, name, parsed, S.CANDIDATE if beats else S.REGISTERED, ic,
