@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint unit bench bench-quick bench-pipeline clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "Python 3.11 or 3.12 is required (pyqlib has no wheels for newer ones)"'
@@ -29,6 +29,12 @@ unit: install
 
 bench: install
 	$(BIN)/python benchmarks/registry_vs_mlflow.py
+
+bench-quick: install
+	$(BIN)/python benchmarks/registry_vs_mlflow.py --quick
+
+bench-pipeline: install
+	$(BIN)/python benchmarks/pipeline_vs_qlib.py --repeats 3
 
 clean:
 	rm -rf $(VENV) demo_workspace .pytest_cache .mypy_cache .ruff_cache
