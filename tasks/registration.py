@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import to_jsonable_python
 
 from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry
 from registry.settings import Settings, load_settings
@@ -39,27 +42,18 @@ def metadata_for(
         label=info.label[0] if info.label else None, handler=info.handler,
         segments=info.segments, benchmark=info.benchmark,
     )
-    finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+    finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    config_tag = {"config": Path(cfg.source).name} if cfg.source and cfg.source != "<inline config>" else {}
     return ModelMetadata(
         model_name=model_name,
         performance_metrics=finite,
         dataset_info=dataset,
-        hyperparameters=_jsonable(cfg.hyperparameters),
+        hyperparameters=to_jsonable_python(cfg.hyperparameters, fallback=str),
         model_type=cfg.model_type,
         experiment_name=experiment_name,
         qlib_recorder_id=recorder_id,
-        tags={"source": "retrain", **({"config": Path(cfg.source).name} if cfg.source and cfg.source != "<inline config>" else {}), **(tags or {})},
+        tags={"source": "retrain", **config_tag, **(tags or {})},
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    return str(value)
 
 
 def register_trained(
@@ -79,11 +73,9 @@ def promote(model_id: str, *, actor: str, reason: str, flow_run_id: str | None =
     name = registry.get_model_info(model_id).model_name
     old = registry.get_production_model(name)
     new = registry.set_production_model(model_id, actor=actor, reason=reason, flow_run_id=flow_run_id)
-    if old is not None and old.model_id != new.model_id:
-        sync_online_tags(new, old)
-    else:
-        sync_online_tags(new, None)
-    return new, old if old is not None and old.model_id != new.model_id else None
+    previous = old if old is not None and old.model_id != new.model_id else None
+    sync_online_tags(new, previous)
+    return new, previous
 
 
 def rollback(model_name: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
