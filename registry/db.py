@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,13 +41,17 @@ def describe_url(url: str | URL) -> str:
 
 
 def create_registry_engine(database_url: str, **engine_options: Any) -> Engine:
-    """An engine tuned for the registry: pre-ping, and SQLite in WAL mode with immediate write locks."""
+    """An engine tuned for the registry: SQLite in WAL mode with immediate write locks.
+
+    No pre-ping: it would cost a round trip per transaction, and `Database.run` / `Database.read` already
+    retry a unit of work whose connection turns out dead (SQLAlchemy then recycles the whole pool).
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30}, **engine_options)
         _configure_sqlite(engine)
         return engine
-    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+    options: dict[str, Any] = {"pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
     options.update(engine_options)
     if url.get_backend_name() == "postgresql":
         # Fail fast when the server is gone, so the retry budget (not the OS) bounds the wait.
@@ -100,6 +104,9 @@ class Database:
         self.read_sessions = sessionmaker(
             self.engine.execution_options(qmp_read_only=True), expire_on_commit=False
         )
+        # Single-statement reads (`read`): autocommit on PostgreSQL, a deferred transaction on SQLite.
+        single = {"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql" else {}
+        self.read_engine = self.engine.execution_options(qmp_read_only=True, **single)
         self.retry_budget_s = retry_budget_s
         self.max_attempts = max_attempts
 
@@ -119,13 +126,35 @@ class Database:
         `undo` is called after every failed attempt, to reverse side effects outside the database.
         """
         factory = self.read_sessions if read_only else self.sessions
+
+        def attempt() -> T:
+            with factory() as session, session.begin():
+                return unit_of_work(session)
+
+        return self._retrying(attempt, undo)
+
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """Run a read of one statement on a plain Core connection, retried like `run`.
+
+        On PostgreSQL the connection is in autocommit mode: a single statement sees one snapshot by itself,
+        so the read costs one round trip (no BEGIN, no COMMIT). SQLite reads in a deferred transaction.
+        """
+        def attempt() -> T:
+            with self.read_engine.connect() as connection:
+                if self.dialect == "postgresql":
+                    return query(connection)
+                with connection.begin():
+                    return query(connection)
+
+        return self._retrying(attempt, None)
+
+    def _retrying(self, attempt_once: Callable[[], T], undo: Callable[[], None] | None) -> T:
         deadline = time.monotonic() + self.retry_budget_s
         attempt = 0
         while True:
             attempt += 1
             try:
-                with factory() as session, session.begin():
-                    return unit_of_work(session)
+                return attempt_once()
             except BaseException as exc:
                 if undo is not None:
                     undo()

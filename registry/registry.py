@@ -286,12 +286,11 @@ class ModelRegistry:
 
     def get_model_info(self, model_id: str) -> ModelInfo:
         """The ModelInfo of `model_id`, or ModelNotFoundError."""
-        def unit(session: Session) -> ModelInfo:
-            infos = store.read_infos(session, store.by_model_id(model_id), self.artifacts.location)
-            if not infos:
-                raise ModelNotFoundError(f"model {model_id!r} not found in registry")
-            return infos[0]
-        return self.db.run(unit, read_only=True)
+        query, params = store.info_by_model_id(model_id)
+        infos = self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
+        if not infos:
+            raise ModelNotFoundError(f"model {model_id!r} not found in registry")
+        return infos[0]
 
     def get_model(self, model_id: str) -> Any:
         """Load the model object after verifying its artifact's checksum."""
@@ -307,25 +306,21 @@ class ModelRegistry:
 
     def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the seed's name
         """Models matching `filter` (all models, newest first, without one)."""
-        flt = filter or ModelFilter()
-        def unit(session: Session) -> list[ModelInfo]:
-            return store.read_infos(session, store.filter_query(flt), self.artifacts.location)
-        return self.db.run(unit, read_only=True)
+        query, params = store.filter_query(filter or ModelFilter())
+        return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
 
     def get_production_model(self, model_name: str | None = None) -> ModelInfo | None:
         """The production model of `model_name`; without a name, the only production model there is."""
-        def unit(session: Session) -> ModelInfo | None:
-            if model_name is not None:
-                infos = store.read_infos(session, store.production_of(validate_model_name(model_name)), self.artifacts.location)
-                return infos[0] if infos else None
-            rows = store.production_rows(session, limit=2)
-            if len(rows) > 1:
-                names = ", ".join(repr(r.model_name) for r in rows)
-                raise AmbiguousProductionError(
-                    f"several model names have a production model ({names}, ...): pass model_name"
-                )
-            return store.to_infos(session, rows, self.artifacts.location)[0] if rows else None
-        return self.db.run(unit, read_only=True)
+        root = self.artifacts.location
+        if model_name is not None:
+            params = {"name": validate_model_name(model_name)}
+            infos = self.db.read(lambda connection: store.read_infos(connection, store.PRODUCTION_INFO, params, root))
+            return infos[0] if infos else None
+        infos = self.db.read(lambda connection: store.read_infos(connection, store.PRODUCTION_INFOS, None, root))
+        if len(infos) > 1:
+            names = ", ".join(repr(info.model_name) for info in infos)
+            raise AmbiguousProductionError(f"several model names have a production model ({names}, ...): pass model_name")
+        return infos[0] if infos else None
 
     def history(
         self, model_name: str | None = None, model_id: str | None = None, *, limit: int | None = None
@@ -415,7 +410,7 @@ class ModelRegistry:
                 if rows.target.purged_at is not None:
                     raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
                 store.swap_production(session, name, rows, event=event, spec=spec, now=_now())
-            return store.read_infos(session, store.by_pk(rows.target.id), self.artifacts.location)[0]
+            return store.read_infos(session, store.INFO_BY_PK, {"pk": rows.target.id}, self.artifacts.location)[0]
 
         return self.db.run(unit)
 

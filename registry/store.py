@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    Float,
+    JSON,
+    Connection,
+    Executable,
+    FunctionElement,
     Integer,
     Row,
     Select,
-    String,
-    cast,
+    bindparam,
     delete,
     exists,
     func,
     insert,
-    literal,
-    null,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from registry.errors import ModelNotFoundError
 from registry.models import (
@@ -187,15 +188,6 @@ def get_row(session: Session, model_id: str, *, for_update: bool = False) -> Mod
     return row
 
 
-def production_rows(session: Session, limit: int) -> Sequence[ModelVersionRow]:
-    return session.scalars(
-        select(ModelVersionRow)
-        .where(ModelVersionRow.status == ModelStatus.PRODUCTION.value)
-        .order_by(ModelVersionRow.model_name)
-        .limit(limit)
-    ).all()
-
-
 def insert_model(
     session: Session,
     *,
@@ -349,115 +341,144 @@ def delete_row(session: Session, row: ModelVersionRow) -> None:
     session.delete(row)
 
 
-def version_select() -> Select[Any]:
-    """All columns of model_versions as plain rows: reading them skips the ORM's identity map and is much cheaper."""
-    return select(*ModelVersionRow.__table__.c)
+class metric_map(FunctionElement[Any]):
+    """A model's metrics aggregated into one JSON object: `{name: value}`, exact on every backend."""
+
+    type = JSON()
+    name = "metric_map"
+    inherit_cache = True
 
 
-def by_model_id(model_id: str) -> Select[Any]:
-    _refuse_impossible_id(model_id)
-    return version_select().where(ModelVersionRow.model_id == model_id)
+class tag_map(FunctionElement[Any]):
+    """A model's tags aggregated into one JSON object: `{key: value}`."""
+
+    type = JSON()
+    name = "tag_map"
+    inherit_cache = True
 
 
-def by_pk(pk: int) -> Select[Any]:
-    return version_select().where(ModelVersionRow.id == pk)
+@compiles(metric_map, "postgresql")
+@compiles(tag_map, "postgresql")
+def _json_object_agg(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    # float8 goes to JSON through its shortest exact text form, so values come back bit for bit.
+    return f"json_object_agg({compiler.process(element.clauses, **kw)})"
 
 
-def production_of(name: str) -> Select[Any]:
-    """The production row of `name` (found through the partial unique index)."""
-    return version_select().where(
-        ModelVersionRow.model_name == name, ModelVersionRow.status == ModelStatus.PRODUCTION.value
+@compiles(metric_map)
+def _json_group_object_exact(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's JSON prints REAL with 15 significant digits; 17 (as text) round-trip every double.
+    key, value = (compiler.process(c, **kw) for c in element.clauses)
+    return f"json_group_object({key}, printf('%.17g', {value}))"
+
+
+@compiles(tag_map)
+def _json_group_object(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_object({compiler.process(element.clauses, **kw)})"
+
+
+def _info_select() -> Select[Any]:
+    """Every column of model_versions plus the row's metrics and tags: a ModelInfo per row, in one statement."""
+    v, m, t = ModelVersionRow, ModelMetricRow, ModelTagRow
+    return select(
+        *ModelVersionRow.__table__.c,
+        select(metric_map(m.name, m.value)).where(m.model_pk == v.id).scalar_subquery().label("metrics"),
+        select(tag_map(t.key, t.value)).where(t.model_pk == v.id).scalar_subquery().label("tags"),
     )
 
 
-def read_infos(session: Session, query: Select[Any], root: Path | str) -> list[ModelInfo]:
-    """ModelInfo objects for the rows `query` (a `version_select`) returns, in its order."""
-    return to_infos(session, session.execute(query).all(), root)
+# Built once: SQLAlchemy then reuses their cache keys and compiled forms (values are bound parameters).
+INFO_BY_MODEL_ID = _info_select().where(ModelVersionRow.model_id == bindparam("model_id"))
+INFO_BY_PK = _info_select().where(ModelVersionRow.id == bindparam("pk"))
+PRODUCTION_INFO = _info_select().where(
+    ModelVersionRow.model_name == bindparam("name"), ModelVersionRow.status == ModelStatus.PRODUCTION.value
+)
+PRODUCTION_INFOS = (
+    _info_select().where(ModelVersionRow.status == ModelStatus.PRODUCTION.value)
+    .order_by(ModelVersionRow.model_name).limit(2)
+)
 
 
-def filter_query(flt: ModelFilter) -> Select[Any]:
-    """The SELECT for `list_models`; every value is a bound parameter."""
-    v = ModelVersionRow
-    query = version_select()
-    if flt.model_name is not None:
-        query = query.where(v.model_name == flt.model_name)
-    if flt.model_type is not None:
-        query = query.where(v.model_type == flt.model_type)
-    if statuses := flt.statuses():
-        query = query.where(v.status.in_([s.value for s in statuses]))
-    if flt.experiment_name is not None:
-        query = query.where(v.experiment_name == flt.experiment_name)
-    if flt.date_from is not None:
-        query = query.where(v.training_date >= flt.date_from)
-    if flt.date_to is not None:
-        query = query.where(v.training_date <= flt.date_to)
-    if flt.dataset_instruments is not None:
-        query = query.where(v.dataset_instruments == instruments_key(flt.dataset_instruments))
-    if flt.dataset_handler is not None:
-        query = query.where(v.dataset_handler == flt.dataset_handler)
-    if flt.dataset_start_from is not None:
-        query = query.where(v.dataset_start >= flt.dataset_start_from)
-    if flt.dataset_end_to is not None:
-        query = query.where(v.dataset_end <= flt.dataset_end_to)
-    for name, minimum in (flt.min_performance or {}).items():
-        query = query.where(
-            exists().where(ModelMetricRow.model_pk == v.id, ModelMetricRow.name == name, ModelMetricRow.value >= minimum)
-        )
-    for key, value in (flt.tags or {}).items():
-        query = query.where(exists().where(ModelTagRow.model_pk == v.id, ModelTagRow.key == key, ModelTagRow.value == value))
-    order: list[Any]
-    if flt.order_by == "version":
-        order = [v.model_name, v.v_major, v.v_minor, v.v_patch, v.v_release, v.v_label]
-    elif flt.order_by == "model_name":
-        order = [v.model_name, v.id]
-    elif flt.order_by == "training_date":
-        order = [v.training_date, v.id]
-    else:
-        order = [v.id]  # ids grow with registration time
-    query = query.order_by(*[(c.desc() if flt.descending else c.asc()) for c in order])
-    if flt.limit is not None:
-        query = query.limit(flt.limit)
-    if flt.offset:
-        query = query.offset(flt.offset)
-    return query
-
-
-ID_CHUNK = 5_000  # primary keys per IN list: well under every driver's bound-parameter limit
-
-
-def to_infos(session: Session, rows: Sequence[ModelVersionRow | Row[Any]], root: Path | str) -> list[ModelInfo]:
-    """Plain ModelInfo objects for `rows`, with their metrics and tags fetched in one query (per 5,000 rows).
+def read_infos(
+    connection: Connection | Session, query: Executable, params: dict[str, Any] | None, root: Path | str
+) -> list[ModelInfo]:
+    """ModelInfo objects for the rows `query` (an `_info_select`) returns, in its order.
 
     `root` is the artifact root: a local directory or an object-store URL such as `s3://bucket/prefix`.
     """
-    if not rows:
-        return []
-    pks = [row.id for row in rows]
-    metrics: dict[int, dict[str, float]] = {pk: {} for pk in pks}
-    tags: dict[int, dict[str, str]] = {pk: {} for pk in pks}
-    for pk, is_tag, key, number, text in _attributes(session, pks):
-        if is_tag:
-            tags[pk][key] = text
-        else:
-            metrics[pk][key] = number
-    return [_info(row, metrics[row.id], tags[row.id], root) for row in rows]
+    base = str(root).rstrip("/")
+    return [_info(row, base) for row in connection.execute(query, params)]
 
 
-def _attributes(session: Session, pks: list[int]) -> Iterator[Row[Any]]:
-    """(model_pk, is_tag, name, metric value, tag value) for every metric and tag of `pks`."""
+def info_by_model_id(model_id: str) -> tuple[Executable, dict[str, Any]]:
+    _refuse_impossible_id(model_id)
+    return INFO_BY_MODEL_ID, {"model_id": model_id}
+
+
+def filter_query(flt: ModelFilter) -> tuple[Executable, dict[str, Any]]:
+    """The SELECT for `list_models` and its parameters; statements are cached per shape of filter."""
+    statuses = [s.value for s in flt.statuses() or ()]
+    metrics = list((flt.min_performance or {}).items())
+    tags = list((flt.tags or {}).items())
+    params: dict[str, Any] = {
+        "model_name": flt.model_name, "model_type": flt.model_type, "experiment_name": flt.experiment_name,
+        "date_from": flt.date_from, "date_to": flt.date_to,
+        "dataset_instruments": instruments_key(flt.dataset_instruments) if flt.dataset_instruments is not None else None,
+        "dataset_handler": flt.dataset_handler, "dataset_start_from": flt.dataset_start_from,
+        "dataset_end_to": flt.dataset_end_to, "limit": flt.limit, "offset": flt.offset or None,
+    }
+    params = {k: v for k, v in params.items() if v is not None}
+    params.update({f"status_{i}": s for i, s in enumerate(statuses)})
+    for i, (name, minimum) in enumerate(metrics):
+        params[f"metric_{i}"], params[f"metric_min_{i}"] = name, minimum
+    for i, (key, value) in enumerate(tags):
+        params[f"tag_{i}"], params[f"tag_value_{i}"] = key, value
+    shape = (frozenset(params) - {f"status_{i}" for i in range(len(statuses))}, len(statuses), len(metrics),
+             len(tags), flt.order_by, flt.descending)
+    return _filter_statement(*shape), params
+
+
+@lru_cache(maxsize=256)
+def _filter_statement(
+    given: frozenset[str], n_statuses: int, n_metrics: int, n_tags: int, order_by: str, descending: bool
+) -> Select[Any]:
+    v = ModelVersionRow
+    query = _info_select()
+    equal = {"model_name": v.model_name, "model_type": v.model_type, "experiment_name": v.experiment_name,
+             "dataset_instruments": v.dataset_instruments, "dataset_handler": v.dataset_handler}
+    query = query.where(*[column == bindparam(key) for key, column in equal.items() if key in given])
+    bounds = {"date_from": v.training_date >= bindparam("date_from"), "date_to": v.training_date <= bindparam("date_to"),
+              "dataset_start_from": v.dataset_start >= bindparam("dataset_start_from"),
+              "dataset_end_to": v.dataset_end <= bindparam("dataset_end_to")}
+    query = query.where(*[clause for key, clause in bounds.items() if key in given])
+    if n_statuses:
+        query = query.where(v.status.in_([bindparam(f"status_{i}") for i in range(n_statuses)]))
     m, t = ModelMetricRow, ModelTagRow
-    for start in range(0, len(pks), ID_CHUNK):
-        chunk = pks[start:start + ID_CHUNK]
-        yield from session.execute(union_all(
-            select(m.model_pk, literal(0, Integer), m.name, m.value, cast(null(), String)).where(m.model_pk.in_(chunk)),
-            select(t.model_pk, literal(1, Integer), t.key, cast(null(), Float), t.value).where(t.model_pk.in_(chunk)),
-        ))
+    for i in range(n_metrics):
+        query = query.where(exists().where(
+            m.model_pk == v.id, m.name == bindparam(f"metric_{i}"), m.value >= bindparam(f"metric_min_{i}")))
+    for i in range(n_tags):
+        query = query.where(exists().where(
+            t.model_pk == v.id, t.key == bindparam(f"tag_{i}"), t.value == bindparam(f"tag_value_{i}")))
+    order: list[Any]
+    if order_by == "version":
+        order = [v.model_name, v.v_major, v.v_minor, v.v_patch, v.v_release, v.v_label]
+    elif order_by == "model_name":
+        order = [v.model_name, v.id]
+    elif order_by == "training_date":
+        order = [v.training_date, v.id]
+    else:
+        order = [v.id]  # ids grow with registration time
+    query = query.order_by(*[(c.desc() if descending else c.asc()) for c in order])
+    if "limit" in given:
+        query = query.limit(bindparam("limit", type_=Integer))
+    if "offset" in given:
+        query = query.offset(bindparam("offset", type_=Integer))
+    return query
 
 
-def _info(
-    row: ModelVersionRow | Row[Any], metrics: dict[str, float], tags: dict[str, str], root: Path | str
-) -> ModelInfo:
-    model_dir = f"{str(root).rstrip('/')}/{row.model_id}"
+def _info(row: Row[Any], base: str) -> ModelInfo:
+    model_dir = f"{base}/{row.model_id}"
+    metrics = row.metrics
     # The row was validated when it was written and the schema's types and constraints hold it:
     # building the frozen model without re-validating every field keeps a page of 100 cheap.
     return ModelInfo.model_construct(
@@ -466,7 +487,7 @@ def _info(
         version=row.version,
         model_type=row.model_type,
         training_date=row.training_date,
-        performance_metrics=metrics,
+        performance_metrics={k: float(x) for k, x in metrics.items()} if metrics else {},
         status=ModelStatus(row.status),
         model_path=f"{model_dir}/model.pkl",
         metadata_path=f"{model_dir}/metadata.json",
@@ -478,7 +499,7 @@ def _info(
         updated_at=row.updated_at,
         experiment_name=row.experiment_name,
         qlib_recorder_id=row.qlib_recorder_id,
-        tags=tags,
+        tags=row.tags or {},
         hyperparameters=row.hyperparameters or {},
         dataset_info=DatasetConfig.model_validate(row.dataset_info) if row.dataset_info else None,
         description=row.description,
