@@ -39,6 +39,7 @@ VERSION_COLUMNS = (
     "id", "model_id", "model_name", "version", "v_major", "v_minor", "v_patch", "v_release", "v_label",
     "model_type", "status", "training_date", "experiment_name", "qlib_recorder_id", "flow_run_id", "description",
     "hyperparameters", "dataset_info", "artifact_sha256", "artifact_size", "created_at", "updated_at",
+    "metrics", "tags",
 )  # fmt: skip
 
 
@@ -47,6 +48,7 @@ def ic_mean(i: int) -> float:
 
 
 IC_SQL = "((i * 7919) % 1000) * 6e-5::float8"
+METRIC_SQL = f"CASE WHEN m.name IN ('ic', 'ic_mean') THEN {IC_SQL} ELSE {IC_SQL} * m.k / 7 END"
 
 
 def status(i: int, n: int) -> str:
@@ -72,7 +74,11 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
     """Insert `n` versions of each name into our schema; returns the number of rows."""
     now = datetime.now(UTC)
     today = now.date()
-    hyper, dataset = json.dumps(HYPERPARAMETERS), json.dumps(DATASET_INFO)
+    hyper, dataset, tags = json.dumps(HYPERPARAMETERS), json.dumps(DATASET_INFO), json.dumps(TAGS)
+
+    def metrics_of(i: int) -> dict[str, float]:
+        base = ic_mean(i)
+        return {metric: base if metric in ("ic", "ic_mean") else base * (k + 1) / 7 for k, metric in enumerate(METRICS)}
 
     def version_rows() -> Iterator[tuple[object, ...]]:
         for pk, name, i in _rows(names, n, now):
@@ -82,14 +88,13 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
             yield (
                 pk, f"{name}_v{version(i)}", name, version(i), 1, i - 1, 0, 1, "", "LGBModel", status(i, n),
                 trained.isoformat() if sqlite else trained, name, f"{i:032x}", None, None, hyper, dataset,
-                "0" * 64, 1024, when, when,
+                "0" * 64, 1024, when, when, json.dumps(metrics_of(i)), tags,
             )
 
     def metric_rows() -> Iterator[tuple[object, ...]]:
         for pk, _name, i in _rows(names, n, now):
-            base = ic_mean(i)
-            for k, metric in enumerate(METRICS):
-                yield pk, metric, base if metric in ("ic", "ic_mean") else base * (k + 1) / 7
+            for metric, value in metrics_of(i).items():
+                yield pk, metric, value
 
     def tag_rows() -> Iterator[tuple[object, ...]]:
         for pk, _name, _i in _rows(names, n, now):
@@ -121,12 +126,14 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
                    current_date - 60 - (%(n)s - i) / 100, nm, lpad(to_hex(i), 32, '0'), NULL, NULL,
                    %(hyper)s::json, %(dataset)s::json, repeat('0', 64), 1024,
                    now() - interval '60 days' - (%(n)s - i) * interval '1 second',
-                   now() - interval '60 days' - (%(n)s - i) * interval '1 second'
+                   now() - interval '60 days' - (%(n)s - i) * interval '1 second',
+                   (SELECT json_object_agg(m.name, {METRIC_SQL.replace('%', '%%')}) FROM unnest({metric_names}::text[]) WITH ORDINALITY AS m(name, k)),
+                   %(tags)s::json
             FROM unnest(%(names)s::text[]) WITH ORDINALITY AS names(nm, k), generate_series(1, %(n)s) AS i""",
-                     {"n": n, "names": names, "hyper": hyper, "dataset": dataset})
+                     {"n": n, "names": names, "hyper": hyper, "dataset": dataset, "tags": tags})
         conn.execute(f"""
             INSERT INTO model_metrics (model_pk, name, value)
-            SELECT v.id, m.name, CASE WHEN m.name IN ('ic', 'ic_mean') THEN {IC_SQL} ELSE {IC_SQL} * m.k / 7 END
+            SELECT v.id, m.name, {METRIC_SQL}
             FROM (SELECT id, v_minor + 1 AS i FROM model_versions) AS v,
                  unnest({metric_names}::text[]) WITH ORDINALITY AS m(name, k)""")
         conn.execute("INSERT INTO model_tags (model_pk, key, value) SELECT v.id, t.key, t.value FROM model_versions v, "

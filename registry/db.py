@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -40,6 +42,15 @@ def describe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def json_loads(text: str | bytes) -> Any:
+    """orjson (several times faster on the JSON columns of a page of models), json for what it refuses:
+    NaN or Infinity that an older writer put in SQLite, integers beyond 64 bits."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def create_registry_engine(database_url: str, **engine_options: Any) -> Engine:
     """An engine tuned for the registry: SQLite in WAL mode with immediate write locks.
 
@@ -47,6 +58,7 @@ def create_registry_engine(database_url: str, **engine_options: Any) -> Engine:
     retry a unit of work whose connection turns out dead (SQLAlchemy then recycles the whole pool).
     """
     url = make_url(database_url)
+    engine_options.setdefault("json_deserializer", json_loads)
     if url.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30}, **engine_options)
         _configure_sqlite(engine)

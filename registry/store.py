@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    JSON,
     Connection,
     Executable,
-    FunctionElement,
     Integer,
     Row,
     Select,
@@ -25,13 +23,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from registry.errors import ModelNotFoundError
 from registry.models import (
-    DatasetConfig,
     ModelEvent,
     ModelFilter,
     ModelInfo,
@@ -221,6 +216,8 @@ def insert_model(
         flow_run_id=flow_run_id,
         description=metadata.description,
         hyperparameters=metadata.hyperparameters,
+        metrics=metadata.performance_metrics,
+        tags=metadata.tags,
         dataset_info=metadata.dataset_info.model_dump(mode="json") if metadata.dataset_info else None,
         artifact_sha256=sha256,
         artifact_size=size,
@@ -341,49 +338,9 @@ def delete_row(session: Session, row: ModelVersionRow) -> None:
     session.delete(row)
 
 
-class metric_map(FunctionElement[Any]):
-    """A model's metrics aggregated into one JSON object: `{name: value}`, exact on every backend."""
-
-    type = JSON()
-    name = "metric_map"
-    inherit_cache = True
-
-
-class tag_map(FunctionElement[Any]):
-    """A model's tags aggregated into one JSON object: `{key: value}`."""
-
-    type = JSON()
-    name = "tag_map"
-    inherit_cache = True
-
-
-@compiles(metric_map, "postgresql")
-@compiles(tag_map, "postgresql")
-def _json_object_agg(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    # float8 goes to JSON through its shortest exact text form, so values come back bit for bit.
-    return f"json_object_agg({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(metric_map)
-def _json_group_object_exact(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLite's JSON prints REAL with 15 significant digits; 17 (as text) round-trip every double.
-    key, value = (compiler.process(c, **kw) for c in element.clauses)
-    return f"json_group_object({key}, printf('%.17g', {value}))"
-
-
-@compiles(tag_map)
-def _json_group_object(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    return f"json_group_object({compiler.process(element.clauses, **kw)})"
-
-
 def _info_select() -> Select[Any]:
-    """Every column of model_versions plus the row's metrics and tags: a ModelInfo per row, in one statement."""
-    v, m, t = ModelVersionRow, ModelMetricRow, ModelTagRow
-    return select(
-        *ModelVersionRow.__table__.c,
-        select(metric_map(m.name, m.value)).where(m.model_pk == v.id).scalar_subquery().label("metrics"),
-        select(tag_map(t.key, t.value)).where(t.model_pk == v.id).scalar_subquery().label("tags"),
-    )
+    """Every column of model_versions (metrics and tags included, as JSON): a ModelInfo per row."""
+    return select(*ModelVersionRow.__table__.c)
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms (values are bound parameters).
@@ -476,37 +433,39 @@ def _filter_statement(
     return query
 
 
+_INFO_COLUMNS = tuple(column.name for column in ModelVersionRow.__table__.c)
+
+
 def _info(row: Row[Any], base: str) -> ModelInfo:
-    model_dir = f"{base}/{row.model_id}"
-    metrics = row.metrics
-    # The row was validated when it was written and the schema's types and constraints hold it:
-    # building the frozen model without re-validating every field keeps a page of 100 cheap.
-    return ModelInfo.model_construct(
-        model_id=row.model_id,
-        model_name=row.model_name,
-        version=row.version,
-        model_type=row.model_type,
-        training_date=row.training_date,
-        performance_metrics={k: float(x) for k, x in metrics.items()} if metrics else {},
-        status=ModelStatus(row.status),
-        model_path=f"{model_dir}/model.pkl",
-        metadata_path=f"{model_dir}/metadata.json",
-        checksum=row.artifact_sha256,
-        size_bytes=row.artifact_size,
-        compression=row.artifact_compression,
-        original_size=row.artifact_original_size,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        experiment_name=row.experiment_name,
-        qlib_recorder_id=row.qlib_recorder_id,
-        tags=row.tags or {},
-        hyperparameters=row.hyperparameters or {},
-        dataset_info=DatasetConfig.model_validate(row.dataset_info) if row.dataset_info else None,
-        description=row.description,
-        flow_run_id=row.flow_run_id,
-        archived_at=row.archived_at,
-        purged_at=row.purged_at,
-    )
+    v = dict(zip(_INFO_COLUMNS, row, strict=True))
+    model_dir = f"{base}/{v['model_id']}"
+    # Validated by pydantic-core from the row's values: cheaper than building the model unvalidated in Python.
+    return ModelInfo.model_validate({
+        "model_id": v["model_id"],
+        "model_name": v["model_name"],
+        "version": v["version"],
+        "model_type": v["model_type"],
+        "training_date": v["training_date"],
+        "performance_metrics": v["metrics"] or {},
+        "status": v["status"],
+        "model_path": f"{model_dir}/model.pkl",
+        "metadata_path": f"{model_dir}/metadata.json",
+        "checksum": v["artifact_sha256"],
+        "size_bytes": v["artifact_size"],
+        "compression": v["artifact_compression"],
+        "original_size": v["artifact_original_size"],
+        "created_at": v["created_at"],
+        "updated_at": v["updated_at"],
+        "experiment_name": v["experiment_name"],
+        "qlib_recorder_id": v["qlib_recorder_id"],
+        "tags": v["tags"] or {},
+        "hyperparameters": v["hyperparameters"] or {},
+        "dataset_info": v["dataset_info"],
+        "description": v["description"],
+        "flow_run_id": v["flow_run_id"],
+        "archived_at": v["archived_at"],
+        "purged_at": v["purged_at"],
+    })
 
 
 def events(

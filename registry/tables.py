@@ -97,6 +97,10 @@ class ModelVersionRow(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
     hyperparameters: Mapped[dict[str, Any]]
+    # Copies of the model_metrics / model_tags rows (all written once, at registration): reads return
+    # these without a join; filters and cleanup use the indexed rows.
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     artifact_sha256: Mapped[str] = mapped_column(String(64))
     artifact_size: Mapped[int] = mapped_column(BigInteger)  # stored bytes, which the sha256 covers
