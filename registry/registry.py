@@ -209,8 +209,6 @@ class ModelRegistry:
             if store.version_taken(session, name, parse_version(version)):
                 raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
         parsed = parse_version(version)
-        if highest is None or parsed.sort_key > highest.sort_key:
-            store.remember_highest_version(session, name, version)
         model_id = f"{name}_v{version}"
         status = self._initial_status(context, metadata.performance_metrics)
         try:
@@ -223,7 +221,8 @@ class ModelRegistry:
                 status=status,
                 sha256=work.staged.sha256,
                 size=work.staged.size,
-                flow_run_id=spec.flow_run_id,
+                spec=spec,
+                highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
                 now=now,
                 compression=work.staged.compression,
                 original_size=work.staged.original_size,
@@ -232,10 +231,6 @@ class ModelRegistry:
             if "flow_run" in str(exc.orig):
                 raise
             raise DuplicateVersionError(f"model {name!r} already has version {version!r} (model id {model_id!r})") from exc
-        store.add_event(
-            session, model_id=model_id, model_name=name, event="registered",
-            from_status=None, to_status=status.value, spec=spec, now=now,
-        )
         snapshot = {
             "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
             "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,

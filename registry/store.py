@@ -11,15 +11,18 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Executable,
+    Float,
     Integer,
     Row,
     Select,
+    String,
     bindparam,
     delete,
     exists,
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,7 +38,18 @@ from registry.models import (
     instruments_key,
 )
 from registry.statuses import ModelStatus
-from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelTagRow, ModelVersionRow
+from registry.tables import (
+    EVENTS,
+    METRICS,
+    NAMES,
+    TAGS,
+    VERSIONS,
+    ModelEventRow,
+    ModelMetricRow,
+    ModelNameRow,
+    ModelTagRow,
+    ModelVersionRow,
+)
 from registry.versions import Version, parse_version
 
 
@@ -183,6 +197,39 @@ def get_row(session: Session, model_id: str, *, for_update: bool = False) -> Mod
     return row
 
 
+_REGISTERED_COLUMNS = (
+    "model_id", "model_name", "version", "v_major", "v_minor", "v_patch", "v_release", "v_label", "model_type",
+    "status", "training_date", "experiment_name", "qlib_recorder_id", "flow_run_id", "description",
+    "hyperparameters", "metrics", "tags", "dataset_info", "artifact_sha256", "artifact_size", "artifact_compression",
+    "artifact_original_size", "dataset_instruments", "dataset_start", "dataset_end", "dataset_handler",
+    "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _registration_statement() -> Executable:
+    """PostgreSQL: the version row, its metric and tag rows, its history and the name's highest version in
+    one statement (data-modifying CTEs), so a registration costs one round trip after its reads."""
+    v, m, t, e, n = VERSIONS, METRICS, TAGS, EVENTS, NAMES
+    new = insert(v).values({c: bindparam(f"new_{c}", type_=v.c[c].type) for c in _REGISTERED_COLUMNS}).returning(v.c.id).cte("new")
+    metrics = func.unnest(bindparam("metric_names", type_=postgresql.ARRAY(String)),
+                          bindparam("metric_values", type_=postgresql.ARRAY(Float))).table_valued("name", "value").render_derived()
+    tags = func.unnest(bindparam("tag_keys", type_=postgresql.ARRAY(String)),
+                       bindparam("tag_values", type_=postgresql.ARRAY(String))).table_valued("key", "value").render_derived()
+    new_metrics = insert(m).from_select(["model_pk", "name", "value"],
+                                        select(new.c.id, metrics.c.name, metrics.c.value)
+                                        .join_from(new, metrics, true())).cte("new_metrics")
+    new_tags = insert(t).from_select(["model_pk", "key", "value"], select(new.c.id, tags.c.key, tags.c.value).join_from(new, tags, true())).cte("new_tags")
+    event_columns = ("model_id", "model_name", "event", "from_status", "to_status", "actor", "reason", "flow_run_id",
+                     "created_at")
+    history = insert(e).values({c: bindparam(f"event_{c}", type_=e.c[c].type) for c in event_columns}).cte("history")
+    highest = update(n).where(n.c.name == bindparam("event_model_name")).values(highest_version=func.coalesce(
+        bindparam("new_highest_version", type_=n.c.highest_version.type), n.c.highest_version)).cte("highest")
+    return select(new.c.id).add_cte(new_metrics, new_tags, history, highest)
+
+
+REGISTER_PG = _registration_statement()
+
+
 def insert_model(
     session: Session,
     *,
@@ -193,12 +240,14 @@ def insert_model(
     status: ModelStatus,
     sha256: str,
     size: int,
-    flow_run_id: str | None,
+    spec: EventSpec,
+    highest_version: str | None,
     now: datetime,
     compression: str | None = None,
     original_size: int | None = None,
 ) -> int:
-    """Insert the model row with its metrics and tags; returns the row's primary key."""
+    """Insert the model row, its metrics and tags and its `registered` event, and remember the name's
+    highest version; returns the row's primary key."""
     values = dict(
         model_id=model_id,
         model_name=metadata.model_name,
@@ -213,7 +262,7 @@ def insert_model(
         training_date=metadata.training_date,
         experiment_name=metadata.experiment_name,
         qlib_recorder_id=metadata.qlib_recorder_id,
-        flow_run_id=flow_run_id,
+        flow_run_id=spec.flow_run_id,
         description=metadata.description,
         hyperparameters=metadata.hyperparameters,
         metrics=metadata.performance_metrics,
@@ -227,16 +276,27 @@ def insert_model(
         created_at=now,
         updated_at=now,
     )
-    pk: int = session.execute(insert(ModelVersionRow).values(values).returning(ModelVersionRow.id)).scalar_one()
+    event = _event(model_id, metadata.model_name, "registered", None, status.value, spec, now)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        params = {
+            **{f"new_{k}": x for k, x in values.items()}, **{f"event_{k}": x for k, x in event.items()},
+            "new_highest_version": highest_version,
+            "metric_names": list(metadata.performance_metrics), "metric_values": list(metadata.performance_metrics.values()),
+            "tag_keys": list(metadata.tags), "tag_values": list(metadata.tags.values()),
+        }
+        pk: int = connection.execute(REGISTER_PG, params).scalar_one()
+        return pk
+    pk = connection.execute(insert(VERSIONS).values(values).returning(ModelVersionRow.id)).scalar_one()
     if metadata.performance_metrics:
-        session.execute(
-            insert(ModelMetricRow),
-            [{"model_pk": pk, "name": k, "value": v} for k, v in metadata.performance_metrics.items()],
-        )
+        connection.execute(insert(METRICS),
+                           [{"model_pk": pk, "name": k, "value": x} for k, x in metadata.performance_metrics.items()])
     if metadata.tags:
-        session.execute(
-            insert(ModelTagRow), [{"model_pk": pk, "key": k, "value": v} for k, v in metadata.tags.items()]
-        )
+        connection.execute(insert(TAGS),
+                           [{"model_pk": pk, "key": k, "value": x} for k, x in metadata.tags.items()])
+    connection.execute(insert(EVENTS).values(event))
+    if highest_version is not None:
+        remember_highest_version(session, metadata.model_name, highest_version)
     return pk
 
 
@@ -340,7 +400,7 @@ def delete_row(session: Session, row: ModelVersionRow) -> None:
 
 def _info_select() -> Select[Any]:
     """Every column of model_versions (metrics and tags included, as JSON): a ModelInfo per row."""
-    return select(*ModelVersionRow.__table__.c)
+    return select(*VERSIONS.c)
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms (values are bound parameters).
@@ -433,7 +493,7 @@ def _filter_statement(
     return query
 
 
-_INFO_COLUMNS = tuple(column.name for column in ModelVersionRow.__table__.c)
+_INFO_COLUMNS = tuple(column.name for column in VERSIONS.c)
 
 
 def _info(row: Row[Any], base: str) -> ModelInfo:

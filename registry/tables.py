@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -187,3 +188,11 @@ class ModelEventRow(Base):
         Index("ix_model_events_name_id", "model_name", "id"),
         Index("ix_model_events_model_id_id", "model_id", "id"),
     )
+
+
+# The Core tables behind the rows, typed as tables (the declarative `__table__` attribute is a FromClause).
+VERSIONS = cast(Table, ModelVersionRow.__table__)
+METRICS = cast(Table, ModelMetricRow.__table__)
+TAGS = cast(Table, ModelTagRow.__table__)
+EVENTS = cast(Table, ModelEventRow.__table__)
+NAMES = cast(Table, ModelNameRow.__table__)
