@@ -78,19 +78,23 @@ def lock_name(session: Session, name: str, now: datetime, *, create: bool) -> Mo
     ).one_or_none()
 
 
+def _name_upsert(dialect: Any) -> Executable:
+    upsert = dialect.insert(NAMES).values(name=bindparam("name"), registrations=1, created_at=bindparam("now"))
+    statement: Executable = upsert.on_conflict_do_update(
+        index_elements=[NAMES.c.name], set_={"registrations": NAMES.c.registrations + 1}
+    ).returning(NAMES.c.highest_version)
+    return statement
+
+
+NAME_UPSERT = {"postgresql": _name_upsert(postgresql), "sqlite": _name_upsert(sqlite)}
+
+
 def lock_name_for_registration(session: Session, name: str, now: datetime) -> Version | None:
     """Create or lock the name's row and count the registration in one statement (an upsert locks the
     row); returns the highest version the name ever had, deleted ones included."""
-    dialect = session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ModelNameRow)
-        highest = session.execute(
-            upsert.values(name=name, registrations=1, created_at=now)
-            .on_conflict_do_update(
-                index_elements=[ModelNameRow.name], set_={"registrations": ModelNameRow.registrations + 1}
-            )
-            .returning(ModelNameRow.highest_version)
-        ).scalar_one()
+    upsert = NAME_UPSERT.get(session.get_bind().dialect.name)
+    if upsert is not None:
+        highest = session.execute(upsert, {"name": name, "now": now}).scalar_one()
     else:
         row = lock_name(session, name, now, create=True)
         assert row is not None
@@ -119,21 +123,28 @@ class RegistrationContext(NamedTuple):
     production_metric: float | None
 
 
-def registration_context(session: Session, name: str, metric: str) -> RegistrationContext:
-    """The latest version, whether a production model exists and its `metric`, in one statement."""
-    v, p, m = ModelVersionRow, ModelVersionRow.__table__.alias("p"), ModelMetricRow
-    production = (p.c.model_name == name) & (p.c.status == ModelStatus.PRODUCTION.value)
-    row = session.execute(
+def _registration_context() -> Select[Any]:
+    v, p, m = VERSIONS, VERSIONS.alias("p"), METRICS
+    production = (p.c.model_name == bindparam("name")) & (p.c.status == ModelStatus.PRODUCTION.value)
+    return (
         select(
-            v.v_major, v.v_minor, v.v_patch, v.v_label,
+            v.c.v_major, v.c.v_minor, v.c.v_patch, v.c.v_label,
             select(p.c.id).where(production).scalar_subquery().label("production_pk"),
-            select(m.value).join(p, m.model_pk == p.c.id).where(production, m.name == metric)
+            select(m.c.value).join(p, m.c.model_pk == p.c.id).where(production, m.c.name == bindparam("metric"))
             .scalar_subquery().label("production_metric"),
         )
-        .where(v.model_name == name)
-        .order_by(v.v_major.desc(), v.v_minor.desc(), v.v_patch.desc(), v.v_release.desc(), v.v_label.desc())
+        .where(v.c.model_name == bindparam("name"))
+        .order_by(v.c.v_major.desc(), v.c.v_minor.desc(), v.c.v_patch.desc(), v.c.v_release.desc(), v.c.v_label.desc())
         .limit(1)
-    ).one_or_none()
+    )
+
+
+REGISTRATION_CONTEXT = _registration_context()
+
+
+def registration_context(session: Session, name: str, metric: str) -> RegistrationContext:
+    """The latest version, whether a production model exists and its `metric`, in one statement."""
+    row = session.execute(REGISTRATION_CONTEXT, {"name": name, "metric": metric}).one_or_none()
     if row is None:  # no version yet, hence no production either
         return RegistrationContext(None, False, None)
     return RegistrationContext(Version(row[0], row[1], row[2], row[3]), row[4] is not None, row[5])
@@ -148,30 +159,27 @@ def touch_name(session: Session, name: str) -> None:
     )
 
 
+VERSION_TAKEN = select(exists().where(
+    VERSIONS.c.model_name == bindparam("name"), VERSIONS.c.v_major == bindparam("major"),
+    VERSIONS.c.v_minor == bindparam("minor"), VERSIONS.c.v_patch == bindparam("patch"),
+    VERSIONS.c.v_label == bindparam("label"),
+))
+BY_FLOW_RUN = select(VERSIONS.c.model_id).where(
+    VERSIONS.c.model_name == bindparam("name"), VERSIONS.c.flow_run_id == bindparam("flow_run_id")
+)
+
+
 def version_taken(session: Session, name: str, version: Version) -> bool:
     """Whether `version` (compared semantically: `1.0` equals `1.0.0`) exists under `name`."""
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    ModelVersionRow.model_name == name,
-                    ModelVersionRow.v_major == version.major,
-                    ModelVersionRow.v_minor == version.minor,
-                    ModelVersionRow.v_patch == version.patch,
-                    ModelVersionRow.v_label == version.label,
-                )
-            )
-        )
-    )
+    params = {"name": name, "major": version.major, "minor": version.minor, "patch": version.patch,
+              "label": version.label}
+    return bool(session.scalar(VERSION_TAKEN, params))
 
 
 def find_by_flow_run(session: Session, name: str, flow_run_id: str) -> str | None:
     """The model id a flow run already registered under `name`, if any."""
-    return session.scalar(
-        select(ModelVersionRow.model_id).where(
-            ModelVersionRow.model_name == name, ModelVersionRow.flow_run_id == flow_run_id
-        )
-    )
+    model_id: str | None = session.scalar(BY_FLOW_RUN, {"name": name, "flow_run_id": flow_run_id})
+    return model_id
 
 
 def artifact_checksum(session: Session, model_id: str) -> str | None:
