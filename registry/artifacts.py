@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
+
+import orjson
 
 from registry.codec import Compression, encode
 from registry.errors import CorruptedArtifactError, InvalidModelError
@@ -42,6 +43,11 @@ class EntryState:
     names: frozenset[str]
     size: int
     touched: float  # newest modification time of the entry or anything in it (epoch seconds)
+
+
+def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
+    """The metadata.json body: indented, keys sorted, values that JSON lacks as strings."""
+    return orjson.dumps(snapshot, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -112,8 +118,8 @@ class LocalArtifactStore:
     def publish(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> Path:
         """Write the metadata snapshot, then rename the staged directory to its model id."""
         metadata_path = Path(staged.path) / METADATA_FILE
-        with open(metadata_path, "w", encoding="utf-8") as sink:
-            json.dump(snapshot, sink, indent=2, default=str, sort_keys=True)
+        with open(metadata_path, "wb") as sink:
+            sink.write(snapshot_bytes(snapshot))
             sink.flush()
             os.fsync(sink.fileno())
         _fsync_dir(Path(staged.path))  # the directory's own entries (model.pkl, metadata.json) survive a power cut

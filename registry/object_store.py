@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import uuid
 from datetime import datetime
 from pathlib import Path, PurePath, PurePosixPath
@@ -20,7 +19,15 @@ from typing import Any
 import fsspec
 from fsspec import AbstractFileSystem
 
-from registry.artifacts import CHUNK, METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryState, StagedArtifact
+from registry.artifacts import (
+    CHUNK,
+    METADATA_FILE,
+    MODEL_FILE,
+    STAGING_DIR,
+    EntryState,
+    StagedArtifact,
+    snapshot_bytes,
+)
 from registry.codec import Compression, encode
 from registry.errors import CorruptedArtifactError, InvalidModelError, RegistryUnavailableError
 
@@ -95,7 +102,7 @@ class ObjectArtifactStore:
 
     def publish(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> PurePosixPath:
         """Write the metadata snapshot next to the staged model, then copy both to the model id's keys."""
-        body = json.dumps(snapshot, indent=2, default=str, sort_keys=True).encode("utf-8")
+        body = snapshot_bytes(snapshot)
         self.fs.pipe_file(str(staged.path / METADATA_FILE), body)
         final = self.model_dir(model_id)
         if self.fs.exists(str(final)):

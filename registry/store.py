@@ -78,28 +78,22 @@ def lock_name(session: Session, name: str, now: datetime, *, create: bool) -> Mo
     ).one_or_none()
 
 
-def _name_upsert(dialect: Any) -> Executable:
-    upsert = dialect.insert(NAMES).values(name=bindparam("name"), registrations=1, created_at=bindparam("now"))
-    statement: Executable = upsert.on_conflict_do_update(
-        index_elements=[NAMES.c.name], set_={"registrations": NAMES.c.registrations + 1}
-    ).returning(NAMES.c.highest_version)
-    return statement
-
-
-NAME_UPSERT = {"postgresql": _name_upsert(postgresql), "sqlite": _name_upsert(sqlite)}
+# An UPDATE locks the row and counts the registration in one cacheable statement (SQLAlchemy cannot cache
+# an INSERT ... ON CONFLICT DO UPDATE); only a name's first registration creates the row first.
+COUNT_REGISTRATION = (
+    update(NAMES).where(NAMES.c.name == bindparam("model_name"))
+    .values(registrations=NAMES.c.registrations + 1).returning(NAMES.c.highest_version)
+)
 
 
 def lock_name_for_registration(session: Session, name: str, now: datetime) -> Version | None:
-    """Create or lock the name's row and count the registration in one statement (an upsert locks the
-    row); returns the highest version the name ever had, deleted ones included."""
-    upsert = NAME_UPSERT.get(session.get_bind().dialect.name)
-    if upsert is not None:
-        highest = session.execute(upsert, {"name": name, "now": now}).scalar_one()
-    else:
-        row = lock_name(session, name, now, create=True)
-        assert row is not None
-        row.registrations = row.registrations + 1
-        highest = row.highest_version
+    """Lock the name's row (creating it when new) and count the registration; returns the highest version
+    the name ever had, deleted ones included."""
+    row = session.execute(COUNT_REGISTRATION, {"model_name": name}).one_or_none()
+    if row is None:
+        lock_name(session, name, now, create=True)
+        row = session.execute(COUNT_REGISTRATION, {"model_name": name}).one()
+    highest: str | None = row[0]
     return None if highest is None else parse_version(highest)
 
 
