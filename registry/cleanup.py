@@ -30,6 +30,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -227,8 +228,10 @@ def _apply(
     """Pin the targets under the name locks, change them with one UPDATE per action, then write their history."""
     v = ModelVersionRow
     selections = {"archived": archive} if purge is None else {"archived": archive, "purged": purge}
-    names = sorted({str(name) for sel in selections.values()
-                    for name in session.scalars(select(sel.subquery().c.model_name).distinct())})
+    # Names that may have targets, found without ranking (a superset is harmless: it only locks more).
+    candidates = or_(and_(v.status.in_(ARCHIVABLE), v.training_date < stale_before),
+                     and_(v.status == ARCHIVED, v.purged_at.is_(None)) if purge is not None else false())
+    names = sorted(str(name) for name in session.scalars(select(v.model_name).where(candidates).distinct()))
     if not names:
         return []
     # Lock the affected names in one order, as promotions do, so cleanup serializes with them.

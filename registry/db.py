@@ -204,11 +204,24 @@ class Database:
     def upgrade(self) -> None:
         """Apply pending migrations (serialized across processes on PostgreSQL)."""
         config = self.alembic_config()
-        with self.engine.begin() as connection:
-            if self.dialect == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+        with self.engine.connect() as connection:
+            sqlite = self.dialect == "sqlite"
+            if sqlite:
+                # SQLite changes a constraint by copying the table and dropping the old one: with foreign
+                # keys on, that drop would cascade to the metric and tag rows. SQLite's own procedure for
+                # such changes: keys off (outside any transaction), migrate, check them, keys back on.
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            try:
+                with connection.begin():
+                    if self.dialect == "postgresql":
+                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                    if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
+                        raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
+            finally:
+                if sqlite:
+                    connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
     def ensure_schema(self) -> None:
         """Migrate a new or older database on first use."""

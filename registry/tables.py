@@ -120,7 +120,7 @@ class ModelVersionRow(Base):
 
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUSES_SQL})", name="status_known"),
-        UniqueConstraint("model_name", "version", name="uq_model_versions_name_version"),
+        # Also keeps version strings unique per name: equal strings are equal semantic versions.
         UniqueConstraint(
             "model_name", "v_major", "v_minor", "v_patch", "v_release", "v_label",
             name="uq_model_versions_name_semver",
@@ -135,7 +135,6 @@ class ModelVersionRow(Base):
             sqlite_where=text("status = 'production'"),
         ),
         Index("ix_model_versions_name_status_id", "model_name", "status", "id"),
-        Index("ix_model_versions_status_id", "status", "id"),
         Index("ix_model_versions_name_training_date", "model_name", "training_date"),
         Index("ix_model_versions_experiment", "experiment_name"),
         Index("ix_model_versions_dataset_handler", "dataset_handler"),
