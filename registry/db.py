@@ -116,9 +116,14 @@ class Database:
         self.read_sessions = sessionmaker(
             self.engine.execution_options(qmp_read_only=True), expire_on_commit=False
         )
-        # Single-statement reads (`read`): autocommit on PostgreSQL, a deferred transaction on SQLite.
-        single = {"isolation_level": "AUTOCOMMIT"} if self.engine.dialect.name == "postgresql" else {}
-        self.read_engine = self.engine.execution_options(qmp_read_only=True, **single)
+        # Single-statement reads (`read`): on PostgreSQL a small pool of connections that stay in autocommit
+        # (nothing to set on checkout, nothing to roll back on return); on SQLite a deferred transaction.
+        if self.engine.dialect.name == "postgresql":
+            read_options = {"pool_size": 5, "max_overflow": 5, **engine_options,
+                            "isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+            self.read_engine = create_registry_engine(database_url, **read_options)
+        else:
+            self.read_engine = self.engine.execution_options(qmp_read_only=True)
         self.retry_budget_s = retry_budget_s
         self.max_attempts = max_attempts
 
@@ -186,6 +191,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.read_engine.engine is not self.engine:
+            self.read_engine.engine.dispose()
 
     # -- schema ------------------------------------------------------------------------------------
 

@@ -400,9 +400,18 @@ def delete_row(session: Session, row: ModelVersionRow) -> None:
     session.delete(row)
 
 
+# The columns a ModelInfo is built from (fewer columns, less for the driver to describe and convert).
+_INFO_COLUMNS = (
+    "model_id", "model_name", "version", "model_type", "training_date", "metrics", "status", "artifact_sha256",
+    "artifact_size", "artifact_compression", "artifact_original_size", "created_at", "updated_at",
+    "experiment_name", "qlib_recorder_id", "tags", "hyperparameters", "dataset_info", "description",
+    "flow_run_id", "archived_at", "purged_at",
+)  # fmt: skip
+
+
 def _info_select() -> Select[Any]:
-    """Every column of model_versions (metrics and tags included, as JSON): a ModelInfo per row."""
-    return select(*VERSIONS.c)
+    """The columns of model_versions that make a ModelInfo (metrics and tags included, as JSON)."""
+    return select(*(VERSIONS.c[name] for name in _INFO_COLUMNS))
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms (values are bound parameters).
@@ -493,9 +502,6 @@ def _filter_statement(
     if "offset" in given:
         query = query.offset(bindparam("offset", type_=Integer))
     return query
-
-
-_INFO_COLUMNS = tuple(column.name for column in VERSIONS.c)
 
 
 def _info(row: Row[Any], base: str) -> ModelInfo:
