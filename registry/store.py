@@ -1,4 +1,5 @@
-"""SQL for the registry: every function takes the unit of work's session; rows never leave this module."""
+"""SQL for the registry: functions take the unit of work's session (or, for single-statement reads, a Core
+connection); rows never leave this module."""
 
 from __future__ import annotations
 
