@@ -34,6 +34,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 STATUSES_SQL = "'registered', 'candidate', 'production', 'archived'"
+LIVE_ROWS = "status <> 'archived'"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -134,10 +135,14 @@ class ModelVersionRow(Base):
             postgresql_where=text("status = 'production'"),
             sqlite_where=text("status = 'production'"),
         ),
-        Index("ix_model_versions_name_status_id", "model_name", "status", "id"),
-        Index("ix_model_versions_name_training_date", "model_name", "training_date"),
-        Index("ix_model_versions_experiment", "experiment_name"),
-        Index("ix_model_versions_dataset_handler", "dataset_handler"),
+        # Secondary indexes cover the live (not archived) rows only: archiving then skips them.
+        *(Index(name, *columns, postgresql_where=text(LIVE_ROWS), sqlite_where=text(LIVE_ROWS))
+          for name, columns in (
+              ("ix_model_versions_name_status_id", ("model_name", "status", "id")),
+              ("ix_model_versions_name_training_date", ("model_name", "training_date")),
+              ("ix_model_versions_experiment", ("experiment_name",)),
+              ("ix_model_versions_dataset_handler", ("dataset_handler",)),
+          )),
     )
 
 

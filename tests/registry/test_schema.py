@@ -34,3 +34,14 @@ def test_opening_a_second_registry_on_the_same_database_works(
 def test_partial_unique_index_for_production_exists(registry: ModelRegistry) -> None:
     indexes = {ix["name"]: ix for ix in inspect(registry.db.engine).get_indexes("model_versions")}
     assert indexes["uq_model_versions_one_production"]["unique"]
+
+
+def test_migrations_build_exactly_the_schema_the_tables_declare(registry: ModelRegistry) -> None:
+    """Columns, constraints and (partial) indexes of registry/tables.py match what the migrations created."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from registry.tables import Base
+
+    with registry.db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
