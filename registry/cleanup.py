@@ -307,13 +307,22 @@ def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: 
     artifacts = registry.artifacts
     # Directories first, ids second: a registration committing in between is then seen as owned.
     entries = artifacts.entries()
-    owned = set(registry.db.run(
-        lambda session: list(session.scalars(select(ModelVersionRow.model_id))), read_only=True))
+    v = ModelVersionRow
+    rows = registry.db.run(lambda session: session.execute(
+        select(v.model_id, v.purged_at.is_not(None), v.artifact_size)).all(), read_only=True)
+    owned = {str(model_id) for model_id, _, _ in rows}
+    purged = {str(model_id): int(size) for model_id, is_purged, size in rows if is_purged}
     horizon = (now - grace_period).timestamp()
     removed: dict[str, int] = {}
     recent: list[str] = []
     for path in sorted(entries):
         state = artifacts.entry_state(path)
+        if state is not None and path.name in purged and MODEL_FILE in state.names:
+            # A purge commits before it deletes files: a crash in between leaves the model file of a
+            # purged row. Purging is final (the row can never serve again), so the file goes now.
+            label = f"{path.relative_to(artifacts.root).as_posix()}/{MODEL_FILE}"
+            removed[label] = purged[path.name] if dry_run else artifacts.delete_model_file(path.name)
+            continue
         if state is None or not _is_orphan(path, state, artifacts.root, owned):
             continue
         label = path.relative_to(artifacts.root).as_posix()

@@ -290,3 +290,33 @@ def test_archiving_twenty_thousand_stale_rows_takes_a_handful_of_statements(regi
     assert len(statements) <= 12, statements
     assert elapsed < 60
     assert len(registry.history(model_name="bulk_a")) == rows // 2 - 5
+
+
+def test_the_sweep_deletes_the_model_file_a_crashed_purge_left_behind(registry, model, monkeypatch):
+    """A purge commits, then deletes files: dying in between leaves a purged row's model file in storage."""
+    old = add(registry, model, "alpha", STALE)
+    registry.archive_stale(max_age_days=30, keep_last=0, now=NOW)
+    size = registry.get_model_info(old).size_bytes
+
+    def stored() -> frozenset[str]:
+        state = registry.artifacts.entry_state(registry.artifacts.model_dir(old))
+        return state.names if state else frozenset()
+
+    def die(_model_id: str) -> int:
+        raise KeyboardInterrupt("killed between the commit and the file deletion")
+
+    monkeypatch.setattr(registry.artifacts, "delete_model_file", die)
+    with pytest.raises(KeyboardInterrupt):
+        registry.archive_stale(purge_archived_after_days=0, now=NOW + timedelta(days=1))
+    monkeypatch.undo()
+    assert registry.get_model_info(old).purged_at is not None
+    assert stored() == {"model.pkl", "metadata.json"}
+
+    preview = registry.sweep_orphans(dry_run=True)
+    assert preview.removed == {f"{old}/model.pkl": size} and stored() == {"model.pkl", "metadata.json"}
+    result = registry.sweep_orphans()
+
+    assert result.removed == {f"{old}/model.pkl": size}
+    assert stored() == {"metadata.json"}
+    assert registry.sweep_orphans().removed == {}
+    assert [e.event for e in registry.history(model_id=old)][-2:] == ["archived", "purged"]
