@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -281,11 +282,14 @@ class ModelRegistry:
 
     def get_model_info(self, model_id: str) -> ModelInfo:
         """The ModelInfo of `model_id`, or ModelNotFoundError."""
-        query, params = store.info_by_model_id(model_id)
-        infos = self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
+        infos = self._read_infos(*store.info_by_model_id(model_id))
         if not infos:
             raise ModelNotFoundError(f"model {model_id!r} not found in registry")
         return infos[0]
+
+    def _read_infos(self, query: Executable, params: dict[str, Any] | None) -> list[ModelInfo]:
+        """The ModelInfo objects one SELECT of `store` returns (a single-statement read, retried)."""
+        return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
 
     def get_model(self, model_id: str) -> Any:
         """Load the model object after verifying its artifact's checksum."""
@@ -301,17 +305,14 @@ class ModelRegistry:
 
     def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the seed's name
         """Models matching `filter` (all models, newest first, without one)."""
-        query, params = store.filter_query(filter or ModelFilter())
-        return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
+        return self._read_infos(*store.filter_query(filter or ModelFilter()))
 
     def get_production_model(self, model_name: str | None = None) -> ModelInfo | None:
         """The production model of `model_name`; without a name, the only production model there is."""
-        root = self.artifacts.location
         if model_name is not None:
-            params = {"name": validate_model_name(model_name)}
-            infos = self.db.read(lambda connection: store.read_infos(connection, store.PRODUCTION_INFO, params, root))
+            infos = self._read_infos(store.PRODUCTION_INFO, {"name": validate_model_name(model_name)})
             return infos[0] if infos else None
-        infos = self.db.read(lambda connection: store.read_infos(connection, store.PRODUCTION_INFOS, None, root))
+        infos = self._read_infos(store.PRODUCTION_INFOS, None)
         if len(infos) > 1:
             names = ", ".join(repr(info.model_name) for info in infos)
             raise AmbiguousProductionError(f"several model names have a production model ({names}, ...): pass model_name")

@@ -145,15 +145,6 @@ def registration_context(session: Session, name: str, metric: str) -> Registrati
     return RegistrationContext(Version(row[0], row[1], row[2], row[3]), row[4] is not None, row[5])
 
 
-def touch_name(session: Session, name: str) -> None:
-    """Write the name's row, so that under REPEATABLE READ / SERIALIZABLE the next lock holder whose
-    snapshot predates this commit fails with a serialization error (and retries) instead of reading
-    a stale production model."""
-    session.execute(
-        update(ModelNameRow).where(ModelNameRow.name == name).values(registrations=ModelNameRow.registrations)
-    )
-
-
 VERSION_TAKEN = select(exists().where(
     VERSIONS.c.model_name == bindparam("name"), VERSIONS.c.v_major == bindparam("major"),
     VERSIONS.c.v_minor == bindparam("minor"), VERSIONS.c.v_patch == bindparam("patch"),
@@ -200,13 +191,10 @@ def get_row(session: Session, model_id: str, *, for_update: bool = False) -> Mod
     return row
 
 
-_REGISTERED_COLUMNS = (
-    "model_id", "model_name", "version", "v_major", "v_minor", "v_patch", "v_release", "v_label", "model_type",
-    "status", "training_date", "experiment_name", "qlib_recorder_id", "flow_run_id", "description",
-    "hyperparameters", "metrics", "tags", "dataset_info", "artifact_sha256", "artifact_size", "artifact_compression",
-    "artifact_original_size", "dataset_instruments", "dataset_start", "dataset_end", "dataset_handler",
-    "created_at", "updated_at",
-)  # fmt: skip
+# What a registration writes: every column but the key and those only later status changes set.
+_REGISTERED_COLUMNS = tuple(
+    c.name for c in VERSIONS.c if c.name not in {"id", "archived_at", "purged_at", "approval_requested_at"}
+)
 
 
 def _registration_statement() -> Executable:
@@ -378,7 +366,9 @@ def swap_production(
 ) -> None:
     """Demote the old production model, promote the target, remember the rollback target, write the history."""
     v, target, old = ModelVersionRow, rows.target, rows.production
-    # Writing the name row also makes REPEATABLE READ promoters with an older snapshot retry (see touch_name).
+    # Always write the name row: under REPEATABLE READ / SERIALIZABLE the next lock holder whose snapshot
+    # predates this commit then fails with a serialization error (and retries) instead of reading a stale
+    # production model.
     remembered = {"previous_production_id": old.model_id} if old is not None else {"registrations": ModelNameRow.registrations}
     session.execute(update(ModelNameRow).where(ModelNameRow.name == name).values(remembered))
     history = []
@@ -605,14 +595,6 @@ def existing_ids(session: Session, model_ids: list[str]) -> set[str]:
 
 def set_previous_production(session: Session, name: str, model_id: str | None) -> None:
     session.execute(update(ModelNameRow).where(ModelNameRow.name == name).values(previous_production_id=model_id))
-
-
-def production_names(session: Session) -> list[str]:
-    return list(
-        session.scalars(
-            select(ModelVersionRow.model_name).where(ModelVersionRow.status == ModelStatus.PRODUCTION.value).limit(2)
-        )
-    )
 
 
 def name_and_status(session: Session, model_id: str) -> tuple[str, str]:
