@@ -37,10 +37,11 @@ DATASET_INFO = {
 IC_THRESHOLD = 0.03
 VERSION_COLUMNS = (
     "id", "model_id", "model_name", "version", "v_major", "v_minor", "v_patch", "v_release", "v_label",
-    "model_type", "status", "training_date", "experiment_name", "qlib_recorder_id", "flow_run_id", "description",
-    "hyperparameters", "dataset_info", "artifact_sha256", "artifact_size", "created_at", "updated_at",
-    "metrics", "tags",
+    "model_type", "training_date", "experiment_name", "qlib_recorder_id", "flow_run_id", "description",
+    "hyperparameters", "dataset_info", "artifact_sha256", "artifact_size", "created_at", "metrics", "tags",
 )  # fmt: skip
+
+STATE_COLUMNS = "model_pk, model_name, status, updated_at"
 
 
 def ic_mean(i: int) -> float:
@@ -86,10 +87,15 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
             trained: date = today - timedelta(days=60 + (n - i) // 100)
             when: object = created.replace(tzinfo=None).isoformat(sep=" ") if sqlite else created
             yield (
-                pk, f"{name}_v{version(i)}", name, version(i), 1, i - 1, 0, 1, "", "LGBModel", status(i, n),
+                pk, f"{name}_v{version(i)}", name, version(i), 1, i - 1, 0, 1, "", "LGBModel",
                 trained.isoformat() if sqlite else trained, name, f"{i:032x}", None, None, hyper, dataset,
-                "0" * 64, 1024, when, when, json.dumps(metrics_of(i)), tags,
+                "0" * 64, 1024, when, json.dumps(metrics_of(i)), tags,
             )
+
+    def state_rows() -> Iterator[tuple[object, ...]]:
+        for pk, name, i in _rows(names, n, now):
+            created = now - timedelta(days=60) - timedelta(seconds=n - i)
+            yield pk, name, status(i, n), created.replace(tzinfo=None).isoformat(sep=" ") if sqlite else created
 
     def metric_rows() -> Iterator[tuple[object, ...]]:
         for pk, _name, i in _rows(names, n, now):
@@ -109,6 +115,7 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
             conn.executemany(
                 f"INSERT INTO model_versions ({columns}) VALUES ({', '.join('?' * len(VERSION_COLUMNS))})", version_rows()
             )
+            conn.executemany(f"INSERT INTO model_states ({STATE_COLUMNS}) VALUES (?, ?, ?, ?)", state_rows())
             conn.executemany("INSERT INTO model_metrics (model_pk, name, value) VALUES (?, ?, ?)", metric_rows())
             conn.executemany("INSERT INTO model_tags (model_pk, key, value) VALUES (?, ?, ?)", tag_rows())
         with sqlite3.connect(url_or_path) as conn:
@@ -122,15 +129,20 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
             INSERT INTO model_versions ({columns})
             SELECT (k - 1) * %(n)s + i, nm || '_v1.' || (i - 1) || '.0', nm, '1.' || (i - 1) || '.0', 1, i - 1, 0, 1, '',
                    'LGBModel',
-                   CASE WHEN i = %(n)s / 2 THEN 'production' WHEN i %% 3 = 0 THEN 'candidate' ELSE 'registered' END,
                    current_date - 60 - (%(n)s - i) / 100, nm, lpad(to_hex(i), 32, '0'), NULL, NULL,
                    %(hyper)s::json, %(dataset)s::json, repeat('0', 64), 1024,
-                   now() - interval '60 days' - (%(n)s - i) * interval '1 second',
                    now() - interval '60 days' - (%(n)s - i) * interval '1 second',
                    (SELECT json_object_agg(m.name, {METRIC_SQL.replace('%', '%%')}) FROM unnest({metric_names}::text[]) WITH ORDINALITY AS m(name, k)),
                    %(tags)s::json
             FROM unnest(%(names)s::text[]) WITH ORDINALITY AS names(nm, k), generate_series(1, %(n)s) AS i""",
                      {"n": n, "names": names, "hyper": hyper, "dataset": dataset, "tags": tags})
+        conn.execute(f"""
+            INSERT INTO model_states ({STATE_COLUMNS})
+            SELECT id, model_name,
+                   CASE WHEN v_minor + 1 = %(n)s / 2 THEN 'production' WHEN (v_minor + 1) %% 3 = 0 THEN 'candidate'
+                        ELSE 'registered' END,
+                   created_at
+            FROM model_versions""", {"n": n})
         conn.execute(f"""
             INSERT INTO model_metrics (model_pk, name, value)
             SELECT v.id, m.name, {METRIC_SQL}
@@ -179,7 +191,7 @@ def load_mlflow(url: str, names: list[str], n: int) -> int:
 
 def truncate_ours(url: str) -> None:
     with psycopg.connect(url) as conn:
-        conn.execute("TRUNCATE model_metrics, model_tags, model_events, model_versions, model_names RESTART IDENTITY")
+        conn.execute("TRUNCATE model_metrics, model_tags, model_events, model_states, model_versions, model_names RESTART IDENTITY")
 
 
 def truncate_mlflow(url: str) -> None:

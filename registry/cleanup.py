@@ -44,7 +44,14 @@ from registry.artifacts import METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryStat
 from registry.errors import ModelRegistryError
 from registry.statuses import ModelStatus
 from registry.store import lock_name
-from registry.tables import ModelEventRow, ModelMetricRow, ModelNameRow, ModelVersionRow, UTCDateTime
+from registry.tables import (
+    ModelEventRow,
+    ModelMetricRow,
+    ModelNameRow,
+    ModelStateRow,
+    ModelVersionRow,
+    UTCDateTime,
+)
 
 if TYPE_CHECKING:
     from registry.artifacts import LocalArtifactStore
@@ -161,7 +168,7 @@ def _archive_targets(
     policy: CleanupPolicy, stale_before: date, metric: str, higher_is_better: bool
 ) -> Select[tuple[int, str, str, str, int]]:
     """One pass over the unarchived rows: rank them per name, then filter (no join a stale plan could square)."""
-    v = ModelVersionRow
+    v, s = ModelVersionRow, ModelStateRow
     newest_first = func.row_number().over(partition_by=v.model_name, order_by=(v.training_date.desc(), v.id.desc()))
     metric_order = ModelMetricRow.value.desc() if higher_is_better else ModelMetricRow.value.asc()
     best_first = func.row_number().over(
@@ -169,11 +176,12 @@ def _archive_targets(
     )
     ranked = (
         select(
-            v.id, v.model_id, v.model_name, v.status, v.artifact_size, v.training_date, v.approval_requested_at,
+            v.id, v.model_id, v.model_name, s.status, v.artifact_size, v.training_date, s.approval_requested_at,
             newest_first.label("recency"), best_first.label("merit"), ModelMetricRow.value.label("metric"),
         )
+        .join(s, s.model_pk == v.id)
         .outerjoin(ModelMetricRow, and_(ModelMetricRow.model_pk == v.id, ModelMetricRow.name == metric))
-        .where(v.status != ARCHIVED)
+        .where(s.status != ARCHIVED)
         .subquery("ranked")
     )
     r = ranked.c
@@ -192,11 +200,11 @@ def _archive_targets(
 def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[tuple[int, str, str, str, int]] | None:
     if policy.purge_archived_after_days is None:
         return None
-    v = ModelVersionRow
-    return select(v.id, v.model_id, v.model_name, v.status, v.artifact_size).where(
-        v.status == ARCHIVED,
-        v.purged_at.is_(None),
-        v.archived_at < now - timedelta(days=policy.purge_archived_after_days),
+    v, s = ModelVersionRow, ModelStateRow
+    return select(v.id, v.model_id, v.model_name, s.status, v.artifact_size).join(s, s.model_pk == v.id).where(
+        s.status == ARCHIVED,
+        s.purged_at.is_(None),
+        s.archived_at < now - timedelta(days=policy.purge_archived_after_days),
         # An archived rollback target may still be restored by hand: keep its file.
         v.model_id.not_in(_rollback_targets()),
     )
@@ -226,12 +234,13 @@ def _apply(
     now: datetime,
 ) -> list[tuple[str, str, str, int]]:
     """Pin the targets under the name locks, change them with one UPDATE per action, then write their history."""
-    v = ModelVersionRow
+    v, s = ModelVersionRow, ModelStateRow
     selections = {"archived": archive} if purge is None else {"archived": archive, "purged": purge}
     # Names that may have targets, found without ranking (a superset is harmless: it only locks more).
-    candidates = or_(and_(v.status.in_(ARCHIVABLE), v.training_date < stale_before),
-                     and_(v.status == ARCHIVED, v.purged_at.is_(None)) if purge is not None else false())
-    names = sorted(str(name) for name in session.scalars(select(v.model_name).where(candidates).distinct()))
+    candidates = or_(and_(s.status.in_(ARCHIVABLE), v.training_date < stale_before),
+                     and_(s.status == ARCHIVED, s.purged_at.is_(None)) if purge is not None else false())
+    names = sorted(str(name) for name in session.scalars(
+        select(v.model_name).join(s, s.model_pk == v.id).where(candidates).distinct()))
     if not names:
         return []
     # Lock the affected names in one order, as promotions do, so cleanup serializes with them.
@@ -249,16 +258,17 @@ def _apply(
 
     # The WHERE re-checks what other writers may change without the name lock (an approval request):
     # PostgreSQL re-evaluates it on rows it had to wait for, so such a row is skipped, never archived.
-    session.execute(update(v).where(
-        v.id.in_(pinned_ids("archived")), v.status.in_(ARCHIVABLE), v.approval_requested_at.is_(None),
+    # Only the narrow state rows change: the version rows (and their unique indexes) are never rewritten.
+    session.execute(update(s).where(
+        s.model_pk.in_(pinned_ids("archived")), s.status.in_(ARCHIVABLE), s.approval_requested_at.is_(None),
     ).values(status=ARCHIVED, archived_at=now, updated_at=now).execution_options(synchronize_session=False))
-    session.execute(update(v).where(v.id.in_(pinned_ids("purged")), v.purged_at.is_(None))
+    session.execute(update(s).where(s.model_pk.in_(pinned_ids("purged")), s.purged_at.is_(None))
                     .values(purged_at=now, updated_at=now).execution_options(synchronize_session=False))
     # Uncorrelated IN lists are hashed once; a correlated EXISTS here was planned as a nested loop over
     # the just-updated table (stale statistics) and took 300 s for 100,000 targets on PostgreSQL.
     changed_by_us = or_(
-        and_(t.action == "archived", t.id.in_(select(v.id).where(v.archived_at == now, v.status == ARCHIVED))),
-        and_(t.action == "purged", t.id.in_(select(v.id).where(v.purged_at == now))),
+        and_(t.action == "archived", t.id.in_(select(s.model_pk).where(s.archived_at == now, s.status == ARCHIVED))),
+        and_(t.action == "purged", t.id.in_(select(s.model_pk).where(s.purged_at == now))),
     )
     session.execute(delete(targets).where(~changed_by_us))
     reasons = {
@@ -307,9 +317,9 @@ def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: 
     artifacts = registry.artifacts
     # Directories first, ids second: a registration committing in between is then seen as owned.
     entries = artifacts.entries()
-    v = ModelVersionRow
+    v, s = ModelVersionRow, ModelStateRow
     rows = registry.db.run(lambda session: session.execute(
-        select(v.model_id, v.purged_at.is_not(None), v.artifact_size)).all(), read_only=True)
+        select(v.model_id, s.purged_at.is_not(None), v.artifact_size).join(s, s.model_pk == v.id)).all(), read_only=True)
     owned = {str(model_id) for model_id, _, _ in rows}
     purged = {str(model_id): int(size) for model_id, is_purged, size in rows if is_purged}
     horizon = (now - grace_period).timestamp()

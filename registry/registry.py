@@ -360,7 +360,7 @@ class ModelRegistry:
         def unit(session: Session) -> None:
             name, _ = store.name_and_status(session, model_id)
             store.lock_name(session, name, _now(), create=False)
-            row = store.get_row(session, model_id)
+            row = store.get_state(session, model_id)
             current = ModelStatus(row.status)
             if current == target:
                 return
@@ -431,7 +431,7 @@ class ModelRegistry:
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
 
         def unit(session: Session) -> None:
-            row = store.get_row(session, model_id, for_update=True)
+            row = store.get_state(session, model_id, for_update=True)
             now = _now()
             if awaiting_approval is not None:
                 row.approval_requested_at = now if awaiting_approval else None
@@ -449,7 +449,7 @@ class ModelRegistry:
         def unit(session: Session) -> str:
             name, _ = store.name_and_status(session, model_id)
             store.lock_name(session, name, _now(), create=False)
-            row = store.get_row(session, model_id)
+            row = store.get_state(session, model_id)
             if row.status == ModelStatus.PRODUCTION.value:
                 raise ProductionModelDeletionError(
                     f"model {model_id!r} is the production model of {name!r}: promote another model first"

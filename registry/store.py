@@ -24,6 +24,7 @@ from sqlalchemy import (
     insert,
     select,
     true,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,11 +44,13 @@ from registry.tables import (
     EVENTS,
     METRICS,
     NAMES,
+    STATES,
     TAGS,
     VERSIONS,
     ModelEventRow,
     ModelMetricRow,
     ModelNameRow,
+    ModelStateRow,
     ModelTagRow,
     ModelVersionRow,
 )
@@ -119,13 +122,13 @@ class RegistrationContext(NamedTuple):
 
 
 def _registration_context() -> Select[Any]:
-    v, p, m = VERSIONS, VERSIONS.alias("p"), METRICS
+    v, p, m = VERSIONS, STATES, METRICS
     production = (p.c.model_name == bindparam("name")) & (p.c.status == ModelStatus.PRODUCTION.value)
     return (
         select(
             v.c.v_major, v.c.v_minor, v.c.v_patch, v.c.v_label,
-            select(p.c.id).where(production).scalar_subquery().label("production_pk"),
-            select(m.c.value).join(p, m.c.model_pk == p.c.id).where(production, m.c.name == bindparam("metric"))
+            select(p.c.model_pk).where(production).scalar_subquery().label("production_pk"),
+            select(m.c.value).join(p, m.c.model_pk == p.c.model_pk).where(production, m.c.name == bindparam("metric"))
             .scalar_subquery().label("production_metric"),
         )
         .where(v.c.model_name == bindparam("name"))
@@ -179,22 +182,22 @@ def _refuse_impossible_id(model_id: str) -> None:
         raise ModelNotFoundError(f"model {model_id!r} not found in registry")
 
 
-def get_row(session: Session, model_id: str, *, for_update: bool = False) -> ModelVersionRow:
-    """The row of `model_id`, or ModelNotFoundError."""
+def get_state(session: Session, model_id: str, *, for_update: bool = False) -> ModelStateRow:
+    """The state row (status and its times) of `model_id`, or ModelNotFoundError."""
     _refuse_impossible_id(model_id)
-    query = select(ModelVersionRow).where(ModelVersionRow.model_id == model_id)
+    query = (select(ModelStateRow).join(ModelVersionRow, ModelVersionRow.id == ModelStateRow.model_pk)
+             .where(ModelVersionRow.model_id == model_id))
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(of=ModelStateRow)
     row = session.scalars(query).one_or_none()
     if row is None:
         raise ModelNotFoundError(f"model {model_id!r} not found in registry")
     return row
 
 
-# What a registration writes: every column but the key and those only later status changes set.
-_REGISTERED_COLUMNS = tuple(
-    c.name for c in VERSIONS.c if c.name not in {"id", "archived_at", "purged_at", "approval_requested_at"}
-)
+# What a registration writes: every column of the version row but its key, and the state's first values.
+_REGISTERED_COLUMNS = tuple(c.name for c in VERSIONS.c if c.name != "id")
+_STATE_COLUMNS = ("model_name", "status", "updated_at")
 
 
 def _registration_statement() -> Executable:
@@ -202,6 +205,10 @@ def _registration_statement() -> Executable:
     one statement (data-modifying CTEs), so a registration costs one round trip after its reads."""
     v, m, t, e, n = VERSIONS, METRICS, TAGS, EVENTS, NAMES
     new = insert(v).values({c: bindparam(f"new_{c}", type_=v.c[c].type) for c in _REGISTERED_COLUMNS}).returning(v.c.id).cte("new")
+    new_state = insert(STATES).from_select(
+        ["model_pk", *_STATE_COLUMNS],
+        select(new.c.id, *(bindparam(f"state_{c}", type_=STATES.c[c].type) for c in _STATE_COLUMNS)),
+    ).cte("new_state")
     metrics = func.unnest(bindparam("metric_names", type_=postgresql.ARRAY(String)),
                           bindparam("metric_values", type_=postgresql.ARRAY(Float))).table_valued("name", "value").render_derived()
     tags = func.unnest(bindparam("tag_keys", type_=postgresql.ARRAY(String)),
@@ -215,7 +222,7 @@ def _registration_statement() -> Executable:
     history = insert(e).values({c: bindparam(f"event_{c}", type_=e.c[c].type) for c in event_columns}).cte("history")
     highest = update(n).where(n.c.name == bindparam("event_model_name")).values(highest_version=func.coalesce(
         bindparam("new_highest_version", type_=n.c.highest_version.type), n.c.highest_version)).cte("highest")
-    return select(new.c.id).add_cte(new_metrics, new_tags, history, highest)
+    return select(new.c.id).add_cte(new_state, new_metrics, new_tags, history, highest)
 
 
 REGISTER_PG = _registration_statement()
@@ -249,7 +256,6 @@ def insert_model(
         v_release=0 if parsed.label else 1,
         v_label=parsed.label,
         model_type=metadata.model_type or "unknown",
-        status=status.value,
         training_date=metadata.training_date,
         experiment_name=metadata.experiment_name,
         qlib_recorder_id=metadata.qlib_recorder_id,
@@ -265,13 +271,14 @@ def insert_model(
         artifact_original_size=original_size,
         **dataset_columns(metadata.dataset_info),
         created_at=now,
-        updated_at=now,
     )
+    state = {"model_name": metadata.model_name, "status": status.value, "updated_at": now}
     event = _event(model_id, metadata.model_name, "registered", None, status.value, spec, now)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         params = {
             **{f"new_{k}": x for k, x in values.items()}, **{f"event_{k}": x for k, x in event.items()},
+            **{f"state_{k}": x for k, x in state.items()},
             "new_highest_version": highest_version,
             "metric_names": list(metadata.performance_metrics), "metric_values": list(metadata.performance_metrics.values()),
             "tag_keys": list(metadata.tags), "tag_values": list(metadata.tags.values()),
@@ -279,6 +286,7 @@ def insert_model(
         pk: int = connection.execute(REGISTER_PG, params).scalar_one()
         return pk
     pk = connection.execute(insert(VERSIONS).values(values).returning(ModelVersionRow.id)).scalar_one()
+    connection.execute(insert(STATES).values(model_pk=pk, **state))
     if metadata.performance_metrics:
         connection.execute(insert(METRICS),
                            [{"model_pk": pk, "name": k, "value": x} for k, x in metadata.performance_metrics.items()])
@@ -291,7 +299,7 @@ def insert_model(
     return pk
 
 
-def set_status(session: Session, row: ModelVersionRow, status: ModelStatus, now: datetime) -> None:
+def set_status(session: Session, row: ModelStateRow, status: ModelStatus, now: datetime) -> None:
     row.status = status.value
     row.updated_at = now
     row.approval_requested_at = None
@@ -346,14 +354,25 @@ def lock_name_of(session: Session, model_id: str) -> str:
     return name
 
 
+def _promotion_rows() -> Executable:
+    # Two indexed lookups (the target by its id, production by the partial unique index), one round trip.
+    v, s = VERSIONS, STATES
+    columns = (s.c.model_pk.label("id"), v.c.model_id, s.c.status, s.c.purged_at)
+    joined = v.join(s, s.c.model_pk == v.c.id)
+    return union_all(
+        select(*columns).select_from(joined).where(v.c.model_name == bindparam("name"),
+                                                   v.c.model_id == bindparam("model_id")),
+        select(*columns).select_from(joined).where(s.c.model_name == bindparam("name"),
+                                                   s.c.status == ModelStatus.PRODUCTION.value),
+    )
+
+
+PROMOTION_ROWS = _promotion_rows()
+
+
 def promotion_rows(session: Session, name: str, model_id: str) -> PromotionRows:
     """Read the model to promote and the name's production model together (after taking the name lock)."""
-    v = ModelVersionRow
-    rows = session.execute(
-        select(v.id, v.model_id, v.status, v.purged_at).where(
-            v.model_name == name, (v.model_id == model_id) | (v.status == ModelStatus.PRODUCTION.value)
-        )
-    ).all()
+    rows = session.execute(PROMOTION_ROWS, {"name": name, "model_id": model_id}).all()
     target = next((r for r in rows if r.model_id == model_id), None)
     if target is None:
         raise ModelNotFoundError(f"model {model_id!r} not found in registry")
@@ -365,7 +384,7 @@ def swap_production(
     session: Session, name: str, rows: PromotionRows, *, event: str, spec: EventSpec, now: datetime
 ) -> None:
     """Demote the old production model, promote the target, remember the rollback target, write the history."""
-    v, target, old = ModelVersionRow, rows.target, rows.production
+    s, target, old = STATES, rows.target, rows.production
     # Always write the name row: under REPEATABLE READ / SERIALIZABLE the next lock holder whose snapshot
     # predates this commit then fails with a serialization error (and retries) instead of reading a stale
     # production model.
@@ -374,21 +393,24 @@ def swap_production(
     history = []
     if old is not None:
         # The partial unique index is checked row by row: demote before promoting, in two statements.
-        session.execute(update(v).where(v.id == old.id).values(
+        session.execute(update(s).where(s.c.model_pk == old.id).values(
             status=ModelStatus.CANDIDATE.value, updated_at=now, approval_requested_at=None, archived_at=None))
         history.append(_event(old.model_id, name, "demoted", ModelStatus.PRODUCTION.value,
                               ModelStatus.CANDIDATE.value, spec, now))
-    session.execute(update(v).where(v.id == target.id).values(
+    session.execute(update(s).where(s.c.model_pk == target.id).values(
         status=ModelStatus.PRODUCTION.value, updated_at=now, approval_requested_at=None, archived_at=None))
     history.append(_event(target.model_id, name, event, target.status, ModelStatus.PRODUCTION.value, spec, now))
     session.execute(insert(ModelEventRow), history)
 
 
-def delete_row(session: Session, row: ModelVersionRow) -> None:
+def delete_row(session: Session, state: ModelStateRow) -> None:
+    """Delete a version with its state, metric and tag rows (its history stays)."""
     # Explicit child deletes: SQLite only cascades with foreign_keys=ON, which other tools may not set.
-    session.execute(delete(ModelMetricRow).where(ModelMetricRow.model_pk == row.id))
-    session.execute(delete(ModelTagRow).where(ModelTagRow.model_pk == row.id))
-    session.delete(row)
+    pk = state.model_pk
+    session.expunge(state)
+    for child in (METRICS, TAGS, STATES):
+        session.execute(delete(child).where(child.c.model_pk == pk))
+    session.execute(delete(VERSIONS).where(VERSIONS.c.id == pk))
 
 
 # The columns a ModelInfo is built from (fewer columns, less for the driver to describe and convert).
@@ -401,19 +423,19 @@ _INFO_COLUMNS = (
 
 
 def _info_select() -> Select[Any]:
-    """The columns of model_versions that make a ModelInfo (metrics and tags included, as JSON)."""
-    return select(*(VERSIONS.c[name] for name in _INFO_COLUMNS))
+    """The columns of a version and its state that make a ModelInfo (metrics and tags included, as JSON)."""
+    columns = (VERSIONS.c[name] if name in VERSIONS.c else STATES.c[name] for name in _INFO_COLUMNS)
+    return select(*columns).select_from(VERSIONS.join(STATES, STATES.c.model_pk == VERSIONS.c.id))
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms (values are bound parameters).
-INFO_BY_MODEL_ID = _info_select().where(ModelVersionRow.model_id == bindparam("model_id"))
-INFO_BY_PK = _info_select().where(ModelVersionRow.id == bindparam("pk"))
+INFO_BY_MODEL_ID = _info_select().where(VERSIONS.c.model_id == bindparam("model_id"))
+INFO_BY_PK = _info_select().where(VERSIONS.c.id == bindparam("pk"))
 PRODUCTION_INFO = _info_select().where(
-    ModelVersionRow.model_name == bindparam("name"), ModelVersionRow.status == ModelStatus.PRODUCTION.value
+    STATES.c.model_name == bindparam("name"), STATES.c.status == ModelStatus.PRODUCTION.value
 )
 PRODUCTION_INFOS = (
-    _info_select().where(ModelVersionRow.status == ModelStatus.PRODUCTION.value)
-    .order_by(ModelVersionRow.model_name).limit(2)
+    _info_select().where(STATES.c.status == ModelStatus.PRODUCTION.value).order_by(STATES.c.model_name).limit(2)
 )
 
 
@@ -460,8 +482,11 @@ def filter_query(flt: ModelFilter) -> tuple[Executable, dict[str, Any]]:
 def _filter_statement(
     given: frozenset[str], n_statuses: int, n_metrics: int, n_tags: int, order_by: str, descending: bool
 ) -> Select[Any]:
-    v = ModelVersionRow
+    v, s = ModelVersionRow, STATES.c
     query = _info_select()
+    if "model_name" in given:
+        # The state's copy of the name too: the name/status index of model_states then serves the filter.
+        query = query.where(s.model_name == bindparam("model_name"))
     equal = {"model_name": v.model_name, "model_type": v.model_type, "experiment_name": v.experiment_name,
              "dataset_instruments": v.dataset_instruments, "dataset_handler": v.dataset_handler}
     query = query.where(*[column == bindparam(key) for key, column in equal.items() if key in given])
@@ -470,7 +495,7 @@ def _filter_statement(
               "dataset_end_to": v.dataset_end <= bindparam("dataset_end_to")}
     query = query.where(*[clause for key, clause in bounds.items() if key in given])
     if n_statuses:
-        query = query.where(v.status.in_([bindparam(f"status_{i}") for i in range(n_statuses)]))
+        query = query.where(s.status.in_([bindparam(f"status_{i}") for i in range(n_statuses)]))
     m, t = ModelMetricRow, ModelTagRow
     for i in range(n_metrics):
         query = query.where(exists().where(
@@ -600,7 +625,8 @@ def set_previous_production(session: Session, name: str, model_id: str | None) -
 def name_and_status(session: Session, model_id: str) -> tuple[str, str]:
     _refuse_impossible_id(model_id)
     row = session.execute(
-        select(ModelVersionRow.model_name, ModelVersionRow.status).where(ModelVersionRow.model_id == model_id)
+        select(ModelVersionRow.model_name, ModelStateRow.status)
+        .join(ModelStateRow, ModelStateRow.model_pk == ModelVersionRow.id).where(ModelVersionRow.model_id == model_id)
     ).one_or_none()
     if row is None:
         raise ModelNotFoundError(f"model {model_id!r} not found in registry")

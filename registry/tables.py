@@ -92,7 +92,6 @@ class ModelVersionRow(Base):
     v_release: Mapped[int] = mapped_column(Integer)  # 1 for a release, 0 for a labelled pre-release
     v_label: Mapped[str] = mapped_column(String(32))
     model_type: Mapped[str] = mapped_column(String(256))
-    status: Mapped[str] = mapped_column(String(16))
     training_date: Mapped[date] = mapped_column(Date)
     experiment_name: Mapped[str | None] = mapped_column(String(256))
     qlib_recorder_id: Mapped[str | None] = mapped_column(String(256))
@@ -114,6 +113,35 @@ class ModelVersionRow(Base):
     dataset_end: Mapped[date | None] = mapped_column(Date)
     dataset_handler: Mapped[str | None] = mapped_column(String(256))
     created_at: Mapped[datetime]
+
+    __table_args__ = (
+        # Also keeps version strings unique per name: equal strings are equal semantic versions.
+        UniqueConstraint(
+            "model_name", "v_major", "v_minor", "v_patch", "v_release", "v_label",
+            name="uq_model_versions_name_semver",
+        ),
+        UniqueConstraint("model_name", "flow_run_id", name="uq_model_versions_name_flow_run"),
+        Index("ix_model_versions_name_training_date", "model_name", "training_date"),
+        Index("ix_model_versions_experiment", "experiment_name"),
+        Index("ix_model_versions_dataset_handler", "dataset_handler"),
+    )
+
+
+class ModelStateRow(Base):
+    """The mutable part of a model version, one narrow row per version: its status and the times it changed.
+
+    A model_versions row is written once, at registration, and never updated. Status changes (archiving
+    100,000 stale models at once, say) then rewrite rows of about 100 bytes and their two small indexes,
+    not 1.6 KB rows with their metrics, tags and hyperparameters and every unique index of model_versions.
+    """
+
+    __tablename__ = "model_states"
+
+    model_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    model_name: Mapped[str] = mapped_column(String(100))  # the version's name (never changes), for the indexes
+    status: Mapped[str] = mapped_column(String(16))
     updated_at: Mapped[datetime]
     archived_at: Mapped[datetime | None]
     purged_at: Mapped[datetime | None]
@@ -121,28 +149,17 @@ class ModelVersionRow(Base):
 
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUSES_SQL})", name="status_known"),
-        # Also keeps version strings unique per name: equal strings are equal semantic versions.
-        UniqueConstraint(
-            "model_name", "v_major", "v_minor", "v_patch", "v_release", "v_label",
-            name="uq_model_versions_name_semver",
-        ),
-        UniqueConstraint("model_name", "flow_run_id", name="uq_model_versions_name_flow_run"),
         # The database, not the code, guarantees a single production model per name.
         Index(
-            "uq_model_versions_one_production",
+            "uq_model_states_one_production",
             "model_name",
             unique=True,
             postgresql_where=text("status = 'production'"),
             sqlite_where=text("status = 'production'"),
         ),
-        # Secondary indexes cover the live (not archived) rows only: archiving then skips them.
-        *(Index(name, *columns, postgresql_where=text(LIVE_ROWS), sqlite_where=text(LIVE_ROWS))
-          for name, columns in (
-              ("ix_model_versions_name_status_id", ("model_name", "status", "id")),
-              ("ix_model_versions_name_training_date", ("model_name", "training_date")),
-              ("ix_model_versions_experiment", ("experiment_name",)),
-              ("ix_model_versions_dataset_handler", ("dataset_handler",)),
-          )),
+        # Live (not archived) rows only: archiving a row then removes it from this index's future.
+        Index("ix_model_states_name_status_pk", "model_name", "status", "model_pk",
+              postgresql_where=text(LIVE_ROWS), sqlite_where=text(LIVE_ROWS)),
     )
 
 
@@ -196,6 +213,7 @@ class ModelEventRow(Base):
 
 # The Core tables behind the rows, typed as tables (the declarative `__table__` attribute is a FromClause).
 VERSIONS = cast(Table, ModelVersionRow.__table__)
+STATES = cast(Table, ModelStateRow.__table__)
 METRICS = cast(Table, ModelMetricRow.__table__)
 TAGS = cast(Table, ModelTagRow.__table__)
 EVENTS = cast(Table, ModelEventRow.__table__)

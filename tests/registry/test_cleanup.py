@@ -269,16 +269,18 @@ def test_archiving_twenty_thousand_stale_rows_takes_a_handful_of_statements(regi
         conn.execute(
             text(
                 "INSERT INTO model_versions (model_id, model_name, version, v_major, v_minor, v_patch, v_release,"
-                " v_label, model_type, status, training_date, hyperparameters, artifact_sha256, artifact_size,"
-                " created_at, updated_at) "
+                " v_label, model_type, training_date, hyperparameters, artifact_sha256, artifact_size,"
+                " created_at) "
                 "SELECT 'bulk_' || CASE WHEN n % 2 = 0 THEN 'a' ELSE 'b' END || '_v' || n || '.0.0',"
                 " CASE WHEN n % 2 = 0 THEN 'bulk_a' ELSE 'bulk_b' END, n || '.0.0', n, 0, 0, 1, '', 'lgbm',"
-                " 'registered', :trained, '{}', 'sha', 10, :t, :t FROM ("
+                " :trained, '{}', 'sha', 10, :t FROM ("
                 "  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :rows)"
                 "  SELECT n FROM seq) AS numbers"
             ),
             {"trained": STALE, "t": NOW.replace(tzinfo=None), "rows": rows},
         )
+        conn.execute(text("INSERT INTO model_states (model_pk, model_name, status, updated_at) "
+                          "SELECT id, model_name, 'registered', :t FROM model_versions"), {"t": NOW.replace(tzinfo=None)})
     statements: list[str] = []
     event.listen(registry.db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
 

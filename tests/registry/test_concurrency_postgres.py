@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from registry import DuplicateVersionError, ModelRegistry, ModelStatus
-from registry.tables import ModelVersionRow
+from registry.tables import ModelStateRow
 from tests.registry.registry_helpers import leftover_dirs, metadata, register_many
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -52,7 +52,7 @@ def production_count(reg: ModelRegistry, name: str) -> int:
     try:
         with engine.connect() as conn:
             return int(conn.scalar(
-                select(func.count()).where(ModelVersionRow.model_name == name, ModelVersionRow.status == "production")
+                select(func.count()).where(ModelStateRow.model_name == name, ModelStateRow.status == "production")
             ) or 0)
     finally:
         engine.dispose()

@@ -84,7 +84,8 @@ def test_direct_sql_cannot_create_a_second_production_row(
     engine = create_engine(database_url)
     try:
         with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(text("UPDATE model_versions SET status = 'production' WHERE model_id = :id"), {"id": second})
+            conn.execute(text("UPDATE model_states SET status = 'production' WHERE model_pk = "
+                              "(SELECT id FROM model_versions WHERE model_id = :id)"), {"id": second})
     finally:
         engine.dispose()
     assert status(registry, second) == ModelStatus.REGISTERED
@@ -95,7 +96,8 @@ def test_direct_sql_cannot_store_an_unknown_status(registry: ModelRegistry, mode
     engine = create_engine(database_url)
     try:
         with pytest.raises(IntegrityError), engine.begin() as conn:
-            conn.execute(text("UPDATE model_versions SET status = 'live' WHERE model_id = :id"), {"id": model_id})
+            conn.execute(text("UPDATE model_states SET status = 'live' WHERE model_pk = "
+                              "(SELECT id FROM model_versions WHERE model_id = :id)"), {"id": model_id})
     finally:
         engine.dispose()
 

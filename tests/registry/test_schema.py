@@ -18,7 +18,7 @@ def test_new_sqlite_database_is_migrated_on_first_use(tmp_path: Path) -> None:
     with ModelRegistry(tmp_path / "reg", url) as reg:
         assert reg.db.schema_is_current()
         tables = set(inspect(reg.db.engine).get_table_names())
-    assert {"alembic_version", "model_names", "model_versions", "model_metrics", "model_tags", "model_events"} <= tables
+    assert {"alembic_version", "model_names", "model_versions", "model_states", "model_metrics", "model_tags", "model_events"} <= tables
 
 
 def test_opening_a_second_registry_on_the_same_database_works(
@@ -32,8 +32,8 @@ def test_opening_a_second_registry_on_the_same_database_works(
 
 
 def test_partial_unique_index_for_production_exists(registry: ModelRegistry) -> None:
-    indexes = {ix["name"]: ix for ix in inspect(registry.db.engine).get_indexes("model_versions")}
-    assert indexes["uq_model_versions_one_production"]["unique"]
+    indexes = {ix["name"]: ix for ix in inspect(registry.db.engine).get_indexes("model_states")}
+    assert indexes["uq_model_states_one_production"]["unique"]
 
 
 def test_migrations_build_exactly_the_schema_the_tables_declare(registry: ModelRegistry) -> None:
