@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Executable,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     select,
     true,
     union_all,
@@ -55,6 +57,22 @@ from registry.tables import (
     ModelVersionRow,
 )
 from registry.versions import Version, parse_version
+
+
+def row_limit(n: int) -> ColumnElement[int]:
+    """A LIMIT written into the SQL text: PostgreSQL costs a generic plan with a bound LIMIT as if it returned
+    a tenth of the table, keeps planning every execution instead, and planning costs more than the query."""
+    return literal_column(str(int(n)), Integer)
+
+
+def status_literal(status: ModelStatus) -> ColumnElement[str]:
+    """A status written into the SQL text instead of bound: PostgreSQL can then serve a prepared statement
+    from its cached generic plan through the partial indexes whose predicates name a status (with a bound
+    value it must plan every execution again, which costs more than running the query)."""
+    return literal_column(f"'{ModelStatus(status).value}'", String)
+
+
+PRODUCTION = status_literal(ModelStatus.PRODUCTION)
 
 
 @dataclass(frozen=True)
@@ -123,7 +141,7 @@ class RegistrationContext(NamedTuple):
 
 def _registration_context() -> Select[Any]:
     v, p, m = VERSIONS, STATES, METRICS
-    production = (p.c.model_name == bindparam("name")) & (p.c.status == ModelStatus.PRODUCTION.value)
+    production = (p.c.model_name == bindparam("name")) & (p.c.status == PRODUCTION)
     return (
         select(
             v.c.v_major, v.c.v_minor, v.c.v_patch, v.c.v_label,
@@ -133,7 +151,7 @@ def _registration_context() -> Select[Any]:
         )
         .where(v.c.model_name == bindparam("name"))
         .order_by(v.c.v_major.desc(), v.c.v_minor.desc(), v.c.v_patch.desc(), v.c.v_release.desc(), v.c.v_label.desc())
-        .limit(1)
+        .limit(row_limit(1))
     )
 
 
@@ -363,7 +381,7 @@ def _promotion_rows() -> Executable:
         select(*columns).select_from(joined).where(v.c.model_name == bindparam("name"),
                                                    v.c.model_id == bindparam("model_id")),
         select(*columns).select_from(joined).where(s.c.model_name == bindparam("name"),
-                                                   s.c.status == ModelStatus.PRODUCTION.value),
+                                                   s.c.status == PRODUCTION),
     )
 
 
@@ -432,10 +450,10 @@ def _info_select() -> Select[Any]:
 INFO_BY_MODEL_ID = _info_select().where(VERSIONS.c.model_id == bindparam("model_id"))
 INFO_BY_PK = _info_select().where(VERSIONS.c.id == bindparam("pk"))
 PRODUCTION_INFO = _info_select().where(
-    STATES.c.model_name == bindparam("name"), STATES.c.status == ModelStatus.PRODUCTION.value
+    STATES.c.model_name == bindparam("name"), STATES.c.status == PRODUCTION
 )
 PRODUCTION_INFOS = (
-    _info_select().where(STATES.c.status == ModelStatus.PRODUCTION.value).order_by(STATES.c.model_name).limit(2)
+    _info_select().where(STATES.c.status == PRODUCTION).order_by(STATES.c.model_name).limit(row_limit(2))
 )
 
 
@@ -465,22 +483,21 @@ def filter_query(flt: ModelFilter) -> tuple[Executable, dict[str, Any]]:
         "date_from": flt.date_from, "date_to": flt.date_to,
         "dataset_instruments": instruments_key(flt.dataset_instruments) if flt.dataset_instruments is not None else None,
         "dataset_handler": flt.dataset_handler, "dataset_start_from": flt.dataset_start_from,
-        "dataset_end_to": flt.dataset_end_to, "limit": flt.limit, "offset": flt.offset or None,
+        "dataset_end_to": flt.dataset_end_to, "offset": flt.offset or None,
     }
     params = {k: v for k, v in params.items() if v is not None}
-    params.update({f"status_{i}": s for i, s in enumerate(statuses)})
     for i, (name, minimum) in enumerate(metrics):
         params[f"metric_{i}"], params[f"metric_min_{i}"] = name, minimum
     for i, (key, value) in enumerate(tags):
         params[f"tag_{i}"], params[f"tag_value_{i}"] = key, value
-    shape = (frozenset(params) - {f"status_{i}" for i in range(len(statuses))}, len(statuses), len(metrics),
-             len(tags), flt.order_by, flt.descending)
+    shape = (frozenset(params), tuple(statuses), len(metrics), len(tags), flt.order_by, flt.descending, flt.limit)
     return _filter_statement(*shape), params
 
 
 @lru_cache(maxsize=256)
 def _filter_statement(
-    given: frozenset[str], n_statuses: int, n_metrics: int, n_tags: int, order_by: str, descending: bool
+    given: frozenset[str], statuses: tuple[str, ...], n_metrics: int, n_tags: int, order_by: str, descending: bool,
+    limit: int | None,
 ) -> Select[Any]:
     v, s = ModelVersionRow, STATES.c
     query = _info_select()
@@ -494,8 +511,8 @@ def _filter_statement(
               "dataset_start_from": v.dataset_start >= bindparam("dataset_start_from"),
               "dataset_end_to": v.dataset_end <= bindparam("dataset_end_to")}
     query = query.where(*[clause for key, clause in bounds.items() if key in given])
-    if n_statuses:
-        query = query.where(s.status.in_([bindparam(f"status_{i}") for i in range(n_statuses)]))
+    if statuses:  # in the SQL text (see status_literal); at most one cached statement per set of statuses
+        query = query.where(s.status.in_([status_literal(ModelStatus(x)) for x in statuses]))
     m, t = ModelMetricRow, ModelTagRow
     for i in range(n_metrics):
         query = query.where(exists().where(
@@ -513,8 +530,8 @@ def _filter_statement(
     else:
         order = [v.id]  # ids grow with registration time
     query = query.order_by(*[(c.desc() if descending else c.asc()) for c in order])
-    if "limit" in given:
-        query = query.limit(bindparam("limit", type_=Integer))
+    if limit is not None:  # in the SQL text (see row_limit); the offset of later pages stays bound
+        query = query.limit(row_limit(limit))
     if "offset" in given:
         query = query.offset(bindparam("offset", type_=Integer))
     return query
