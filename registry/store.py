@@ -465,7 +465,7 @@ def read_infos(
     `root` is the artifact root: a local directory or an object-store URL such as `s3://bucket/prefix`.
     """
     base = str(root).rstrip("/")
-    return [_info(row, base) for row in connection.execute(query, params)]
+    return [_info(row, base) for row in connection.execute(query, params).all()]  # one fetchall, not a fetch per row
 
 
 def info_by_model_id(model_id: str) -> tuple[Executable, dict[str, Any]]:
