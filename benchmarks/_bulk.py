@@ -81,11 +81,14 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
         base = ic_mean(i)
         return {metric: base if metric in ("ic", "ic_mean") else base * (k + 1) / 7 for k, metric in enumerate(METRICS)}
 
+    def registered_at(i: int) -> object:
+        created = now - timedelta(days=60) - timedelta(seconds=n - i)
+        return created.replace(tzinfo=None).isoformat(sep=" ") if sqlite else created
+
     def version_rows() -> Iterator[tuple[object, ...]]:
         for pk, name, i in _rows(names, n, now):
-            created = now - timedelta(days=60) - timedelta(seconds=n - i)
             trained: date = today - timedelta(days=60 + (n - i) // 100)
-            when: object = created.replace(tzinfo=None).isoformat(sep=" ") if sqlite else created
+            when = registered_at(i)
             yield (
                 pk, f"{name}_v{version(i)}", name, version(i), 1, i - 1, 0, 1, "", "LGBModel",
                 trained.isoformat() if sqlite else trained, name, f"{i:032x}", None, None, hyper, dataset,
@@ -94,8 +97,7 @@ def load_ours(url_or_path: str, names: list[str], n: int, *, sqlite: bool = Fals
 
     def state_rows() -> Iterator[tuple[object, ...]]:
         for pk, name, i in _rows(names, n, now):
-            created = now - timedelta(days=60) - timedelta(seconds=n - i)
-            yield pk, name, status(i, n), created.replace(tzinfo=None).isoformat(sep=" ") if sqlite else created
+            yield pk, name, status(i, n), registered_at(i)
 
     def metric_rows() -> Iterator[tuple[object, ...]]:
         for pk, _name, i in _rows(names, n, now):

@@ -45,6 +45,7 @@ from registry.errors import ModelRegistryError
 from registry.statuses import ModelStatus
 from registry.store import lock_name
 from registry.tables import (
+    VERSIONS_WITH_STATE,
     ModelEventRow,
     ModelMetricRow,
     ModelNameRow,
@@ -179,7 +180,7 @@ def _archive_targets(
             v.id, v.model_id, v.model_name, s.status, v.artifact_size, v.training_date, s.approval_requested_at,
             newest_first.label("recency"), best_first.label("merit"), ModelMetricRow.value.label("metric"),
         )
-        .join(s, s.model_pk == v.id)
+        .select_from(VERSIONS_WITH_STATE)
         .outerjoin(ModelMetricRow, and_(ModelMetricRow.model_pk == v.id, ModelMetricRow.name == metric))
         .where(s.status != ARCHIVED)
         .subquery("ranked")
@@ -201,7 +202,7 @@ def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[tuple[int, st
     if policy.purge_archived_after_days is None:
         return None
     v, s = ModelVersionRow, ModelStateRow
-    return select(v.id, v.model_id, v.model_name, s.status, v.artifact_size).join(s, s.model_pk == v.id).where(
+    return select(v.id, v.model_id, v.model_name, s.status, v.artifact_size).select_from(VERSIONS_WITH_STATE).where(
         s.status == ARCHIVED,
         s.purged_at.is_(None),
         s.archived_at < now - timedelta(days=policy.purge_archived_after_days),
@@ -240,7 +241,7 @@ def _apply(
     candidates = or_(and_(s.status.in_(ARCHIVABLE), v.training_date < stale_before),
                      and_(s.status == ARCHIVED, s.purged_at.is_(None)) if purge is not None else false())
     names = sorted(str(name) for name in session.scalars(
-        select(v.model_name).join(s, s.model_pk == v.id).where(candidates).distinct()))
+        select(v.model_name).select_from(VERSIONS_WITH_STATE).where(candidates).distinct()))
     if not names:
         return []
     # Lock the affected names in one order, as promotions do, so cleanup serializes with them.
@@ -319,7 +320,8 @@ def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: 
     entries = artifacts.entries()
     v, s = ModelVersionRow, ModelStateRow
     rows = registry.db.run(lambda session: session.execute(
-        select(v.model_id, s.purged_at.is_not(None), v.artifact_size).join(s, s.model_pk == v.id)).all(), read_only=True)
+        select(v.model_id, s.purged_at.is_not(None), v.artifact_size).select_from(VERSIONS_WITH_STATE)).all(),
+        read_only=True)
     owned = {str(model_id) for model_id, _, _ in rows}
     purged = {str(model_id): int(size) for model_id, is_purged, size in rows if is_purged}
     horizon = (now - grace_period).timestamp()

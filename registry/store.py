@@ -49,6 +49,7 @@ from registry.tables import (
     STATES,
     TAGS,
     VERSIONS,
+    VERSIONS_WITH_STATE,
     ModelEventRow,
     ModelMetricRow,
     ModelNameRow,
@@ -203,8 +204,7 @@ def _refuse_impossible_id(model_id: str) -> None:
 def get_state(session: Session, model_id: str, *, for_update: bool = False) -> ModelStateRow:
     """The state row (status and its times) of `model_id`, or ModelNotFoundError."""
     _refuse_impossible_id(model_id)
-    query = (select(ModelStateRow).join(ModelVersionRow, ModelVersionRow.id == ModelStateRow.model_pk)
-             .where(ModelVersionRow.model_id == model_id))
+    query = select(ModelStateRow).select_from(VERSIONS_WITH_STATE).where(ModelVersionRow.model_id == model_id)
     if for_update:
         query = query.with_for_update(of=ModelStateRow)
     row = session.scalars(query).one_or_none()
@@ -376,12 +376,11 @@ def _promotion_rows() -> Executable:
     # Two indexed lookups (the target by its id, production by the partial unique index), one round trip.
     v, s = VERSIONS, STATES
     columns = (s.c.model_pk.label("id"), v.c.model_id, s.c.status, s.c.purged_at)
-    joined = v.join(s, s.c.model_pk == v.c.id)
     return union_all(
-        select(*columns).select_from(joined).where(v.c.model_name == bindparam("name"),
-                                                   v.c.model_id == bindparam("model_id")),
-        select(*columns).select_from(joined).where(s.c.model_name == bindparam("name"),
-                                                   s.c.status == PRODUCTION),
+        select(*columns).select_from(VERSIONS_WITH_STATE).where(v.c.model_name == bindparam("name"),
+                                                                v.c.model_id == bindparam("model_id")),
+        select(*columns).select_from(VERSIONS_WITH_STATE).where(s.c.model_name == bindparam("name"),
+                                                                s.c.status == PRODUCTION),
     )
 
 
@@ -443,7 +442,7 @@ _INFO_COLUMNS = (
 def _info_select() -> Select[Any]:
     """The columns of a version and its state that make a ModelInfo (metrics and tags included, as JSON)."""
     columns = (VERSIONS.c[name] if name in VERSIONS.c else STATES.c[name] for name in _INFO_COLUMNS)
-    return select(*columns).select_from(VERSIONS.join(STATES, STATES.c.model_pk == VERSIONS.c.id))
+    return select(*columns).select_from(VERSIONS_WITH_STATE)
 
 
 # Built once: SQLAlchemy then reuses their cache keys and compiled forms (values are bound parameters).
@@ -642,8 +641,8 @@ def set_previous_production(session: Session, name: str, model_id: str | None) -
 def name_and_status(session: Session, model_id: str) -> tuple[str, str]:
     _refuse_impossible_id(model_id)
     row = session.execute(
-        select(ModelVersionRow.model_name, ModelStateRow.status)
-        .join(ModelStateRow, ModelStateRow.model_pk == ModelVersionRow.id).where(ModelVersionRow.model_id == model_id)
+        select(ModelVersionRow.model_name, ModelStateRow.status).select_from(VERSIONS_WITH_STATE)
+        .where(ModelVersionRow.model_id == model_id)
     ).one_or_none()
     if row is None:
         raise ModelNotFoundError(f"model {model_id!r} not found in registry")

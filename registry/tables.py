@@ -214,6 +214,8 @@ class ModelEventRow(Base):
 # The Core tables behind the rows, typed as tables (the declarative `__table__` attribute is a FromClause).
 VERSIONS = cast(Table, ModelVersionRow.__table__)
 STATES = cast(Table, ModelStateRow.__table__)
+# Every version with its state row (the ON clause comes from the foreign key).
+VERSIONS_WITH_STATE = VERSIONS.join(STATES)
 METRICS = cast(Table, ModelMetricRow.__table__)
 TAGS = cast(Table, ModelTagRow.__table__)
 EVENTS = cast(Table, ModelEventRow.__table__)

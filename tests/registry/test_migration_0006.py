@@ -55,4 +55,6 @@ def test_upgrading_from_0005_keeps_every_status_and_its_times(tmp_path: Path, da
         with pytest.raises(IntegrityError), reg.db.engine.begin() as conn:
             conn.execute(text("UPDATE model_states SET status = 'production' WHERE model_pk = "
                               "(SELECT id FROM model_versions WHERE model_id = :id)"), {"id": fresh})
-    assert "status" not in {c["name"] for c in inspect(Database(database_url).engine).get_columns("model_versions")}
+    migrated = Database(database_url)
+    assert "status" not in {c["name"] for c in inspect(migrated.engine).get_columns("model_versions")}
+    migrated.dispose()
