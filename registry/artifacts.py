@@ -1,12 +1,19 @@
-"""Artifact files: staged in a temporary directory, fsynced, published by an atomic rename, verified on load."""
+"""Artifact files: staged in a temporary directory, fsynced, published by an atomic rename, verified on load.
+
+The fsyncs of the staged files run on a small thread pool while the registration talks to the database;
+`publish` waits for them before the rename, and the rename's own fsync finishes before the commit, so a
+committed row never points at files that a power cut could take away.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -34,6 +41,14 @@ class StagedArtifact:
     size: int
     original_size: int = 0
     compression: Compression | None = None
+    syncing: list[Future[None]] = field(default_factory=list)  # fsyncs still running in the background
+
+    def settle(self) -> None:
+        """Wait for the background fsyncs; raises the OSError of the first that failed."""
+        pending, self.syncing = self.syncing, []
+        errors = [exc for exc in (f.exception() for f in pending) if exc is not None]
+        if errors:
+            raise errors[0]
 
 
 @dataclass(frozen=True)
@@ -50,12 +65,32 @@ def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
     return orjson.dumps(snapshot, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """fsync a file or a directory by path (a directory's fsync makes its new entries durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads: it starts its own pool
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _in_background(path: Path) -> Future[None]:
+    """Start fsyncing `path` on the fsync threads (fsync releases the GIL)."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qmp-fsync")
+    return _pool.submit(_fsync, path)
 
 
 class LocalArtifactStore:
@@ -92,12 +127,10 @@ class LocalArtifactStore:
         try:
             with open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, model=model)
-                sink.flush()
-                os.fsync(sink.fileno())
         except Exception as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"model of type {type(model).__name__} cannot be pickled: {exc}") from exc
-        return StagedArtifact(path, encoded.sha256, encoded.size, encoded.original_size, self.compression)
+        return self._staged(path, encoded)
 
     def stage_file(self, source: Path) -> StagedArtifact:
         """Copy an existing model file into a new staging directory (the registry owns its artifacts)."""
@@ -105,30 +138,37 @@ class LocalArtifactStore:
         try:
             with open(source, "rb") as src, open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, source=src)
-                sink.flush()
-                os.fsync(sink.fileno())
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
-        return StagedArtifact(path, encoded.sha256, encoded.size, encoded.original_size, self.compression)
+        return self._staged(path, encoded)
+
+    def _staged(self, path: Path, encoded: Any) -> StagedArtifact:
+        staged = StagedArtifact(path, encoded.sha256, encoded.size, encoded.original_size, self.compression)
+        staged.syncing.append(_in_background(path / MODEL_FILE))
+        return staged
 
     def discard(self, staged: StagedArtifact) -> None:
+        with contextlib.suppress(OSError):
+            staged.settle()
         shutil.rmtree(staged.path, ignore_errors=True)
 
-    def publish(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> Path:
-        """Write the metadata snapshot, then rename the staged directory to its model id."""
-        metadata_path = Path(staged.path) / METADATA_FILE
-        with open(metadata_path, "wb") as sink:
-            sink.write(snapshot_bytes(snapshot))
-            sink.flush()
-            os.fsync(sink.fileno())
-        _fsync_dir(Path(staged.path))  # the directory's own entries (model.pkl, metadata.json) survive a power cut
+    def write_snapshot(self, staged: StagedArtifact, snapshot: dict[str, Any]) -> None:
+        """Write metadata.json next to the staged model; it and the directory's entries are fsynced in the
+        background (`publish` waits for them)."""
+        directory = Path(staged.path)
+        (directory / METADATA_FILE).write_bytes(snapshot_bytes(snapshot))
+        staged.syncing += [_in_background(directory / METADATA_FILE), _in_background(directory)]
+
+    def publish(self, staged: StagedArtifact, model_id: str) -> Path:
+        """Once the staged files are durable, rename the staged directory to its model id (and fsync that)."""
+        staged.settle()
         final = self.model_dir(model_id)
         if final.exists():
             # No row owns it (the caller holds the name lock and the id is new): a crash leftover.
             shutil.rmtree(final)
         os.rename(staged.path, final)
-        _fsync_dir(self.root)
+        _fsync(self.root)
         staged.path = final
         return final
 

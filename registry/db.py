@@ -6,7 +6,8 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,8 +16,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -104,6 +105,38 @@ def is_retryable(exc: BaseException) -> bool:
         if isinstance(exc, OperationalError) and sqlstate is None and "sqlite" not in type(exc.orig).__module__:
             return True  # psycopg raises OperationalError without a SQLSTATE when it cannot connect
     return False
+
+
+def run_pipelined(connection: Connection, statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[Any]:
+    """PostgreSQL: send `statements` (after the BEGIN psycopg opens the transaction with) in one psycopg
+    pipeline, one round trip for all; returns each one's first row (None when it returned none).
+
+    Only for statements whose parameters and results need no SQLAlchemy type processing (strings, numbers).
+    Driver errors come out as SQLAlchemy's, and a lost connection is invalidated, as on `Connection.execute`.
+    """
+    driver: Any = connection.connection.driver_connection
+    dbapi = connection.dialect.loaded_dbapi
+    compiled = []
+    for statement, params in statements:
+        sql, literals = _driver_sql(statement, connection.dialect)
+        compiled.append((sql, {**literals, **params}))
+    try:
+        with driver.pipeline():
+            cursors = [driver.execute(sql, params) for sql, params in compiled]
+        return [cursor.fetchone() for cursor in cursors]
+    except dbapi.Error as exc:
+        disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if disconnected:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(compiled[0][0], None, exc, dbapi.Error, connection_invalidated=disconnected,
+                                  dialect=connection.dialect) from exc
+
+
+@lru_cache(maxsize=64)
+def _driver_sql(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict[str, Any]]:
+    """The statement's SQL for the driver, and the values of its literal parameters (such as a `+ 1`)."""
+    compiled = statement.compile(dialect=dialect)
+    return str(compiled), dict(compiled.params)
 
 
 class Database:

@@ -100,10 +100,12 @@ class ObjectArtifactStore:
                 self.fs.copy(str(source / name), str(target / name))
         self._remove(source)
 
-    def publish(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> PurePosixPath:
-        """Write the metadata snapshot next to the staged model, then copy both to the model id's keys."""
-        body = snapshot_bytes(snapshot)
-        self.fs.pipe_file(str(staged.path / METADATA_FILE), body)
+    def write_snapshot(self, staged: StagedArtifact, snapshot: dict[str, Any]) -> None:
+        """Write the metadata snapshot next to the staged model."""
+        self.fs.pipe_file(str(staged.path / METADATA_FILE), snapshot_bytes(snapshot))
+
+    def publish(self, staged: StagedArtifact, model_id: str) -> PurePosixPath:
+        """Copy the staged model and its snapshot to the model id's keys."""
         final = self.model_dir(model_id)
         if self.fs.exists(str(final)):
             self._remove(final)  # no row owns it (the caller holds the name lock and the id is new): a leftover

@@ -193,15 +193,14 @@ class ModelRegistry:
             self.artifacts.unpublish(work.staged)
             work.published = False
         name = metadata.model_name
-        highest = store.lock_name_for_registration(session, name, _now())  # creates, locks and counts the name
+        # Creates, locks and counts the name, and reads the latest version and production under the lock.
+        locked = store.lock_for_registration(session, name, _now(), self.primary_metric, spec.flow_run_id)
+        highest, context = locked.highest, locked.context
         now = _now()  # after the lock: registration times then follow the order rows are written in
-        if spec.flow_run_id is not None:
-            existing = store.find_by_flow_run(session, name, spec.flow_run_id)
-            if existing is not None:
-                store.uncount_registration(session, name)
-                work.reused = existing
-                return existing
-        context = store.registration_context(session, name, self.primary_metric)
+        if locked.existing is not None:
+            store.uncount_registration(session, name)
+            work.reused = locked.existing
+            return locked.existing
         if metadata.version is None:
             latest = max((v for v in (context.latest, highest) if v is not None), key=lambda v: v.sort_key, default=None)
             version = next_version(latest)
@@ -212,6 +211,13 @@ class ModelRegistry:
         parsed = parse_version(version)
         model_id = f"{name}_v{version}"
         status = self._initial_status(context, metadata.performance_metrics)
+        snapshot = {
+            "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
+            "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
+            "compression": work.staged.compression, "original_size": work.staged.original_size,
+        }
+        # Its fsyncs (and the model file's, started at staging) run while the row is written.
+        self.artifacts.write_snapshot(work.staged, snapshot)
         try:
             store.insert_model(
                 session,
@@ -232,14 +238,9 @@ class ModelRegistry:
             if "flow_run" in str(exc.orig):
                 raise
             raise DuplicateVersionError(f"model {name!r} already has version {version!r} (model id {model_id!r})") from exc
-        snapshot = {
-            "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
-            "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
-            "compression": work.staged.compression, "original_size": work.staged.original_size,
-        }
         session.flush()
         work.model_id = model_id
-        self.artifacts.publish(work.staged, model_id, snapshot)
+        self.artifacts.publish(work.staged, model_id)
         work.published = True
         return model_id
 

@@ -3,6 +3,7 @@ connection); rows never leave this module."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ClauseElement,
     ColumnElement,
     Connection,
     Executable,
@@ -32,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from registry.db import run_pipelined
 from registry.errors import ModelNotFoundError
 from registry.models import (
     ModelEvent,
@@ -116,8 +119,47 @@ def lock_name_for_registration(session: Session, name: str, now: datetime) -> Ve
     if row is None:
         lock_name(session, name, now, create=True)
         row = session.execute(COUNT_REGISTRATION, {"model_name": name}).one()
-    highest: str | None = row[0]
-    return None if highest is None else parse_version(highest)
+    return _version_or_none(row[0])
+
+
+def _version_or_none(text: str | None) -> Version | None:
+    return None if text is None else parse_version(text)
+
+
+class LockedName(NamedTuple):
+    """What a registration knows once it holds the name lock."""
+
+    highest: Version | None  # the highest version the name ever had, deleted ones included
+    context: RegistrationContext
+    existing: str | None  # the model id the registration's flow run already registered, if any
+
+
+def lock_for_registration(session: Session, name: str, now: datetime, metric: str, flow_run_id: str | None) -> LockedName:
+    """Lock and count the name (creating it when new), then read the registration's context under the lock.
+
+    On PostgreSQL the BEGIN, the lock and the reads go out in one psycopg pipeline: the server runs them in
+    order, each read with its own snapshot taken once the lock is granted (so a registration that committed
+    while this one waited is seen), and they cost one round trip instead of three or four.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return _lock_then_read(session, name, now, metric, flow_run_id)
+    statements: list[tuple[ClauseElement, dict[str, Any]]] = [
+        (COUNT_REGISTRATION, {"model_name": name}), (REGISTRATION_CONTEXT, {"name": name, "metric": metric})
+    ]
+    if flow_run_id is not None:
+        statements.append((BY_FLOW_RUN, {"name": name, "flow_run_id": flow_run_id}))
+    rows = run_pipelined(connection, statements)
+    if rows[0] is None:  # the name's first registration: create its row, then as usual
+        return _lock_then_read(session, name, now, metric, flow_run_id)
+    existing = rows[2] if flow_run_id is not None else None
+    return LockedName(_version_or_none(rows[0][0]), _context(rows[1]), existing[0] if existing else None)
+
+
+def _lock_then_read(session: Session, name: str, now: datetime, metric: str, flow_run_id: str | None) -> LockedName:
+    highest = lock_name_for_registration(session, name, now)
+    existing = find_by_flow_run(session, name, flow_run_id) if flow_run_id is not None else None
+    return LockedName(highest, registration_context(session, name, metric), existing)
 
 
 def remember_highest_version(session: Session, name: str, version: str) -> None:
@@ -161,7 +203,10 @@ REGISTRATION_CONTEXT = _registration_context()
 
 def registration_context(session: Session, name: str, metric: str) -> RegistrationContext:
     """The latest version, whether a production model exists and its `metric`, in one statement."""
-    row = session.execute(REGISTRATION_CONTEXT, {"name": name, "metric": metric}).one_or_none()
+    return _context(session.execute(REGISTRATION_CONTEXT, {"name": name, "metric": metric}).one_or_none())
+
+
+def _context(row: Sequence[Any] | None) -> RegistrationContext:
     if row is None:  # no version yet, hence no production either
         return RegistrationContext(None, False, None)
     return RegistrationContext(Version(row[0], row[1], row[2], row[3]), row[4] is not None, row[5])

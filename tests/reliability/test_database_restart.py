@@ -196,3 +196,22 @@ def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retr
     assert [m.model_id for m in short_budget.list_models()] == [info.model_id]
     assert_registry_consistent(short_budget)
     short_budget.close()
+
+
+def test_registration_on_a_pooled_connection_the_server_killed_retries_on_a_new_one(pg_registry: ModelRegistry) -> None:
+    """The first round trip of a registration is the pipelined BEGIN + lock + reads (psycopg, not SQLAlchemy):
+    its connection error must still invalidate the connection and be retried like any other."""
+    first = pg_registry.register_model({"n": 0}, metadata("killed_connection"))
+    invalidated: list[BaseException | None] = []
+    event.listen(pg_registry.db.engine, "invalidate", lambda _conn, _record, exc: invalidated.append(exc))
+    with pg_registry.db.read_engine.connect() as admin:
+        killed = admin.execute(text(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend') t"
+        )).scalar_one()
+    assert killed >= 1
+    second = pg_registry.register_model({"n": 1}, metadata("killed_connection"))
+    assert invalidated and "terminat" in str(invalidated[0])
+    assert [m.model_id for m in pg_registry.list_models()] == [second, first]
+    assert pg_registry.get_model(second) == {"n": 1}
+    assert_registry_consistent(pg_registry)
