@@ -1,13 +1,14 @@
 """Artifact files: staged in a temporary directory, fsynced, published by an atomic rename, verified on load.
 
-The fsyncs of the staged files run on a small thread pool while the registration talks to the database;
-`publish` waits for them before the rename, and the rename's own fsync finishes before the commit, so a
-committed row never points at files that a power cut could take away.
+The fsyncs (of the model file, its metadata snapshot, their directory and the root after the rename to the
+model id) run on a small thread pool while the registration locks its name and writes its row; `publish`
+waits for all of them before the commit, so a committed row never points at files a power cut could take.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -65,32 +66,42 @@ def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
     return orjson.dumps(snapshot, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
-def _fsync(path: Path) -> None:
-    """fsync a file or a directory by path (a directory's fsync makes its new entries durable)."""
-    fd = os.open(path, os.O_RDONLY)
+def _sync(fd: int, path: Path) -> None:
+    """fsync an open file or directory (a directory's fsync makes its new entries durable), then close it.
+
+    By descriptor, so that a rename meanwhile does not matter; `path` is what it was opened as."""
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-_pool: ThreadPoolExecutor | None = None
+def _sync_later(fd: int, path: Path) -> Future[None]:
+    """Run `_sync` on the fsync threads (fsync releases the GIL)."""
+    return _pool().submit(_sync, fd, path)
+
+
+def _sync_now(path: Path) -> None:
+    _sync(os.open(path, os.O_RDONLY), path)
+
+
+_threads: ThreadPoolExecutor | None = None
 
 
 def _forget_pool() -> None:
-    global _pool
-    _pool = None  # a forked child has none of the parent's threads: it starts its own pool
+    global _threads
+    _threads = None  # a forked child has none of the parent's threads: it starts its own pool
 
 
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _in_background(path: Path) -> Future[None]:
-    """Start fsyncing `path` on the fsync threads (fsync releases the GIL)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qmp-fsync")
-    return _pool.submit(_fsync, path)
+def _pool() -> ThreadPoolExecutor:
+    """The fsync threads (one pool per process)."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="qmp-fsync")
+    return _threads
 
 
 class LocalArtifactStore:
@@ -127,10 +138,11 @@ class LocalArtifactStore:
         try:
             with open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, model=model)
+                fd = os.dup(sink.fileno())
         except Exception as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"model of type {type(model).__name__} cannot be pickled: {exc}") from exc
-        return self._staged(path, encoded)
+        return self._staged(path, encoded, fd)
 
     def stage_file(self, source: Path) -> StagedArtifact:
         """Copy an existing model file into a new staging directory (the registry owns its artifacts)."""
@@ -138,14 +150,16 @@ class LocalArtifactStore:
         try:
             with open(source, "rb") as src, open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, source=src)
+                fd = os.dup(sink.fileno())
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
-        return self._staged(path, encoded)
+        return self._staged(path, encoded, fd)
 
-    def _staged(self, path: Path, encoded: Any) -> StagedArtifact:
+    def _staged(self, path: Path, encoded: Any, fd: int) -> StagedArtifact:
+        """The staged file's fsync starts now, in the background: it runs while the registration locks its name."""
         staged = StagedArtifact(path, encoded.sha256, encoded.size, encoded.original_size, self.compression)
-        staged.syncing.append(_in_background(path / MODEL_FILE))
+        staged.syncing.append(_sync_later(fd, path / MODEL_FILE))
         return staged
 
     def discard(self, staged: StagedArtifact) -> None:
@@ -153,27 +167,47 @@ class LocalArtifactStore:
             staged.settle()
         shutil.rmtree(staged.path, ignore_errors=True)
 
-    def write_snapshot(self, staged: StagedArtifact, snapshot: dict[str, Any]) -> None:
-        """Write metadata.json next to the staged model; it and the directory's entries are fsynced in the
-        background (`publish` waits for them)."""
+    def start_publishing(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> None:
+        """Write metadata.json next to the staged model and rename the directory to its model id; the fsyncs
+        of both files, of the directory and of the root run in the background.
+
+        The caller holds the name lock and writes the row meanwhile, then calls `publish` (or, when the row
+        could not be written, `unpublish`) before its transaction ends. The rename never replaces anything:
+        a directory already there (a crash leftover) stays until `publish`, once the row proves the id new.
+        """
         directory = Path(staged.path)
-        (directory / METADATA_FILE).write_bytes(snapshot_bytes(snapshot))
-        staged.syncing += [_in_background(directory / METADATA_FILE), _in_background(directory)]
+        metadata_path = directory / METADATA_FILE
+        with open(metadata_path, "wb") as sink:
+            sink.write(snapshot_bytes(snapshot))
+            fd = os.dup(sink.fileno())
+        staged.syncing.append(_sync_later(fd, metadata_path))
+        staged.syncing.append(_sync_later(os.open(directory, os.O_RDONLY), directory))  # its entries
+        final = self.model_dir(model_id)
+        try:
+            os.rename(directory, final)  # replaces at most an empty directory, never a model's
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise
+            return  # something is in the way: `publish` deals with it
+        staged.path = final
+        staged.syncing.append(_sync_later(os.open(self.root, os.O_RDONLY), self.root))
 
     def publish(self, staged: StagedArtifact, model_id: str) -> Path:
-        """Once the staged files are durable, rename the staged directory to its model id (and fsync that)."""
+        """Wait for `start_publishing`'s fsyncs: the files are then durable under the model id."""
         staged.settle()
         final = self.model_dir(model_id)
-        if final.exists():
-            # No row owns it (the caller holds the name lock and the id is new): a crash leftover.
+        if Path(staged.path) != final:
+            # No row owns it (the caller holds the name lock and has just written the id's row): a crash leftover.
             shutil.rmtree(final)
-        os.rename(staged.path, final)
-        _fsync(self.root)
-        staged.path = final
+            os.rename(staged.path, final)
+            staged.path = final
+            _sync_now(self.root)
         return final
 
     def unpublish(self, staged: StagedArtifact) -> None:
         """Undo `publish` when the transaction that was to own the directory did not commit."""
+        with contextlib.suppress(OSError):
+            staged.settle()
         if staged.path.parent == self.staging or not Path(staged.path).exists():
             return
         target = self.staging / uuid.uuid4().hex

@@ -100,8 +100,8 @@ class ObjectArtifactStore:
                 self.fs.copy(str(source / name), str(target / name))
         self._remove(source)
 
-    def write_snapshot(self, staged: StagedArtifact, snapshot: dict[str, Any]) -> None:
-        """Write the metadata snapshot next to the staged model."""
+    def start_publishing(self, staged: StagedArtifact, model_id: str, snapshot: dict[str, Any]) -> None:
+        """Write the metadata snapshot next to the staged model (`publish` then copies both)."""
         self.fs.pipe_file(str(staged.path / METADATA_FILE), snapshot_bytes(snapshot))
 
     def publish(self, staged: StagedArtifact, model_id: str) -> PurePosixPath:

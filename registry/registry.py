@@ -216,31 +216,39 @@ class ModelRegistry:
             "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
             "compression": work.staged.compression, "original_size": work.staged.original_size,
         }
-        # Its fsyncs (and the model file's, started at staging) run while the row is written.
-        self.artifacts.write_snapshot(work.staged, snapshot)
         try:
-            store.insert_model(
-                session,
-                model_id=model_id,
-                metadata=metadata,
-                version=version,
-                parsed=parsed,
-                status=status,
-                sha256=work.staged.sha256,
-                size=work.staged.size,
-                spec=spec,
-                highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
-                now=now,
-                compression=work.staged.compression,
-                original_size=work.staged.original_size,
-            )
-        except IntegrityError as exc:
-            if "flow_run" in str(exc.orig):
-                raise
-            raise DuplicateVersionError(f"model {name!r} already has version {version!r} (model id {model_id!r})") from exc
-        session.flush()
+            # The files' fsyncs run on background threads while the row is written; publish waits for them.
+            self.artifacts.start_publishing(work.staged, model_id, snapshot)
+            try:
+                store.insert_model(
+                    session,
+                    model_id=model_id,
+                    metadata=metadata,
+                    version=version,
+                    parsed=parsed,
+                    status=status,
+                    sha256=work.staged.sha256,
+                    size=work.staged.size,
+                    spec=spec,
+                    highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
+                    now=now,
+                    compression=work.staged.compression,
+                    original_size=work.staged.original_size,
+                )
+            except IntegrityError as exc:
+                if "flow_run" in str(exc.orig):
+                    raise
+                raise DuplicateVersionError(
+                    f"model {name!r} already has version {version!r} (model id {model_id!r})"
+                ) from exc
+            session.flush()
+            self.artifacts.publish(work.staged, model_id)
+        except BaseException:
+            # Still under the name lock: take the directory back before the rollback lets the next
+            # registration of this name in (it may get the same model id).
+            self.artifacts.unpublish(work.staged)
+            raise
         work.model_id = model_id
-        self.artifacts.publish(work.staged, model_id)
         work.published = True
         return model_id
 

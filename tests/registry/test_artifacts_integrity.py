@@ -135,27 +135,29 @@ def test_model_object_wins_over_nothing_and_is_independent_of_later_mutation(
     assert registry.get_model(model_id) == {"weights": [1, 2]}
 
 
-@pytest.mark.parametrize("failing", ["model.pkl", "metadata.json", "staged directory"])
+@pytest.mark.parametrize("failing", ["model.pkl", "metadata.json", "staged directory", "root"])
 def test_failed_background_fsync_fails_the_registration_with_nothing_left(
     registry: ModelRegistry, model: Any, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """The staged files are fsynced on background threads; a failure there still stops the commit."""
+    """The fsyncs run on background threads while the row is written; a failure there still stops the commit."""
     import registry.artifacts as artifacts
 
-    real_fsync = artifacts._fsync
+    real_sync = artifacts._sync
 
-    def fsync_or_fail(path: Path) -> None:
-        staged_dir = path.parent.name == artifacts.STAGING_DIR
-        if path.name == failing or (failing == "staged directory" and staged_dir):
+    def sync_or_fail(fd: int, path: Path) -> None:
+        which = {path.name, "staged directory" if path.parent.name == artifacts.STAGING_DIR else "",
+                 "root" if path == registry.registry_dir else ""}
+        if failing in which:
+            os.close(fd)
             raise OSError(5, "Input/output error", str(path))
-        real_fsync(path)
+        real_sync(fd, path)
 
-    monkeypatch.setattr(artifacts, "_fsync", fsync_or_fail)
+    monkeypatch.setattr(artifacts, "_sync", sync_or_fail)
     with pytest.raises(OSError, match="Input/output error"):
         registry.register_model(model, metadata(version="1.0"))
     assert registry.list_models() == []
     assert registry.history() == []
     assert leftover_dirs(registry) == []
-    monkeypatch.setattr(artifacts, "_fsync", real_fsync)
+    monkeypatch.setattr(artifacts, "_sync", real_sync)
     model_id = registry.register_model(model, metadata(version="1.0"))
     assert registry.get_model(model_id) == model
