@@ -198,7 +198,10 @@ class LocalArtifactStore:
         final = self.model_dir(model_id)
         if Path(staged.path) != final:
             # No row owns it (the caller holds the name lock and has just written the id's row): a crash leftover.
-            shutil.rmtree(final)
+            if final.is_dir() and not final.is_symlink():
+                shutil.rmtree(final)
+            else:
+                final.unlink()
             os.rename(staged.path, final)
             staged.path = final
             _sync_now(self.root)

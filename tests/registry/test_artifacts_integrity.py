@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from registry import CorruptedArtifactError, ModelPathNotAllowedError, ModelRegistry
+from registry import CorruptedArtifactError, DuplicateVersionError, ModelPathNotAllowedError, ModelRegistry
 from tests.registry.registry_helpers import leftover_dirs, metadata
 
 
@@ -161,3 +161,34 @@ def test_failed_background_fsync_fails_the_registration_with_nothing_left(
     monkeypatch.setattr(artifacts, "_sync", real_sync)
     model_id = registry.register_model(model, metadata(version="1.0"))
     assert registry.get_model(model_id) == model
+
+
+@pytest.mark.parametrize("leftover", ["full directory", "empty directory", "file"])
+def test_crash_leftover_under_the_new_model_id_is_replaced_by_the_registered_files(
+    registry: ModelRegistry, model: Any, leftover: str
+) -> None:
+    """A directory (or file) under the id a registration gets, owned by no row, is what a crash left behind."""
+    target = registry.registry_dir / "lgbm_alpha158_v1.0"
+    if leftover == "file":
+        registry.registry_dir.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"stray")
+    else:
+        target.mkdir(parents=True)
+        if leftover == "full directory":
+            (target / "model.pkl").write_bytes(b"half-written")
+    model_id = registry.register_model(model, metadata(version="1.0"))
+    assert registry.registry_dir / model_id == target
+    assert registry.get_model(model_id) == model
+    assert sorted(p.name for p in target.iterdir()) == ["metadata.json", "model.pkl"]
+    assert json.loads((target / "metadata.json").read_text())["model_id"] == model_id
+    assert not any((registry.registry_dir / ".staging").iterdir())
+
+
+def test_registering_a_taken_version_leaves_the_existing_model_files_untouched(registry: ModelRegistry) -> None:
+    first = registry.register_model({"first": True}, metadata(version="1.0"))
+    before = {p.name: p.read_bytes() for p in (registry.registry_dir / first).iterdir()}
+    with pytest.raises(DuplicateVersionError):
+        registry.register_model({"second": True}, metadata(version="1.0"))
+    assert {p.name: p.read_bytes() for p in (registry.registry_dir / first).iterdir()} == before
+    assert registry.get_model(first) == {"first": True}
+    assert not any((registry.registry_dir / ".staging").iterdir())
