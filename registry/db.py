@@ -6,7 +6,8 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,29 +108,48 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-def run_pipelined(connection: Connection, statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[Any]:
-    """PostgreSQL: send `statements` (after the BEGIN psycopg opens the transaction with) in one psycopg
-    pipeline, one round trip for all; returns each one's first row (None when it returned none).
+# -- statements sent on the psycopg connection itself ------------------------------------------------------
+# For the hot paths only, and only for statements whose parameters and results need no SQLAlchemy type
+# processing (strings, numbers, dates, JSON; the callers convert timestamps to UTC themselves). Driver errors
+# come out as SQLAlchemy's, and a lost connection is invalidated, as on `Connection.execute`.
 
-    Only for statements whose parameters and results need no SQLAlchemy type processing (strings, numbers).
-    Driver errors come out as SQLAlchemy's, and a lost connection is invalidated, as on `Connection.execute`.
-    """
-    driver: Any = connection.connection.driver_connection
+
+@contextmanager
+def _as_sqlalchemy_errors(connection: Connection, sql: str) -> Iterator[None]:
     dbapi = connection.dialect.loaded_dbapi
-    compiled = []
-    for statement, params in statements:
-        sql, literals = _driver_sql(statement, connection.dialect)
-        compiled.append((sql, {**literals, **params}))
     try:
-        with driver.pipeline():
-            cursors = [driver.execute(sql, params) for sql, params in compiled]
-        return [cursor.fetchone() for cursor in cursors]
+        yield
     except dbapi.Error as exc:
         disconnected = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
         if disconnected:
             connection.invalidate(exc)
-        raise DBAPIError.instance(compiled[0][0], None, exc, dbapi.Error, connection_invalidated=disconnected,
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, connection_invalidated=disconnected,
                                   dialect=connection.dialect) from exc
+
+
+def _driver_call(connection: Connection, statement: ClauseElement, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    sql, literals = _driver_sql(statement, connection.dialect)
+    return sql, {**literals, **params}
+
+
+def fetch_all(connection: Connection, statement: ClauseElement, params: dict[str, Any]) -> list[Any]:
+    """PostgreSQL: one statement's rows, skipping SQLAlchemy's per-execution work (about 40% of a
+    single-row read on this machine: 0.57 -> 0.34 ms)."""
+    driver: Any = connection.connection.driver_connection
+    sql, values = _driver_call(connection, statement, params)
+    with _as_sqlalchemy_errors(connection, sql):
+        return list(driver.execute(sql, values).fetchall())
+
+
+def run_pipelined(connection: Connection, statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[Any]:
+    """PostgreSQL: send `statements` (after the BEGIN psycopg opens the transaction with) in one psycopg
+    pipeline, one round trip for all; returns each one's first row (None when it returned none)."""
+    driver: Any = connection.connection.driver_connection
+    calls = [_driver_call(connection, statement, params) for statement, params in statements]
+    with _as_sqlalchemy_errors(connection, calls[0][0]):
+        with driver.pipeline():
+            cursors = [driver.execute(sql, values) for sql, values in calls]
+        return [cursor.fetchone() for cursor in cursors]
 
 
 @lru_cache(maxsize=64)

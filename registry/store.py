@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ClauseElement,
@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from registry.db import run_pipelined
+from registry.db import fetch_all, run_pipelined
 from registry.errors import ModelNotFoundError
 from registry.models import (
     ModelEvent,
@@ -509,7 +509,12 @@ def read_infos(
     `root` is the artifact root: a local directory or an object-store URL such as `s3://bucket/prefix`.
     """
     base = str(root).rstrip("/")
-    return [_info(row, base) for row in connection.execute(query, params).all()]  # one fetchall, not a fetch per row
+    rows: Sequence[Any]
+    if isinstance(connection, Connection) and connection.dialect.name == "postgresql":
+        rows = fetch_all(connection, cast(ClauseElement, query), params or {})
+    else:
+        rows = connection.execute(query, params).all()  # one fetchall, not a fetch per row
+    return [_info(row, base) for row in rows]
 
 
 def info_by_model_id(model_id: str) -> tuple[Executable, dict[str, Any]]:
@@ -599,8 +604,8 @@ def _info(row: Row[Any], base: str) -> ModelInfo:
         "size_bytes": v["artifact_size"],
         "compression": v["artifact_compression"],
         "original_size": v["artifact_original_size"],
-        "created_at": v["created_at"],
-        "updated_at": v["updated_at"],
+        "created_at": _utc(v["created_at"]),
+        "updated_at": _utc(v["updated_at"]),
         "experiment_name": v["experiment_name"],
         "qlib_recorder_id": v["qlib_recorder_id"],
         "tags": v["tags"] or {},
@@ -608,9 +613,14 @@ def _info(row: Row[Any], base: str) -> ModelInfo:
         "dataset_info": v["dataset_info"],
         "description": v["description"],
         "flow_run_id": v["flow_run_id"],
-        "archived_at": v["archived_at"],
-        "purged_at": v["purged_at"],
+        "archived_at": _utc(v["archived_at"]),
+        "purged_at": _utc(v["purged_at"]),
     })
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Timestamps in UTC, also those read past SQLAlchemy (`fetch_all`), which come in the session's zone."""
+    return None if value is None else value.astimezone(UTC)
 
 
 def events(

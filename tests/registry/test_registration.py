@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 import registry as registry_pkg
 from registry import DatasetConfig, ModelFilter, ModelInfo, ModelMetadata, ModelNotFoundError, ModelRegistry
+from tests.conftest import TABLES
 from tests.registry.registry_helpers import metadata
 
 PUBLIC_NAMES = [
@@ -189,3 +191,22 @@ def test_mutating_calls_keep_the_seed_signature_and_take_actor_and_reason_by_key
     assert [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
     keyword_only = {p.name for p in params if p.kind is p.KEYWORD_ONLY}
     assert {"actor", "reason"} <= keyword_only
+
+
+@pytest.mark.postgres
+def test_times_are_utc_whatever_the_postgres_session_time_zone(tmp_path: Path, postgres_url: str, model: Any) -> None:
+    """Hot reads bypass SQLAlchemy's result types (psycopg gives timestamps in the session's zone)."""
+    tokyo = f"{postgres_url}?options=-c%20TimeZone%3DAsia%2FTokyo"
+    with ModelRegistry(tmp_path / "reg", tokyo) as reg:
+        reg.db.run(lambda s: s.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")))
+        assert reg.db.run(lambda s: s.execute(text("SHOW TimeZone")).scalar_one()) == "Asia/Tokyo"
+        before = datetime.now(UTC)
+        model_id = reg.register_model(model, metadata(version="1.0"))
+        reg.set_production_model(model_id)
+        infos = [reg.get_model_info(model_id), reg.get_production_model("lgbm_alpha158"), reg.list_models()[0]]
+    with ModelRegistry(tmp_path / "reg", postgres_url) as reg:
+        assert reg.get_model_info(model_id) == infos[0]
+    for info in infos:
+        assert info is not None and info == infos[0]
+        for when in (info.created_at, info.updated_at):
+            assert when.tzinfo is UTC and before <= when <= datetime.now(UTC)

@@ -215,3 +215,20 @@ def test_registration_on_a_pooled_connection_the_server_killed_retries_on_a_new_
     assert [m.model_id for m in pg_registry.list_models()] == [second, first]
     assert pg_registry.get_model(second) == {"n": 1}
     assert_registry_consistent(pg_registry)
+
+
+def test_read_on_a_pooled_connection_the_server_killed_retries_on_a_new_one(pg_registry: ModelRegistry) -> None:
+    """Hot reads also go to psycopg directly; a dead pooled connection is invalidated and the read retried."""
+    model_id = pg_registry.register_model({"n": 0}, metadata("killed_read"))
+    pg_registry.set_production_model(model_id)
+    assert pg_registry.get_production_model("killed_read") is not None  # leaves a connection in the read pool
+    invalidated: list[BaseException | None] = []
+    event.listen(pg_registry.db.read_engine, "invalidate", lambda _conn, _record, exc: invalidated.append(exc))
+    with pg_registry.db.engine.connect() as admin:
+        admin.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ))
+    info = pg_registry.get_production_model("killed_read")
+    assert info is not None and info.model_id == model_id
+    assert invalidated and "terminat" in str(invalidated[0])
