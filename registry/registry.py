@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,9 @@ from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_s
 from registry.versions import next_version, parse_version
 
 
+@lru_cache(maxsize=1)
 def _default_actor() -> str:
+    """The OS user running the process (looked up once: without USER set it reads the password database)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
