@@ -138,7 +138,8 @@ def fetch_all(connection: Connection, statement: ClauseElement, params: dict[str
     driver: Any = connection.connection.driver_connection
     sql, values = _driver_call(connection, statement, params)
     with _as_sqlalchemy_errors(connection, sql):
-        return list(driver.execute(sql, values).fetchall())
+        rows: list[Any] = driver.execute(sql, values).fetchall()
+    return rows
 
 
 def run_pipelined(connection: Connection, statements: Sequence[tuple[ClauseElement, dict[str, Any]]]) -> list[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -59,6 +59,7 @@ from registry.tables import (
     ModelStateRow,
     ModelTagRow,
     ModelVersionRow,
+    as_utc,
 )
 from registry.versions import Version, parse_version
 
@@ -604,8 +605,8 @@ def _info(row: Row[Any], base: str) -> ModelInfo:
         "size_bytes": v["artifact_size"],
         "compression": v["artifact_compression"],
         "original_size": v["artifact_original_size"],
-        "created_at": _utc(v["created_at"]),
-        "updated_at": _utc(v["updated_at"]),
+        "created_at": as_utc(v["created_at"]),
+        "updated_at": as_utc(v["updated_at"]),
         "experiment_name": v["experiment_name"],
         "qlib_recorder_id": v["qlib_recorder_id"],
         "tags": v["tags"] or {},
@@ -613,14 +614,9 @@ def _info(row: Row[Any], base: str) -> ModelInfo:
         "dataset_info": v["dataset_info"],
         "description": v["description"],
         "flow_run_id": v["flow_run_id"],
-        "archived_at": _utc(v["archived_at"]),
-        "purged_at": _utc(v["purged_at"]),
+        "archived_at": as_utc(v["archived_at"]),
+        "purged_at": as_utc(v["purged_at"]),
     })
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """Timestamps in UTC, also those read past SQLAlchemy (`fetch_all`), which come in the session's zone."""
-    return None if value is None else value.astimezone(UTC)
 
 
 def events(
