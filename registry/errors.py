@@ -43,6 +43,10 @@ class InvalidMetricError(InvalidNameError):
     """A metric value that is not a finite number."""
 
 
+class InvalidMetadataError(InvalidNameError):
+    """A hyperparameter or dataset value that JSON cannot hold (NaN, an infinity, an arbitrary object)."""
+
+
 class InvalidModelError(ModelRegistryError):
     """The model object cannot be serialized, or the model file cannot be used."""
 

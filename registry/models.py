@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from registry.errors import InvalidMetricError, InvalidNameError
+from registry.errors import InvalidMetadataError, InvalidMetricError, InvalidNameError
 from registry.statuses import ModelStatus, parse_status
 from registry.versions import parse_version
 
@@ -63,6 +64,38 @@ def validate_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return clean
 
 
+def _scalar(value: Any) -> Any:
+    item = getattr(value, "item", None)  # a NumPy scalar (np.int64, np.bool_, ...) as its Python value
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    raise PydanticSerializationError(f"{type(value).__name__} is not a JSON value")
+
+
+def _check_finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidMetadataError(f"{where} is {value}: JSON has no NaN or infinity (store it as a string)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{where}[{key!r}]")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_finite(item, f"{where}[{index}]")
+
+
+def json_values(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`values` as plain JSON, stored alike on every backend: dates, paths, enums and the like as JSON
+    does (strings), NumPy scalars as numbers; InvalidMetadataError naming the key for NaN, infinities
+    and objects JSON cannot hold."""
+    plain: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            plain[key] = to_jsonable_python(value, fallback=_scalar)
+        except PydanticSerializationError as exc:
+            raise InvalidMetadataError(f"{where}[{key!r}] cannot be stored as JSON: {exc}") from None
+        _check_finite(plain[key], f"{where}[{key!r}]")
+    return plain
+
+
 class DatasetConfig(BaseModel):
     """What the model was trained on (the seed's fields plus the Qlib handler)."""
 
@@ -74,6 +107,12 @@ class DatasetConfig(BaseModel):
     features: list[str] = Field(default_factory=list)
     label: str | None = None
     handler: str | None = None
+
+    @model_validator(mode="after")
+    def _plain_extras(self) -> DatasetConfig:
+        if self.__pydantic_extra__:
+            self.__pydantic_extra__ = json_values(self.__pydantic_extra__, "dataset_info")
+        return self
 
 
 def _day(text: str | None) -> date | None:
@@ -136,6 +175,11 @@ class ModelMetadata(BaseModel):
     @classmethod
     def _check_metrics(cls, value: Any) -> Any:
         return validate_metrics(value) if isinstance(value, dict) else value
+
+    @field_validator("hyperparameters", mode="after")
+    @classmethod
+    def _plain_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return json_values(value, "hyperparameters")
 
     @field_validator("tags", mode="before")
     @classmethod

@@ -3,6 +3,7 @@ connection); rows never leave this module."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
+    JSON,
     ClauseElement,
     ColumnElement,
     Connection,
@@ -264,7 +266,7 @@ _REGISTERED_COLUMNS = tuple(c.name for c in VERSIONS.c if c.name != "id")
 _STATE_COLUMNS = ("model_name", "status", "updated_at")
 
 
-def _registration_statement() -> Executable:
+def _registration_statement() -> Select[Any]:
     """PostgreSQL: the version row, its metric and tag rows, its history and the name's highest version in
     one statement (data-modifying CTEs), so a registration costs one round trip after its reads."""
     v, m, t, e, n = VERSIONS, METRICS, TAGS, EVENTS, NAMES
@@ -290,6 +292,7 @@ def _registration_statement() -> Executable:
 
 
 REGISTER_PG = _registration_statement()
+_JSON_COLUMNS = tuple(c.name for c in VERSIONS.c if isinstance(c.type, JSON))
 
 
 def insert_model(
@@ -340,6 +343,10 @@ def insert_model(
     event = _event(model_id, metadata.model_name, "registered", None, status.value, spec, now)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
+        # On the psycopg connection directly (about 1 ms less than through SQLAlchemy's execution here): the
+        # JSON columns serialized as SQLAlchemy's JSON type would (json.dumps, None as JSON null), times aware.
+        for column in _JSON_COLUMNS:
+            values[column] = json.dumps(values[column])
         params = {
             **{f"new_{k}": x for k, x in values.items()}, **{f"event_{k}": x for k, x in event.items()},
             **{f"state_{k}": x for k, x in state.items()},
@@ -347,7 +354,7 @@ def insert_model(
             "metric_names": list(metadata.performance_metrics), "metric_values": list(metadata.performance_metrics.values()),
             "tag_keys": list(metadata.tags), "tag_values": list(metadata.tags.values()),
         }
-        pk: int = connection.execute(REGISTER_PG, params).scalar_one()
+        pk: int = fetch_all(connection, REGISTER_PG, params)[0][0]
         return pk
     pk = connection.execute(insert(VERSIONS).values(values).returning(ModelVersionRow.id)).scalar_one()
     connection.execute(insert(STATES).values(model_pk=pk, **state))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import enum
 import math
+import re
 import threading
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy
 import pytest
 
 from registry import (
+    InvalidMetadataError,
     InvalidMetricError,
     InvalidModelError,
     InvalidNameError,
@@ -71,6 +76,53 @@ def test_longest_allowed_name_and_version_register(registry: ModelRegistry, mode
     name = "n" * 100
     model_id = registry.register_model(model, metadata(name, version="999999999.999999999.999999999-" + "r" * 32))
     assert registry.get_model(model_id) == model
+
+
+NOT_JSON = [
+    ({"lr": math.nan}, "hyperparameters['lr']"),
+    ({"grid": {"alpha": [0.1, math.inf]}}, "hyperparameters['grid']['alpha'][1]"),
+    ({"callback": object()}, "hyperparameters['callback']"),
+]
+
+
+@pytest.mark.parametrize(("hyperparameters", "where"), NOT_JSON)
+def test_hyperparameters_json_cannot_hold_are_refused_naming_the_key(hyperparameters: dict[str, Any], where: str) -> None:
+    with pytest.raises(InvalidMetadataError, match=re.escape(where)):
+        ModelMetadata(model_name="ok", hyperparameters=hyperparameters)
+
+
+@pytest.mark.parametrize(("hyperparameters", "where"), NOT_JSON)
+def test_hyperparameters_json_cannot_hold_slipped_past_validation_write_nothing(
+    registry: ModelRegistry, model: Any, hyperparameters: dict[str, Any], where: str
+) -> None:
+    meta = metadata("fine")
+    meta.hyperparameters = hyperparameters  # assigned after validation: the registry re-validates
+    with pytest.raises(InvalidMetadataError, match=re.escape(where)):
+        registry.register_model(model, meta)
+    assert_nothing_written(registry)
+
+
+def test_dataset_extra_json_cannot_hold_is_refused_naming_the_key() -> None:
+    with pytest.raises(InvalidMetadataError, match=re.escape("dataset_info['weight']")):
+        ModelMetadata(model_name="ok", dataset_info={"instruments": "csi300", "weight": math.inf})
+
+
+class Loss(enum.Enum):
+    MSE = "mse"
+
+
+def test_hyperparameters_are_stored_as_the_json_they_read_back_as_on_every_backend(
+    registry: ModelRegistry, model: Any
+) -> None:
+    hyperparameters = {"start": date(2020, 1, 2), "loss": Loss.MSE, "sizes": (8, 16), "leaves": numpy.int64(64),
+                       "rate": numpy.float32(0.5), "early_stop": numpy.bool_(True), "nested": {"seed": numpy.int32(7)}}
+    model_id = registry.register_model(model, metadata("plain", hyperparameters=hyperparameters,
+                                                       dataset_info={"instruments": "csi300", "cut": date(2021, 3, 4)}))
+    info = registry.get_model_info(model_id)
+    assert info.hyperparameters == {"start": "2020-01-02", "loss": "mse", "sizes": [8, 16], "leaves": 64, "rate": 0.5,
+                                    "early_stop": True, "nested": {"seed": 7}}
+    assert info.dataset_info is not None and info.dataset_info.model_extra == {"cut": "2021-03-04"}
+    assert registry.get_model_metadata(model_id)["hyperparameters"] == info.hyperparameters
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
