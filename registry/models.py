@@ -108,12 +108,6 @@ class DatasetConfig(BaseModel):
     label: str | None = None
     handler: str | None = None
 
-    @model_validator(mode="after")
-    def _plain_extras(self) -> DatasetConfig:
-        if self.__pydantic_extra__:
-            self.__pydantic_extra__ = json_values(self.__pydantic_extra__, "dataset_info")
-        return self
-
 
 def _day(text: str | None) -> date | None:
     """The calendar day a dataset bound starts with (`2020-01-01` or `2020-01-01 09:30:00`), if any."""
@@ -176,10 +170,18 @@ class ModelMetadata(BaseModel):
     def _check_metrics(cls, value: Any) -> Any:
         return validate_metrics(value) if isinstance(value, dict) else value
 
+    # On the way in only (ModelInfo, read back from the database, holds JSON already).
     @field_validator("hyperparameters", mode="after")
     @classmethod
     def _plain_hyperparameters(cls, value: dict[str, Any]) -> dict[str, Any]:
         return json_values(value, "hyperparameters")
+
+    @field_validator("dataset_info", mode="after")
+    @classmethod
+    def _plain_dataset_extras(cls, value: DatasetConfig | None) -> DatasetConfig | None:
+        if value is not None and value.__pydantic_extra__:
+            value.__pydantic_extra__ = json_values(value.__pydantic_extra__, "dataset_info")
+        return value
 
     @field_validator("tags", mode="before")
     @classmethod

@@ -141,6 +141,33 @@ def test_list_models_pages_with_limit_and_offset(registry: ModelRegistry, model:
     assert [m.model_id for m in registry.list_models(ModelFilter(descending=False, offset=4))] == ids[4:]
 
 
+def test_filtered_pages_are_slices_of_the_whole_filtered_list(registry: ModelRegistry, model: Any) -> None:
+    # Pages of name/status/metric/tag filters are found on the state, metric and tag rows first (store's
+    # _page_by_state): every page must still be exactly its slice of the unpaged answer, in both orders.
+    for i in range(14):
+        registry.register_model(model, metadata("paged" if i % 3 else "other", ic_mean=0.01 * (i % 5),
+                                                tags={"universe": "csi300" if i % 2 else "csi500"}))
+    registry.set_model_status(registry.list_models(ModelFilter(model_name="paged", status="candidate"))[-1].model_id,
+                              "archived")
+    filters = [
+        ModelFilter(model_name="paged"),
+        ModelFilter(model_name="paged", status=["candidate", "registered"]),
+        ModelFilter(model_name="paged", status="archived"),
+        ModelFilter(model_name="paged", min_performance={"ic_mean": 0.02}),
+        ModelFilter(status="candidate", tags={"universe": "csi300"}),
+        ModelFilter(model_name="paged", status=["candidate", "registered"], min_performance={"ic_mean": 0.01},
+                    tags={"universe": "csi500"}),
+    ]
+    for flt in filters:
+        for descending in (True, False):
+            whole = registry.list_models(flt.model_copy(update={"descending": descending}))
+            assert whole, flt
+            for limit, offset in ((1, 0), (2, 1), (3, 2), (100, 0), (2, len(whole))):
+                page = registry.list_models(flt.model_copy(update={"descending": descending, "limit": limit,
+                                                                    "offset": offset}))
+                assert page == whole[offset:offset + limit], (flt, descending, limit, offset)
+
+
 def test_list_models_orders_by_training_date_and_name(registry: ModelRegistry, model: Any) -> None:
     late = registry.register_model(model, metadata("b", training_date="2024-02-01"))
     early = registry.register_model(model, metadata("a", training_date="2023-02-01"))
