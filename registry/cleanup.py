@@ -36,6 +36,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
 ARCHIVABLE = (ModelStatus.REGISTERED.value, ModelStatus.CANDIDATE.value)
 ARCHIVED = ModelStatus.ARCHIVED.value
 DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
+CLEANUP_WORK_MEM = "64MB"  # PostgreSQL's sort memory for one cleanup transaction
 # Only directories shaped like a model's artifacts are ever swept from the registry root.
 MODEL_DIR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*_v[A-Za-z0-9.+-]+$")
 ARTIFACT_FILES = frozenset({MODEL_FILE, METADATA_FILE})
@@ -249,6 +251,10 @@ def _apply(
                     .order_by(ModelNameRow.name).with_for_update())
     targets = _targets_table()
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Ranking 100,000 versions and ordering their history rows sort about 10 MB each: with the server's
+        # default work_mem (4 MB) both sorts spill to disk. This transaction only.
+        session.execute(text(f"SET LOCAL work_mem = '{CLEANUP_WORK_MEM}'"))
     targets.create(connection)
     t = targets.c
     for action, sel in selections.items():
