@@ -617,6 +617,9 @@ def _page_by_state(
     state = STATES.c
     keys = select(state.model_pk, *(state[name] for name in _INFO_COLUMNS if name not in VERSIONS.c))
     keys = keys.where(*_state_filters(state.status, state.model_pk, statuses, n_metrics, n_tags))
+    if statuses and ModelStatus.ARCHIVED.value not in statuses:
+        # Implied by the statuses, but SQLite only uses the partial live-rows index when its WHERE is spelled out.
+        keys = keys.where(state.status != status_literal(ModelStatus.ARCHIVED))
     if "model_name" in given:
         keys = keys.where(state.model_name == bindparam("model_name"))
     keys = keys.order_by(state.model_pk.desc() if descending else state.model_pk.asc()).limit(row_limit(limit))
