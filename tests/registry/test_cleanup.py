@@ -294,6 +294,30 @@ def test_archiving_twenty_thousand_stale_rows_takes_a_handful_of_statements(regi
     assert len(registry.history(model_name="bulk_a")) == rows // 2 - 5
 
 
+@pytest.mark.postgres
+def test_cleanup_sort_memory_is_raised_for_its_own_transaction_only(postgres_url, tmp_path, model):
+    registry = ModelRegistry(tmp_path / "registry", postgres_url)
+    add(registry, model, "alpha", STALE)
+    add(registry, model, "alpha", STALE)
+    with registry.db.engine.connect() as conn:
+        default = conn.execute(text("SHOW work_mem")).scalar_one()
+    seen: list[str] = []
+
+    def before_commit(conn: Any) -> None:  # still inside the cleanup's transaction
+        seen.append(conn.execute(text("SHOW work_mem")).scalar_one())
+
+    event.listen(registry.db.engine, "commit", before_commit)
+    try:
+        assert len(registry.archive_stale(max_age_days=30, keep_last=1, now=NOW).archived_ids) == 1
+    finally:
+        event.remove(registry.db.engine, "commit", before_commit)
+    assert seen == ["64MB"] and default != "64MB"
+    with registry.db.engine.connect() as conn:  # the same pooled connection, back to the server's setting
+        assert registry.db.engine.pool.checkedout() == 1 and registry.db.engine.pool.size() >= 1
+        assert conn.execute(text("SHOW work_mem")).scalar_one() == default
+    registry.close()
+
+
 def test_the_sweep_deletes_the_model_file_a_crashed_purge_left_behind(registry, model, monkeypatch):
     """A purge commits, then deletes files: dying in between leaves a purged row's model file in storage."""
     old = add(registry, model, "alpha", STALE)
