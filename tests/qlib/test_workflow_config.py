@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,20 @@ def test_placeholders_are_filled_like_qrun_and_the_config_stays_intact(tmp_path:
         )["start"]
         == "2022-05-01"
     )
+
+
+def test_loading_a_workflow_leaves_logging_alone(tmp_path: Path) -> None:
+    # Qlib's qrun module reconfigures logging when first imported; inside a Prefect run that stalled the retrain
+    # flow for 5 s (Prefect's log handler flushed under logging's lock). It must happen at import, not at load.
+    script = f"""
+import logging.config
+import tasks.workflow_config as workflow_config
+calls = []
+logging.config.dictConfig = calls.append
+workflow_config.load_workflow_config({str(LIGHTGBM_YAML)!r}, provider_uri={str(tmp_path)!r})
+assert calls == [], calls
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
