@@ -179,9 +179,11 @@ class ModelMetadata(BaseModel):
     @field_validator("dataset_info", mode="after")
     @classmethod
     def _plain_dataset_extras(cls, value: DatasetConfig | None) -> DatasetConfig | None:
-        if value is not None and value.__pydantic_extra__:
-            value.__pydantic_extra__ = json_values(value.__pydantic_extra__, "dataset_info")
-        return value
+        if value is None or not value.__pydantic_extra__:
+            return value
+        plain = value.model_copy()  # the caller's DatasetConfig keeps its own values
+        plain.__pydantic_extra__ = json_values(value.__pydantic_extra__, "dataset_info")
+        return plain
 
     @field_validator("tags", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ import numpy
 import pytest
 
 from registry import (
+    DatasetConfig,
     InvalidMetadataError,
     InvalidMetricError,
     InvalidModelError,
@@ -123,6 +124,13 @@ def test_hyperparameters_are_stored_as_the_json_they_read_back_as_on_every_backe
                                     "early_stop": True, "nested": {"seed": 7}}
     assert info.dataset_info is not None and info.dataset_info.model_extra == {"cut": "2021-03-04"}
     assert registry.get_model_metadata(model_id)["hyperparameters"] == info.hyperparameters
+
+
+def test_the_callers_dataset_config_is_left_as_given() -> None:
+    given = DatasetConfig(instruments="csi300", cut=date(2021, 3, 4))
+    meta = ModelMetadata(model_name="ok", dataset_info=given)
+    assert meta.dataset_info is not None and meta.dataset_info.model_extra == {"cut": "2021-03-04"}
+    assert given.model_extra == {"cut": date(2021, 3, 4)}
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
