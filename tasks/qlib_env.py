@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import qlib
+from qlib.config import C
+from qlib.log import set_log_with_config
 
 from registry.settings import Settings, load_settings
 
@@ -24,6 +26,13 @@ DEFAULT_EXPERIMENT = "qmp"
 QLIB_LOCK = threading.RLock()
 _log = logging.getLogger(__name__)
 _current_key: tuple[Any, ...] | None = None
+
+# Qlib's logging (the `qlib` logger's console handler) is set up once, here, when the flow modules are imported,
+# and `init_qlib` asks qlib.init not to set it up again. qlib.init's `dictConfig`, run inside a Prefect run,
+# shuts Prefect's API log handler down while holding logging's lock and can stall the run for 5 s (the stall
+# tasks/workflow_config.py describes, there from importing qlib.cli.run).
+QLIB_LOGGING: dict[str, Any] = C.logging_config
+set_log_with_config(QLIB_LOGGING)
 
 
 def mlflow_artifact_root(settings: Settings) -> Path:
@@ -55,7 +64,11 @@ def init_qlib(
             "kwargs": {"uri": tracking_uri, "default_exp_name": default_exp_name},
         }
         _log.info("initialising Qlib on %s (tracking %s)", provider, tracking_uri)
-        qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager, **qlib_kwargs)
+        qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager,
+                  **{"logging_config": None, **qlib_kwargs})
+        if "logging_config" not in qlib_kwargs:
+            # Kept in Qlib's config for its worker processes, which set their logging up from it.
+            C["logging_config"] = QLIB_LOGGING
         _current_key = key
 
 

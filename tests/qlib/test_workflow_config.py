@@ -140,3 +140,26 @@ assert calls == [], calls
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_initialising_qlib_leaves_logging_alone(tmp_path: Path) -> None:
+    # qlib.init reconfigures logging too (inside the prepare step, so inside a Prefect run): the same 5 s stall.
+    # Qlib's logging is set up when tasks.qlib_env is imported; init_qlib must not set it up again, and must keep
+    # the logging config in Qlib's config for the worker processes that set their logging up from it.
+    script = f"""
+import logging, logging.config
+from qlib.config import C
+from registry.settings import Settings
+import tasks.qlib_env as qlib_env
+calls = []
+logging.config.dictConfig = calls.append
+qlib_env.init_qlib({str(tmp_path / "qlib_data")!r}, settings=Settings(registry_dir={str(tmp_path / "registry")!r}))
+assert calls == [], calls
+assert C.provider_uri, "qlib.init did not run"
+assert C.logging_config == qlib_env.QLIB_LOGGING and C.logging_config["loggers"]["qlib"]["handlers"] == ["console"]
+assert logging.getLogger("qlib").handlers, "Qlib's console handler is gone"
+"""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr[-2000:]
