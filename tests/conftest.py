@@ -44,10 +44,15 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """One temporary Prefect server (and database) for every flow test of the session (~15 s to start)."""
+    """One temporary Prefect server (and database) for every flow test of the session (~15 s to start).
+
+    Flow run heartbeats are off, as in Prefect's own test suite: the engine joins their thread at the end of
+    every run, and that thread sleeps in 1 s steps (up to 1 s per flow run; no test here is about them).
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    with prefect_test_harness(server_startup_timeout=90), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 
