@@ -58,8 +58,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 def as_utc(value: datetime | None) -> datetime | None:
     """A stored timestamp as an aware UTC datetime (SQLite keeps naive UTC values; psycopg, read directly,
     gives them in the session's time zone)."""
-    if value is None:
-        return None
+    if value is None or value.tzinfo is UTC:
+        return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

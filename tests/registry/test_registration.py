@@ -221,6 +221,22 @@ def test_mutating_calls_keep_the_seed_signature_and_take_actor_and_reason_by_key
 
 
 @pytest.mark.postgres
+def test_postgres_sessions_are_in_utc_and_keep_the_urls_own_options(tmp_path: Path, postgres_url: str) -> None:
+    # psycopg then reads timestamps in datetime.timezone.utc itself, and as_utc has nothing to convert.
+    from registry.tables import as_utc
+
+    named = f"{postgres_url}?options=-c%20application_name%3Dqmp_test_app"
+    with ModelRegistry(tmp_path / "reg", named) as reg:
+        for engine in (reg.db.engine, reg.db.read_engine):
+            with engine.connect() as conn:
+                assert conn.execute(text("SHOW TimeZone")).scalar_one() == "UTC"
+                assert conn.execute(text("SHOW application_name")).scalar_one() == "qmp_test_app"
+                now = conn.execute(text("SELECT now()")).scalar_one()
+                raw = conn.connection.driver_connection.execute("SELECT now()").fetchone()[0]
+        assert raw.tzinfo is UTC and as_utc(raw) is raw and now.tzinfo is UTC
+
+
+@pytest.mark.postgres
 def test_times_are_utc_whatever_the_postgres_session_time_zone(tmp_path: Path, postgres_url: str, model: Any) -> None:
     """Hot reads bypass SQLAlchemy's result types (psycopg gives timestamps in the session's zone)."""
     tokyo = f"{postgres_url}?options=-c%20TimeZone%3DAsia%2FTokyo"
