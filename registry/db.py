@@ -76,10 +76,12 @@ def _postgres_connect_args(url: URL, given: dict[str, Any] | None) -> dict[str, 
     """The caller's connect arguments plus ours: fail fast when the server is gone (so the retry budget, not
     the OS, bounds the wait), and sessions in UTC unless the URL or the caller sets a time zone. psycopg then
     returns timestamps in `datetime.timezone.utc`, which `as_utc` passes through untouched (a page of 100 models
-    holds 200-400 of them: 0.3 ms less per page here); in another zone they are converted, as before."""
+    holds 200-400 of them: about 0.18 ms less per page here); in another zone they are converted, as before."""
     args = {"connect_timeout": 5, **(given or {})}
     query_options = url.query.get("options", "")
-    user_options = str(args.get("options", " ".join(query_options) if isinstance(query_options, tuple) else query_options))
+    if isinstance(query_options, tuple):  # `options` given more than once in the URL
+        query_options = " ".join(query_options)
+    user_options = str(args.get("options", query_options))  # connect_args override the URL's, as in SQLAlchemy
     if "timezone" not in user_options.lower():
         args["options"] = f"{user_options} -c TimeZone=UTC".strip()
     return args
