@@ -23,7 +23,7 @@ from qlib.utils import flatten_dict, init_instance_by_config
 from qlib.workflow import R
 
 from registry.settings import Settings, load_settings
-from tasks.qlib_env import QLIB_LOCK, ensure_experiment, init_from_qlib_init
+from tasks.qlib_env import QLIB_LOCK, ensure_experiment, init_from_qlib_init, long_lived_objects_frozen
 from tasks.workflow_config import WorkflowConfig
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -47,7 +47,7 @@ def prepare_dataset(
 ) -> DatasetH:
     """Initialise Qlib for ``cfg`` and build its dataset (features, labels, processors) once."""
     log = logger or _log
-    with QLIB_LOCK, forward_logs(logger):
+    with QLIB_LOCK, forward_logs(logger), long_lived_objects_frozen():
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
         info = cfg.dataset_info
         log.info(
@@ -78,7 +78,7 @@ def train_model(
     """Fit ``cfg``'s model on ``dataset`` inside a new recorder run of ``experiment_name``."""
     log = logger or _log
     settings = settings or load_settings()
-    with QLIB_LOCK, forward_logs(logger):
+    with QLIB_LOCK, forward_logs(logger), long_lived_objects_frozen():
         init_from_qlib_init(cfg.qlib_init, settings)
         ensure_experiment(experiment_name, settings)
         started = time.perf_counter()
