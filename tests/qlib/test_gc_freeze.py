@@ -42,9 +42,11 @@ def test_objects_frozen_for_a_step_go_back_to_the_collector_afterwards() -> None
         gc.collect()
         assert alive() is not None  # frozen: the collector skips it
         frozen = gc.get_freeze_count()
-        with long_lived_objects_frozen():  # a nested step changes nothing
-            assert gc.get_freeze_count() == frozen
-        assert gc.get_freeze_count() == frozen
+        newer = [[] for _ in range(1000)]  # tracked objects made after the freeze
+        with long_lived_objects_frozen():  # a nested step neither freezes them nor unfreezes at its end
+            assert gc.get_freeze_count() <= frozen  # frozen objects freed meanwhile leave the count
+        assert 0 < gc.get_freeze_count() <= frozen
+        del newer
     assert gc.get_freeze_count() == 0
     gc.collect()
     assert alive() is None  # not kept for good
@@ -54,9 +56,11 @@ def test_objects_frozen_for_a_step_go_back_to_the_collector_afterwards() -> None
 def test_a_freeze_made_by_the_process_itself_is_left_alone() -> None:
     gc.freeze()  # as a pre-fork server does
     frozen = gc.get_freeze_count()
+    newer = [[] for _ in range(1000)]  # tracked objects made after the process's freeze
     with long_lived_objects_frozen():
-        assert gc.get_freeze_count() == frozen
-    assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() <= frozen  # not frozen by the step (freed ones leave the count)
+    assert gc.get_freeze_count() > frozen // 2  # and the process's freeze is still in place
+    del newer
 
 
 @pytest.mark.qlib
