@@ -46,8 +46,8 @@ from qlib.utils import get_date_by_shift
 from qlib.workflow import R
 
 from registry.settings import Settings, load_settings
-from tasks.qlib_env import QLIB_LOCK, init_from_qlib_init, long_lived_objects_frozen
-from tasks.training import Logger, forward_logs
+from tasks.qlib_env import init_from_qlib_init
+from tasks.training import Logger, qlib_step
 from tasks.workflow_config import WorkflowConfig, fill_placeholders
 
 METRIC_NAMES: tuple[str, ...] = (
@@ -208,7 +208,7 @@ def evaluate_model(
     port_analysis = copy.deepcopy(cfg.port_analysis or DEFAULT_PORT_ANALYSIS)
     if segment != "test":
         port_analysis["backtest"].update(start_time=None, end_time=None)
-    with QLIB_LOCK, forward_logs(logger), long_lived_objects_frozen():
+    with qlib_step(logger):
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
         pred = predict(model, dataset, segment)
         label = raw_label(dataset, segment)

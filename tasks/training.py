@@ -47,7 +47,7 @@ def prepare_dataset(
 ) -> DatasetH:
     """Initialise Qlib for ``cfg`` and build its dataset (features, labels, processors) once."""
     log = logger or _log
-    with QLIB_LOCK, forward_logs(logger), long_lived_objects_frozen():
+    with qlib_step(logger):
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
         info = cfg.dataset_info
         log.info(
@@ -78,7 +78,7 @@ def train_model(
     """Fit ``cfg``'s model on ``dataset`` inside a new recorder run of ``experiment_name``."""
     log = logger or _log
     settings = settings or load_settings()
-    with QLIB_LOCK, forward_logs(logger), long_lived_objects_frozen():
+    with qlib_step(logger):
         init_from_qlib_init(cfg.qlib_init, settings)
         ensure_experiment(experiment_name, settings)
         started = time.perf_counter()
@@ -139,6 +139,14 @@ class _ForwardHandler(logging.Handler):
 
 
 _lightgbm_lines = _LineForwarder()
+
+
+@contextmanager
+def qlib_step(logger: Logger | None) -> Iterator[None]:
+    """What every Qlib step (prepare, train, evaluate) runs inside: QLIB_LOCK, its log lines sent to
+    ``logger``, and the process's long-lived objects frozen out of the garbage collector's passes."""
+    with QLIB_LOCK, forward_logs(logger), long_lived_objects_frozen():
+        yield
 
 
 @contextmanager
