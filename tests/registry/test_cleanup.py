@@ -147,12 +147,17 @@ def test_dry_run_reports_the_same_changes_without_making_them(registry, model):
     assert preview.dry_run
     assert (preview.archived_ids, preview.purged_ids) == ([beta[0]], alpha[:2])
     assert preview.bytes_reclaimed == 2 * registry.get_model_info(alpha[0]).size_bytes
+    size = registry.get_model_info(alpha[0]).size_bytes
+    assert [c.model_dump() for c in preview.per_name] == [
+        {"model_name": "alpha", "archived": 0, "purged": 2, "bytes_reclaimed": 2 * size, "orphans_removed": 0},
+        {"model_name": "beta", "archived": 1, "purged": 0, "bytes_reclaimed": 0, "orphans_removed": 0},
+    ]
     assert registry.history() == events_before
     assert status(registry, beta[0]) != ModelStatus.ARCHIVED
     assert all(os.path.exists(registry.get_model_info(m).model_path) for m in alpha)
     actual = registry.archive_stale(dry_run=False, **options)
-    assert (actual.archived_ids, actual.purged_ids, actual.bytes_reclaimed) == (
-        preview.archived_ids, preview.purged_ids, preview.bytes_reclaimed)
+    assert (actual.archived_ids, actual.purged_ids, actual.bytes_reclaimed, actual.per_name) == (
+        preview.archived_ids, preview.purged_ids, preview.bytes_reclaimed, preview.per_name)
 
 
 def test_purge_deletes_model_files_but_keeps_rows_history_and_metadata(registry, model):
