@@ -146,8 +146,8 @@ def test_dry_run_reports_the_same_changes_without_making_them(registry, model):
 
     assert preview.dry_run
     assert (preview.archived_ids, preview.purged_ids) == ([beta[0]], alpha[:2])
-    assert preview.bytes_reclaimed == 2 * registry.get_model_info(alpha[0]).size_bytes
     size = registry.get_model_info(alpha[0]).size_bytes
+    assert preview.bytes_reclaimed == 2 * size
     assert [c.model_dump() for c in preview.per_name] == [
         {"model_name": "alpha", "archived": 0, "purged": 2, "bytes_reclaimed": 2 * size, "orphans_removed": 0},
         {"model_name": "beta", "archived": 1, "purged": 0, "bytes_reclaimed": 0, "orphans_removed": 0},
