@@ -7,8 +7,8 @@ from datetime import timedelta
 from prefect import flow
 from pydantic import Field
 
-from registry.cleanup import CleanupPolicy, CleanupReport
-from tasks.cleanup import archive_stale_models, publish_cleanup_report, sweep_orphan_artifacts
+from registry.retention import CleanupPolicy, CleanupReport
+from tasks.cleanup_steps import archive_stale_models, publish_cleanup_report, sweep_orphan_artifacts
 
 
 class CleanupParameters(CleanupPolicy):

@@ -16,10 +16,10 @@ from flows.reporting import artifact_key, comparison_markdown, publish_decision
 from registry import ModelInfo
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
-from tasks import registry_tasks as reg
-from tasks.quant import evaluate_model, prepare_dataset, train_model
-from tasks.registration import metadata_for, open_registry
-from tasks.workflow_config import WorkflowConfig, load_workflow_config
+from tasks import registry_steps as reg
+from tasks.core.operations import metadata_for, open_registry
+from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
+from tasks.qlib_steps import evaluate_model, prepare_dataset, train_model
 
 ModelName = Annotated[
     str, Field(title="Model name", description="Registry name of the model, e.g. lgbm_alpha158.",

@@ -17,7 +17,8 @@ from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from registry import cleanup, store
+from registry import retention as cleanup
+from registry import store
 from registry.artifacts import LocalArtifactStore, StagedArtifact
 from registry.codec import check_compression, decode
 from registry.db import Database, describe_url, sqlite_url_for
@@ -483,7 +484,7 @@ class ModelRegistry:
         self.db.run(lambda session: remove_unowned_files(session, name))
 
 
-    # -- cleanup (rules and SQL in registry/cleanup.py) ----------------------------------------------
+    # -- cleanup (rules and SQL in registry/retention.py) ----------------------------------------------
 
     def archive_stale(
         self,
@@ -498,7 +499,7 @@ class ModelRegistry:
         reason: str | None = None,
         flow_run_id: str | None = None,
     ) -> cleanup.CleanupResult:
-        """Archive stale non-production models and purge long-archived artifacts; see `registry.cleanup`."""
+        """Archive stale non-production models and purge long-archived artifacts; see `registry.retention`."""
         policy = cleanup.make_policy(
             max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
             purge_archived_after_days=purge_archived_after_days, dry_run=dry_run,
@@ -513,5 +514,5 @@ class ModelRegistry:
         dry_run: bool = False,
         now: datetime | None = None,
     ) -> cleanup.OrphanSweepResult:
-        """Remove artifact directories that no row owns, after a grace period; see `registry.cleanup`."""
+        """Remove artifact directories that no row owns, after a grace period; see `registry.retention`."""
         return cleanup.sweep_orphans(self, grace_period=grace_period, dry_run=dry_run, now=now or _now())

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry.errors import ModelNotFoundError, ProductionModelDeletionError
 from registry.models import DatasetConfig, ModelFilter, ModelInfo, ModelMetadata
-from registry.qlib_recorder import QlibRecorderStore, RecorderMismatchError, RecorderStore
 from registry.registry import ModelRegistry
 from registry.statuses import ModelStatus
+from tasks.core.recorder_store import QlibRecorderStore, RecorderMismatchError, RecorderStore
 
 DEFAULT_CONCURRENCY = 8
 

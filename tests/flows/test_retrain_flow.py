@@ -25,8 +25,8 @@ from flows.promotion import promote, rollback
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
-from tasks.registry_tasks import register_model
-from tasks.synthetic import synthesize
+from tasks.core.synthetic import synthesize
+from tasks.registry_steps import register_model
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from registry.settings import Settings, load_settings
-from tasks.evaluation import evaluate_model
-from tasks.qlib_env import init_qlib
-from tasks.synthetic import SynthReport, synthesize
-from tasks.training import TrainResult, prepare_dataset, train_model
-from tasks.workflow_config import WorkflowConfig, load_workflow_config
+from tasks.core.evaluation import evaluate_model
+from tasks.core.qlib_env import init_qlib
+from tasks.core.synthetic import SynthReport, synthesize
+from tasks.core.training import TrainResult, prepare_dataset, train_model
+from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LIGHTGBM_YAML = EXAMPLES / "workflow_config_lightgbm_Alpha158.yaml"

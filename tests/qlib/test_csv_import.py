@@ -10,10 +10,10 @@ import pytest
 from qlib.data import D
 from typer.testing import CliRunner
 
-from deployments.cli_data import data_app
+from deployments.cli.data import data_app
 from registry.settings import Settings
-from tasks.csv_import import CsvImportError, import_csv
-from tasks.qlib_env import init_qlib
+from tasks.core.csv_import import CsvImportError, import_csv
+from tasks.core.qlib_env import init_qlib
 
 HEADER = "date,open,high,low,close,volume,vwap,factor"
 ROWS = {

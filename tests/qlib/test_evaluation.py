@@ -10,8 +10,8 @@ from qlib.utils import fill_placeholder, init_instance_by_config
 from qlib.workflow import R
 
 from registry.settings import Settings
-from tasks.evaluation import METRIC_NAMES, evaluate_model
-from tasks.qlib_env import QLIB_LOCK, ensure_experiment
+from tasks.core.evaluation import METRIC_NAMES, evaluate_model
+from tasks.core.qlib_env import QLIB_LOCK, ensure_experiment
 
 from .conftest import Trained
 

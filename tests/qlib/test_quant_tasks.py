@@ -9,9 +9,9 @@ import pytest
 from prefect import flow, unmapped
 
 from registry.settings import Settings
-from tasks import quant
-from tasks.training import TrainResult
-from tasks.workflow_config import WorkflowConfig, load_workflow_config
+from tasks import qlib_steps as quant
+from tasks.core.training import TrainResult
+from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
 
 from .conftest import LINEAR_YAML, Trained
 

@@ -12,9 +12,9 @@ import pytest
 from qlib.workflow import R
 
 from registry.settings import Settings
-from tasks import quant
-from tasks.training import TrainResult, train_model
-from tasks.workflow_config import load_workflow_config
+from tasks import qlib_steps as quant
+from tasks.core.training import TrainResult, train_model
+from tasks.core.workflow_config import load_workflow_config
 
 from .conftest import LINEAR_YAML, Trained
 

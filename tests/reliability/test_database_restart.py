@@ -163,8 +163,8 @@ def test_commit_that_landed_just_before_the_server_died_keeps_its_files(
 def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retry(
     tmp_path: Path, private_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tasks import registration
-    from tasks.registry_tasks import register_model
+    from tasks.core import operations as registration
+    from tasks.registry_steps import register_model
 
     # The task's registry gives up after 2 s while the server is down; the server comes back only once
     # that first attempt has failed, so it is Prefect's task retry that completes the registration.

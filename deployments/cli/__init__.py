@@ -13,11 +13,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer
 
-from deployments.cli_cleanup import cleanup
-from deployments.cli_data import data_app
-from deployments.cli_models import db_app, models_app, registry_app
-from deployments.cli_retrain import retrain_command
-from deployments.console import err_console
+from deployments.cli.cleanup import cleanup
+from deployments.cli.console import err_console
+from deployments.cli.data import data_app
+from deployments.cli.models import db_app, models_app, registry_app
+from deployments.cli.retrain import retrain_command
 from registry import ModelRegistryError
 
 app = typer.Typer(
@@ -50,7 +50,7 @@ def demo(
     instruments: int = typer.Option(60, min=10, max=500, help="Synthetic instruments."),
 ) -> None:
     """Synthesize data, retrain twice (weaker then stronger config), show registry, decision and history."""
-    from deployments.demo import run_demo
+    from deployments.cli.demo import run_demo
 
     run_demo(workspace, instruments=instruments)
 

@@ -1,4 +1,4 @@
-"""Prefect tasks for the Qlib steps; each body is one call into ``tasks.training`` / ``tasks.evaluation``.
+"""Prefect tasks for the Qlib steps; each body is one call into ``tasks.core.training`` / ``tasks.core.evaluation``.
 
 Datasets and models are large in-memory objects, so these tasks never hash their inputs for caching.
 Several of them may run at once on Prefect's thread pool; the plain functions serialise the Qlib
@@ -13,9 +13,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from qlib.data.dataset import DatasetH
 
-from tasks import evaluation, training
-from tasks.training import TrainResult
-from tasks.workflow_config import WorkflowConfig
+from tasks.core import evaluation, training
+from tasks.core.training import TrainResult
+from tasks.core.workflow_config import WorkflowConfig
 
 
 # Idempotent: it only reads the data directory.

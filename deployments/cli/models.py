@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from deployments.console import comparison_table, console, history_table, models_table
+from deployments.cli.console import comparison_table, console, history_table, models_table
 from registry import ModelFilter, ModelRegistry, ModelStatus
 from registry.db import Database
 from registry.index_compat import export_index, import_index

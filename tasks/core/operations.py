@@ -11,8 +11,8 @@ from pydantic_core import to_jsonable_python
 
 from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry
 from registry.settings import Settings, load_settings
-from tasks.online_status import sync_online_tags
-from tasks.workflow_config import WorkflowConfig
+from tasks.core.online_status import sync_online_tags
+from tasks.core.workflow_config import WorkflowConfig
 
 
 @lru_cache(maxsize=8)

@@ -1,4 +1,4 @@
-"""Prefect tasks for the cleanup flow: each body is one call into the registry or `registry.cleanup`."""
+"""Prefect tasks for the cleanup flow: each body is one call into the registry or `registry.retention`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from registry.cleanup import CleanupPolicy, CleanupReport, CleanupResult, OrphanSweepResult, summarize
-from tasks.registration import open_registry
+from registry.retention import CleanupPolicy, CleanupReport, CleanupResult, OrphanSweepResult, summarize
+from tasks.core.operations import open_registry
 
 
 def _flow_run_id() -> str | None:

@@ -46,9 +46,9 @@ from qlib.utils import get_date_by_shift
 from qlib.workflow import R
 
 from registry.settings import Settings, load_settings
-from tasks.qlib_env import init_from_qlib_init
-from tasks.training import Logger, qlib_step
-from tasks.workflow_config import WorkflowConfig, fill_placeholders
+from tasks.core.qlib_env import init_from_qlib_init
+from tasks.core.training import Logger, qlib_step
+from tasks.core.workflow_config import WorkflowConfig, fill_placeholders
 
 METRIC_NAMES: tuple[str, ...] = (
     "ic", "ic_mean", "ic_std", "icir", "rank_ic", "rank_ic_std", "rank_icir",

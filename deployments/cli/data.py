@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deployments.console import console, err_console
-from tasks.csv_import import import_csv
-from tasks.qlib_binary import validate_qlib_dir
-from tasks.synthetic import DEFAULT_END, DEFAULT_START, synthesize
+from deployments.cli.console import console, err_console
+from tasks.core.csv_import import import_csv
+from tasks.core.qlib_binary import validate_qlib_dir
+from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, synthesize
 
 data_app = typer.Typer(help="Write and check Qlib data directories.", no_args_is_help=True)
 

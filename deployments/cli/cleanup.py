@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deployments.console import console
+from deployments.cli.console import console
 from registry import ModelRegistry
-from registry.cleanup import CleanupPolicy, CleanupReport, make_policy, summarize
+from registry.retention import CleanupPolicy, CleanupReport, make_policy, summarize
 from registry.settings import load_settings
 
 DEFAULTS = CleanupPolicy()

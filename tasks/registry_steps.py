@@ -1,4 +1,4 @@
-"""Prefect tasks over the registry: each body is one call into `tasks.registration` or `registry`."""
+"""Prefect tasks over the registry: each body is one call into `tasks.core.operations` or `registry`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from prefect.runtime import flow_run
 
 from registry import ModelInfo, ModelMetadata
 from registry.policy import Decision, PromotionPolicy, decide_promotion
-from tasks import registration
+from tasks.core import operations as registration
 
 
 def current_flow_run_id() -> str | None:

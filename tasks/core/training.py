@@ -23,8 +23,8 @@ from qlib.utils import flatten_dict, init_instance_by_config
 from qlib.workflow import R
 
 from registry.settings import Settings, load_settings
-from tasks.qlib_env import QLIB_LOCK, ensure_experiment, init_from_qlib_init, long_lived_objects_frozen
-from tasks.workflow_config import WorkflowConfig
+from tasks.core.qlib_env import QLIB_LOCK, ensure_experiment, init_from_qlib_init, long_lived_objects_frozen
+from tasks.core.workflow_config import WorkflowConfig
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 _log = logging.getLogger(__name__)

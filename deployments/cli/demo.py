@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from rich.table import Table
 
-from deployments.console import console, history_table, models_table
+from deployments.cli.console import console, history_table, models_table
 
 T = TypeVar("T")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -47,9 +47,9 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
     os.environ["QMP_PROVIDER_URI"] = str(data_dir)
     os.environ.pop("QMP_DATABASE_URL", None)
 
-    from deployments.cli_retrain import print_result, run_retrain
+    from deployments.cli.retrain import print_result, run_retrain
     from registry import ModelRegistry
-    from tasks.synthetic import synthesize
+    from tasks.core.synthetic import synthesize
 
     timings: list[tuple[str, float]] = []
     report = _step(f"1. synthesize {instruments} instruments of Qlib data", timings,

@@ -1,8 +1,8 @@
 """The Qlib Recorder copy of a model: logged with its params and metrics so Qlib's tools and MLflow see it.
 
-Qlib keeps its experiment manager in module globals set by `qlib.init` (see `tasks.qlib_env.init_qlib`),
+Qlib keeps its experiment manager in module globals set by `qlib.init` (see `tasks.core.qlib_env.init_qlib`),
 and its recorder is not thread-safe: every recorder call here runs under one re-entrant lock, which
-callers that also train with Qlib should share (pass `tasks.qlib_env.QLIB_LOCK`).
+callers that also train with Qlib should share (pass `tasks.core.qlib_env.QLIB_LOCK`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ MODEL_ID_TAG = "qmp_model_id"
 
 
 class QlibNotInitialisedError(ModelRegistryError):
-    """A recorder copy was asked for before `qlib.init` (call `tasks.qlib_env.init_qlib` first)."""
+    """A recorder copy was asked for before `qlib.init` (call `tasks.core.qlib_env.init_qlib` first)."""
 
 
 class RecorderMismatchError(CorruptedArtifactError):
@@ -72,7 +72,7 @@ class QlibRecorderStore:
     ) -> None:
         self.lock = lock or threading.RLock()
         # Without an artifact location MLflow writes recorder artifacts to <cwd>/mlruns: new experiments
-        # get `{artifact_root}/{name}`, or whatever `prepare_experiment` (tasks.qlib_env.ensure_experiment) does.
+        # get `{artifact_root}/{name}`, or whatever `prepare_experiment` (tasks.core.qlib_env.ensure_experiment) does.
         self.prepare_experiment = prepare_experiment or (
             (lambda name: _create_experiment(name, artifact_root)) if artifact_root is not None else None
         )
@@ -83,7 +83,7 @@ class QlibRecorderStore:
 
         if not C.registered:
             raise QlibNotInitialisedError(
-                "use_qlib_recorder needs Qlib initialised (qlib.init, or tasks.qlib_env.init_qlib) before saving"
+                "use_qlib_recorder needs Qlib initialised (qlib.init, or tasks.core.qlib_env.init_qlib) before saving"
             )
         from qlib.workflow import R
 

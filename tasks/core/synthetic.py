@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.qlib_binary import (
+from tasks.core.qlib_binary import (
     FIELDS,
     Span,
     prepare_output_dir,

@@ -31,7 +31,7 @@ _current_key: tuple[Any, ...] | None = None
 # Qlib's logging (the `qlib` logger's console handler) is set up once, here, when the flow modules are imported,
 # and `init_qlib` asks qlib.init not to set it up again. qlib.init's `dictConfig`, run inside a Prefect run,
 # shuts Prefect's API log handler down while holding logging's lock and can stall the run for 5 s (the stall
-# tasks/workflow_config.py describes, there from importing qlib.cli.run).
+# tasks/core/workflow_config.py describes, there from importing qlib.cli.run).
 QLIB_LOGGING: dict[str, Any] = C.logging_config
 set_log_with_config(QLIB_LOGGING)
 

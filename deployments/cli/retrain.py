@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from deployments.console import comparison_table, console
+from deployments.cli.console import comparison_table, console
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry.policy import PromotionPolicy
 
