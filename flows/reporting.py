@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from urllib.parse import quote
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -13,6 +15,19 @@ from registry.policy import Decision
 def artifact_key(prefix: str, model_name: str) -> str:
     """Artifact keys allow lower-case letters, digits and dashes only."""
     return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
+
+
+def ui_links(candidate: ModelInfo, production: ModelInfo | None) -> str:
+    """Markdown links to the candidate's page and the comparison on `qmp ui`, when QMP_UI_URL says where it is."""
+    base = os.environ.get("QMP_UI_URL", "").strip().rstrip("/")
+    if not base:
+        return ""
+    version = f"{base}/models/{quote(candidate.model_name, safe='')}/versions/{quote(candidate.version, safe='')}"
+    links = [f"[{candidate.model_id} in the registry]({version})"]
+    if production is not None:
+        links.append(f"[compared with {production.model_id}]({base}/compare?a={quote(production.model_id, safe='')}"
+                     f"&b={quote(candidate.model_id, safe='')})")
+    return " · ".join(links)
 
 
 def comparison_rows(candidate: ModelInfo, production: ModelInfo | None) -> list[dict[str, str]]:
@@ -43,6 +58,8 @@ def comparison_markdown(candidate: ModelInfo, production: ModelInfo | None, deci
         "",
         *(f"- {reason}" for reason in decision.reasons),
     ]
+    if links := ui_links(candidate, production):
+        lines += ["", links]
     return "\n".join(lines)
 
 

@@ -124,10 +124,10 @@ def retrain(
     with one_at_a_time("retrain", model_name):
         dataset = prepare_dataset(cfg)
         trained = train_model(cfg, dataset, experiment_name=model_name)
-        metrics = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=evaluation_segment)
-        metadata = metadata_for(model_name, cfg, metrics, experiment_name=trained.experiment_name,
+        evaluation = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=evaluation_segment)
+        metadata = metadata_for(model_name, cfg, evaluation.metrics, experiment_name=trained.experiment_name,
                                 recorder_id=trained.recorder_id)
-        info = reg.register_model(trained.model, metadata)
+        info = reg.register_model(trained.model, metadata, evaluation.series)
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
     publish_decision(info, production, decision)

@@ -19,6 +19,7 @@ from registry.errors import (
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
 from registry.registry import ModelRegistry
+from registry.series import EvaluationSeries
 from registry.repository import IModelRepository, QlibModelRepository, RepositoryModelMetadata
 from registry.settings import Settings, load_settings
 from registry.statuses import ModelStatus
@@ -28,6 +29,7 @@ __all__ = [
     "CorruptedArtifactError",
     "DatasetConfig",
     "DuplicateVersionError",
+    "EvaluationSeries",
     "IModelRepository",
     "InvalidMetadataError",
     "InvalidMetricError",

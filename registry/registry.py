@@ -6,7 +6,7 @@ import getpass
 import math
 import pickle
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -43,6 +43,7 @@ from registry.models import (
     validate_model_name,
 )
 from registry.object_store import ObjectArtifactStore
+from registry.series import EvaluationSeries, validate_series
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
@@ -148,9 +149,14 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
+        evaluation_series: Mapping[str, EvaluationSeries] | None = None,
     ) -> str:
-        """Store the model and its metadata; returns the model id `{model_name}_v{version}`."""
+        """Store the model and its metadata; returns the model id `{model_name}_v{version}`.
+
+        `evaluation_series` (daily IC, cumulative excess return, ...) are stored with the version's row.
+        """
         metadata = ModelMetadata.model_validate(metadata.model_dump())  # re-run validators on mutated input
+        series = validate_series(dict(evaluation_series or {}))
         if metadata.version is not None:
             parse_version(metadata.version)
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
@@ -158,7 +164,7 @@ class ModelRegistry:
         work = _Registration(staged)
         try:
             model_id = self.db.run(
-                lambda session: self._register_in(session, work, metadata, spec),
+                lambda session: self._register_in(session, work, metadata, spec, series),
                 undo=lambda: self._undo_registration(work),
             )
         except BaseException:
@@ -186,7 +192,10 @@ class ModelRegistry:
             raise InvalidModelError(f"model_path {str(model_path)!r} is not a readable file")
         return self.artifacts.stage_file(source)
 
-    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec) -> str:
+    def _register_in(
+        self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec,
+        series: dict[str, EvaluationSeries],
+    ) -> str:
         if work.committed and work.model_id is not None:
             return work.model_id  # an earlier attempt's commit succeeded though its reply was lost
         if work.unsettled and work.model_id is not None:
@@ -224,7 +233,7 @@ class ModelRegistry:
             # The files' fsyncs run on background threads while the row is written; publish waits for them.
             self.artifacts.start_publishing(work.staged, model_id, snapshot)
             try:
-                store.insert_model(
+                pk = store.insert_model(
                     session,
                     model_id=model_id,
                     metadata=metadata,
@@ -239,6 +248,7 @@ class ModelRegistry:
                     compression=work.staged.compression,
                     original_size=work.staged.original_size,
                 )
+                store.insert_series(session, pk, series)
             except IntegrityError as exc:
                 if "flow_run" in str(exc.orig):
                     raise
@@ -303,6 +313,13 @@ class ModelRegistry:
     def _read_infos(self, query: Executable, params: dict[str, Any] | None) -> list[ModelInfo]:
         """The ModelInfo objects one SELECT of `store` returns (a single-statement read, retried)."""
         return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
+
+    def get_evaluation_series(self, model_id: str) -> dict[str, EvaluationSeries]:
+        """The evaluation series stored with `model_id` (empty when none were recorded, as for versions
+        registered before the registry kept them); ModelNotFoundError for an unknown id."""
+        self.get_model_info(model_id)
+        points = self.db.read(lambda connection: store.read_series(connection, [model_id]))[model_id]
+        return {name: EvaluationSeries.model_validate(value) for name, value in points.items()}
 
     def get_model(self, model_id: str) -> Any:
         """Load the model object after verifying its artifact's checksum."""

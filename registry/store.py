@@ -61,6 +61,7 @@ from registry.tables import (
     ModelStateRow,
     ModelTagRow,
     ModelVersionRow,
+    SERIES,
     as_utc,
 )
 from registry.versions import Version, parse_version
@@ -478,7 +479,7 @@ def delete_row(session: Session, state: ModelStateRow) -> None:
     # Explicit child deletes: SQLite only cascades with foreign_keys=ON, which other tools may not set.
     pk = state.model_pk
     session.expunge(state)
-    for child in (METRICS, TAGS, STATES):
+    for child in (METRICS, TAGS, SERIES, STATES):
         session.execute(delete(child).where(child.c.model_pk == pk))
     session.execute(delete(VERSIONS).where(VERSIONS.c.id == pk))
 
@@ -747,3 +748,31 @@ def name_and_status(session: Session, model_id: str) -> tuple[str, str]:
     return str(row[0]), str(row[1])
 
 
+
+
+# -- evaluation series ----------------------------------------------------------------------------------
+
+
+def insert_series(session: Session, model_pk: int, series: dict[str, Any]) -> None:
+    """Store a version's evaluation series (`name -> EvaluationSeries`) in the registration's transaction."""
+    if series:
+        session.execute(insert(SERIES), [{"model_pk": model_pk, "name": name, "points": value.points()}
+                                         for name, value in series.items()])
+
+
+SERIES_BY_MODEL_IDS = (
+    select(VERSIONS.c.model_id, SERIES.c.name, SERIES.c.points)
+    .join_from(SERIES, VERSIONS, SERIES.c.model_pk == VERSIONS.c.id)
+    .where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
+    .order_by(VERSIONS.c.model_id, SERIES.c.name)
+)
+
+
+def read_series(connection: Connection, model_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The stored series points of `model_ids`, as `{model_id: {series name: {"dates", "values"}}}`."""
+    found: dict[str, dict[str, dict[str, Any]]] = {model_id: {} for model_id in model_ids}
+    ids = [m for m in model_ids if "\x00" not in m]
+    if ids:
+        for model_id, name, points in connection.execute(SERIES_BY_MODEL_IDS, {"model_ids": ids}):
+            found[model_id][name] = points
+    return found

@@ -195,6 +195,21 @@ class ModelTagRow(Base):
     __table_args__ = (Index("ix_model_tags_key_value", "key", "value"),)
 
 
+class ModelSeriesRow(Base):
+    """A daily series of a version's evaluation (daily IC, cumulative excess return), written at registration.
+
+    Kept in the database, not beside the model file: a purge of the file leaves the series readable.
+    """
+
+    __tablename__ = "model_series"
+
+    model_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    points: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"dates": ["2020-01-02", ...], "values": [0.01, null, ...]}
+
+
 class ModelEventRow(Base):
     """Append-only history; no foreign key so that a deleted model's history survives it."""
 
@@ -225,4 +240,5 @@ VERSIONS_WITH_STATE = VERSIONS.join(STATES)
 METRICS = cast(Table, ModelMetricRow.__table__)
 TAGS = cast(Table, ModelTagRow.__table__)
 EVENTS = cast(Table, ModelEventRow.__table__)
+SERIES = cast(Table, ModelSeriesRow.__table__)
 NAMES = cast(Table, ModelNameRow.__table__)

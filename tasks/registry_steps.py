@@ -8,7 +8,7 @@ from prefect import task
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
-from registry import ModelInfo, ModelMetadata
+from registry import EvaluationSeries, ModelInfo, ModelMetadata
 from registry.policy import Decision, PromotionPolicy, decide_promotion
 from tasks.core import operations as registration
 
@@ -28,8 +28,8 @@ def _emit(event: str, info: ModelInfo, **payload: Any) -> None:
 
 # Idempotent: the registry returns this flow run's earlier registration instead of a second one.
 @task(name="register model", retries=2, retry_delay_seconds=2)
-def register_model(model: Any, metadata: ModelMetadata) -> ModelInfo:
-    info = registration.register_trained(model, metadata, flow_run_id=current_flow_run_id())
+def register_model(model: Any, metadata: ModelMetadata, series: dict[str, EvaluationSeries] | None = None) -> ModelInfo:
+    info = registration.register_trained(model, metadata, flow_run_id=current_flow_run_id(), series=series)
     _emit("registered", info, status=info.status.value, metrics=info.performance_metrics)
     return info
 

@@ -44,6 +44,22 @@ def serve_command() -> None:
     serve_main()
 
 
+@app.command("ui")
+def ui_command(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; any non-loopback address needs QMP_UI_TOKEN."),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the read-only registry web page (overview, models, versions, compare, approvals; JSON under /api)."""
+    from deployments.ui.server import serve
+    from deployments.ui.settings import UnsafeBindError
+
+    try:
+        serve(host, port)
+    except UnsafeBindError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 @app.command("demo")
 def demo(
     workspace: Path = typer.Option(Path("demo_workspace"), help="Where the data and the registry go (recreated)."),

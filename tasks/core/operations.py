@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry
+from registry import DatasetConfig, EvaluationSeries, ModelInfo, ModelMetadata, ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.online_status import sync_online_tags
 from tasks.core.workflow_config import WorkflowConfig
@@ -57,12 +57,15 @@ def metadata_for(
 
 
 def register_trained(
-    model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow"
+    model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow",
+    series: dict[str, EvaluationSeries] | None = None,
 ) -> ModelInfo:
-    """Register a trained model; a retried flow run gets its earlier registration back, not a new one."""
+    """Register a trained model with its evaluation series; a retried flow run gets its earlier registration
+    back, not a new one."""
     registry = open_registry()
     model_id = registry.register_model(
-        model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id
+        model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id,
+        evaluation_series=series,
     )
     return registry.get_model_info(model_id)
 
