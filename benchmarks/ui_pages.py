@@ -34,8 +34,8 @@ from _bench import fmt, libpq_url, machine, scratch_databases, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from registry import ModelRegistry  # noqa: E402
-from tests.ui.statements import counted_statements  # noqa: E402
+from registry import ModelRegistry
+from tests.ui.statements import counted_statements
 
 TARGETS_MS = {"overview": 150.0, "model": 150.0, "version": 100.0}
 DAYS = 250
@@ -90,7 +90,7 @@ def server_ms(response: Any) -> float:
 
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure_pages(url: str, workdir: Path, names: list[str], per_name: int, samples: int) -> dict[str, dict[str, float]]:

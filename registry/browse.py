@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
@@ -134,11 +134,16 @@ def _in_replay(pk: Any) -> Any:
     return exists(_replay.where(TAGS.c.model_pk == pk, TAGS.c.value == bindparam("replay_id")))
 
 
+def _when(value: datetime) -> datetime:
+    """A stored (non-null) timestamp as an aware UTC datetime."""
+    return cast(datetime, as_utc(value))
+
+
 def _events(rows: Sequence[Any]) -> list[ModelEvent]:
     return [
         ModelEvent(event_id=r.id, model_id=r.model_id, model_name=r.model_name, event=r.event,
                    from_status=r.from_status, to_status=r.to_status, actor=r.actor, reason=r.reason,
-                   flow_run_id=r.flow_run_id, created_at=as_utc(r.created_at))
+                   flow_run_id=r.flow_run_id, created_at=_when(r.created_at))
         for r in rows
     ]
 
@@ -193,7 +198,7 @@ def _pending(connection: Connection, registry: ModelRegistry, name: str | None) 
     rows = _rows(connection, query, params)
     base = str(registry.artifacts.location).rstrip("/")
     return [
-        PendingApproval(candidate=store._info(row[:_INFO_WIDTH], base), requested_at=as_utc(row[_INFO_WIDTH]),
+        PendingApproval(candidate=store._info(row[:_INFO_WIDTH], base), requested_at=_when(row[_INFO_WIDTH]),
                         requested_by=row[_INFO_WIDTH + 1], reason=row[_INFO_WIDTH + 2],
                         flow_run_id=row[_INFO_WIDTH + 3])
         for row in rows
@@ -251,9 +256,9 @@ def _summaries(names: Sequence[Any], infos: list[ModelInfo], pending: list[Pendi
     production = {i.model_name: i for i in infos if i.status == ModelStatus.PRODUCTION}
     newest: dict[str, ModelInfo] = {}
     for info in infos:  # production may be the newest too, or an older version
-        if info.model_name not in newest or info.created_at > newest[info.model_name].created_at:
-            if info.tags.get(REPLAY_TAG) is None:
-                newest[info.model_name] = info
+        later = info.model_name not in newest or info.created_at > newest[info.model_name].created_at
+        if later and info.tags.get(REPLAY_TAG) is None:
+            newest[info.model_name] = info
     waiting: dict[str, int] = {}
     for item in pending:
         waiting[item.candidate.model_name] = waiting.get(item.candidate.model_name, 0) + 1
@@ -335,12 +340,12 @@ def name_page(
             raise UnknownName(name)
         versions = _infos(connection, page, params, registry)
         chart_params = {"name": name, **({"replay_id": replay_id} if replay_id is not None else {})}
-        chart = [ChartPoint(version=r[0], created_at=as_utc(r[1]), status=r[2], metrics=_json(r[3]) or {})
+        chart = [ChartPoint(version=r[0], created_at=_when(r[1]), status=r[2], metrics=_json(r[3]) or {})
                  for r in _rows(connection, _chart_statement(replay_id is not None), chart_params)]
         history = _events(list(reversed(connection.execute(NAME_HISTORY, {"name": name}).all())))
         production = _events(connection.execute(PRODUCTION_EVENTS, {"name": name}).all())
-        replays = [ReplaySummary(replay_id=r[0], versions=r[1], first_registered=as_utc(r[2]),
-                                 last_registered=as_utc(r[3]))
+        replays = [ReplaySummary(replay_id=r[0], versions=r[1], first_registered=_when(r[2]),
+                                 last_registered=_when(r[3]))
                    for r in connection.execute(NAME_REPLAYS, {"name": name}).all()]
         pending = _pending(connection, registry, name)
         return NamePage(model_name=name, replay_id=replay_id, total=total, versions=versions, chart=chart,

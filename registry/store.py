@@ -51,6 +51,7 @@ from registry.tables import (
     EVENTS,
     METRICS,
     NAMES,
+    SERIES,
     STATES,
     TAGS,
     VERSIONS,
@@ -61,7 +62,6 @@ from registry.tables import (
     ModelStateRow,
     ModelTagRow,
     ModelVersionRow,
-    SERIES,
     as_utc,
 )
 from registry.versions import Version, parse_version

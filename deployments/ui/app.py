@@ -125,8 +125,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        body = env.get_template(template).render(
-            request_path=request.url.path, prefect_ui=prefect_ui, logged_in=token is not None, **context)
+        context.setdefault("logged_in", token is not None)
+        body = env.get_template(template).render(request_path=request.url.path, prefect_ui=prefect_ui, **context)
         return HTMLResponse(body, status_code=status)
 
     def is_api(request: Request) -> bool:
@@ -144,7 +144,8 @@ def create_app(
             if is_api(request):
                 response = JSONResponse({"detail": "missing or wrong access token (QMP_UI_TOKEN)"}, status_code=401)
             else:
-                response = render(request, "login.html", status=401, next=request.url.path, failed=False)
+                response = render(request, "login.html", status=401, next=request.url.path, failed=False,
+                                  logged_in=False)
             response.headers["WWW-Authenticate"] = "Bearer"
         else:
             response = await call_next(request)
@@ -158,7 +159,7 @@ def create_app(
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> HTMLResponse:
         return render(request, "login.html", status=200 if token is None else 401, next=auth.safe_next(next),
-                      failed=False)
+                      failed=False, logged_in=False)
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
@@ -167,7 +168,7 @@ def create_app(
         if token is None:
             return RedirectResponse(target, status_code=303)
         if not auth.token_matches(given, token):
-            return render(request, "login.html", status=401, next=target, failed=True)
+            return render(request, "login.html", status=401, next=target, failed=True, logged_in=False)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(auth.COOKIE, auth.cookie_value(token), httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 
 from deployments.ui.charts import Band, Chart, Line, line_chart
-from registry import EvaluationSeries, ModelInfo, ModelRegistry, ModelStatus
-from registry import browse
+from registry import EvaluationSeries, ModelInfo, ModelRegistry, ModelStatus, browse
 from registry.compare import ModelComparison, compare_models
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 
