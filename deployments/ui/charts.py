@@ -82,16 +82,18 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     first = math.floor(low / step) * step
-    ticks, value = [], first
-    while value <= high + step * 1e-9:
-        ticks.append(round(value, 12))
-        value += step
+    ticks = [round(first, 12)]
+    while ticks[-1] < high:  # the last tick is at or above the highest value
+        ticks.append(round(first + step * len(ticks), 12))
     return ticks
 
 
 def _tick_label(value: float, step: float) -> str:
-    decimals = max(0, -math.floor(math.log10(step))) if step > 0 else 2
-    return f"{value:.{min(decimals, 6)}f}"
+    """Enough decimals to tell ticks `step` apart (0.0025 needs four)."""
+    decimals = 0
+    while decimals < 8 and abs(round(step, decimals) - step) > step * 1e-6:
+        decimals += 1
+    return f"{value:.{decimals}f}"
 
 
 def _date_label(seconds: float, span: float) -> str:

@@ -198,7 +198,3 @@ def flow_run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:
     if not prefect_ui or not flow_run_id:
         return None
     return f"{prefect_ui}/runs/flow-run/{flow_run_id}"
-
-
-
-
