@@ -276,9 +276,11 @@ class Database:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() == head
 
-    def upgrade(self) -> None:
-        """Apply pending migrations (serialized across processes on PostgreSQL)."""
+    def upgrade(self, artifact_root: str | None = None) -> None:
+        """Apply pending migrations (serialized across processes on PostgreSQL); `artifact_root` is the
+        artifact location today's settings give, recorded (as inferred) for versions that predate locations."""
         config = self.alembic_config()
+        config.attributes["artifact_root"] = artifact_root
         with self.engine.connect() as connection:
             sqlite = self.dialect == "sqlite"
             if sqlite:
@@ -298,7 +300,7 @@ class Database:
                 if sqlite:
                     connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
-    def ensure_schema(self) -> None:
+    def ensure_schema(self, artifact_root: str | None = None) -> None:
         """Migrate a new or older database on first use."""
         try:
             current = self.schema_is_current()
@@ -307,4 +309,4 @@ class Database:
                 f"cannot reach registry database {describe_url(self.url)}: {exc.orig}"
             ) from exc
         if not current:
-            self.upgrade()
+            self.upgrade(artifact_root)

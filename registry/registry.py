@@ -99,23 +99,21 @@ class ModelRegistry:
         self.higher_is_better = higher_is_better
         sources: Iterable[str | Path] = allowed_source_dirs if allowed_source_dirs is not None else [Path.cwd(), tempfile.gettempdir(), self.registry_dir]
         self.allowed_source_dirs = [Path(p).expanduser().resolve() for p in sources]
-        codec = check_compression(compression)
+        self._codec = check_compression(compression)
+        self._storage_options = storage_options
         self.artifacts: LocalArtifactStore | ObjectArtifactStore
         if artifact_uri is None:
-            self.artifacts = LocalArtifactStore(self.registry_dir, codec)
+            self.artifacts = LocalArtifactStore(self.registry_dir, self._codec)
         else:
-            self.artifacts = ObjectArtifactStore(artifact_uri, storage_options, codec)
+            self.artifacts = ObjectArtifactStore(artifact_uri, storage_options, self._codec)
+        self._stores: dict[str, LocalArtifactStore | ObjectArtifactStore] = {self.artifacts.location: self.artifacts}
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
-        self.db.ensure_schema()
-
-    @staticmethod
-    def default_database_url(registry_dir: str | Path) -> str:
-        """The embedded default: a SQLite file inside the registry directory."""
-        return sqlite_url_for(Path(registry_dir).expanduser().resolve())
+        self.db.ensure_schema(self.artifacts.location)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> ModelRegistry:
-        """The registry that QMP_REGISTRY_DIR / QMP_DATABASE_URL (or `settings`) name."""
+        """The registry the QMP_* settings (or `settings`) name, artifact location and compression included:
+        every entry point (flows, tasks, CLI, demo, the async port) opens the registry through this."""
         settings = settings or load_settings()
         options.setdefault("artifact_uri", settings.artifact_uri)
         options.setdefault("storage_options", settings.artifact_storage_options or None)
@@ -148,8 +146,16 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
+        initial_status: ModelStatus | None = None,
     ) -> str:
-        """Store the model and its metadata; returns the model id `{model_name}_v{version}`."""
+        """Store the model and its metadata; returns the model id `{model_name}_v{version}`.
+
+        Without `initial_status` the original registry API's rule sets it: `candidate` when the primary
+        metric (`ic_mean`, higher is better, by default) beats production's, else `registered`. A caller with
+        a promotion policy (the retrain flow) passes `registered` and decides the candidate itself.
+        """
+        if initial_status is not None and initial_status not in (ModelStatus.REGISTERED, ModelStatus.CANDIDATE):
+            raise InvalidTransitionError(f"a new model starts as registered or candidate, not {initial_status.value}")
         metadata = ModelMetadata.model_validate(metadata.model_dump())  # re-run validators on mutated input
         if metadata.version is not None:
             parse_version(metadata.version)
@@ -158,7 +164,7 @@ class ModelRegistry:
         work = _Registration(staged)
         try:
             model_id = self.db.run(
-                lambda session: self._register_in(session, work, metadata, spec),
+                lambda session: self._register_in(session, work, metadata, spec, initial_status),
                 undo=lambda: self._undo_registration(work),
             )
         except BaseException:
@@ -186,7 +192,8 @@ class ModelRegistry:
             raise InvalidModelError(f"model_path {str(model_path)!r} is not a readable file")
         return self.artifacts.stage_file(source)
 
-    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec) -> str:
+    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec,
+                     initial_status: ModelStatus | None) -> str:
         if work.committed and work.model_id is not None:
             return work.model_id  # an earlier attempt's commit succeeded though its reply was lost
         if work.unsettled and work.model_id is not None:
@@ -214,7 +221,7 @@ class ModelRegistry:
                 raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
         parsed = parse_version(version)
         model_id = f"{name}_v{version}"
-        status = self._initial_status(context, metadata.performance_metrics)
+        status = initial_status or self._initial_status(context, metadata.performance_metrics)
         snapshot = {
             "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
             "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
@@ -236,6 +243,7 @@ class ModelRegistry:
                     spec=spec,
                     highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
                     now=now,
+                    location=f"{self.artifacts.location}/{model_id}",
                     compression=work.staged.compression,
                     original_size=work.staged.original_size,
                 )
@@ -304,12 +312,26 @@ class ModelRegistry:
         """The ModelInfo objects one SELECT of `store` returns (a single-statement read, retried)."""
         return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
 
+    def artifacts_at(self, location: str | None, model_id: str) -> LocalArtifactStore | ObjectArtifactStore:
+        """The artifact store a version was written to, from its recorded `location` (`{root}/{model_id}`);
+        an object store other than today's is opened with today's storage options."""
+        if location is None or not location.endswith(f"/{model_id}"):
+            return self.artifacts
+        root = location[: -len(model_id) - 1]
+        found = self._stores.get(root)
+        if found is None:
+            found = (ObjectArtifactStore(root, self._storage_options, self._codec) if "://" in root
+                     else LocalArtifactStore(Path(root), self._codec))
+            self._stores[root] = found
+        return found
+
     def get_model(self, model_id: str) -> Any:
         """Load the model object after verifying its artifact's checksum."""
         info = self.get_model_info(model_id)
         if info.purged_at is not None:
             raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged on {info.purged_at:%Y-%m-%d}")
-        data = self.artifacts.read_verified(model_id, info.checksum, info.size_bytes)
+        artifacts = self.artifacts_at(info.artifact_location, model_id)
+        data = artifacts.read_verified(model_id, info.checksum, info.size_bytes)
         return pickle.loads(decode(data, info.compression, model_id))
 
     def get_model_metadata(self, model_id: str) -> dict[str, Any]:
@@ -348,7 +370,7 @@ class ModelRegistry:
     def verify_artifact(self, model_id: str) -> ModelInfo:
         """Check the model file against its recorded checksum; CorruptedArtifactError if it differs."""
         info = self.get_model_info(model_id)
-        self.artifacts.verify(model_id, info.checksum, info.size_bytes)
+        self.artifacts_at(info.artifact_location, model_id).verify(model_id, info.checksum, info.size_bytes)
         return info
 
     # -- status changes ---------------------------------------------------------------------------
@@ -457,6 +479,7 @@ class ModelRegistry:
 
     def delete_model(self, model_id: str, *, actor: str | None = None, reason: str | None = None) -> None:
         """Remove a non-production model's row and files; its history stays."""
+        artifacts = self.artifacts_at(self.get_model_info(model_id).artifact_location, model_id)
         spec = store.EventSpec(actor or _default_actor(), reason, None)
 
         def unit(session: Session) -> str:
@@ -477,7 +500,7 @@ class ModelRegistry:
             # version may have published its own directory since the delete committed.
             store.lock_name(session, name, _now(), create=False)
             if not store.existing_ids(session, [model_id]):
-                self.artifacts.delete(model_id)
+                artifacts.delete(model_id)
 
         name = self.db.run(unit)
         # Files go only after the commit: a crash in between leaves an orphan, never a row without files.

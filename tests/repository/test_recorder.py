@@ -10,7 +10,8 @@ import pytest
 
 from registry import ModelNotFoundError, ModelRegistry, QlibModelRepository, RepositoryModelMetadata
 from registry.settings import load_settings
-from tasks.core.recorder_store import QlibRecorderStore, RecorderMismatchError
+from registry.errors import RecorderMismatchError
+from tasks.core.recorder_store import QlibRecorderStore
 
 Meta = Callable[..., RepositoryModelMetadata]
 
