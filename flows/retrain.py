@@ -44,7 +44,7 @@ class WorkflowSource(BaseModel):
 
     def load(self) -> WorkflowConfig:
         source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri)
+        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
 class ApprovalSettings(BaseModel):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -233,12 +233,12 @@ class LocalArtifactStore:
     def read_verified(self, model_id: str, sha256: str, size: int) -> bytes:
         """The model file's bytes, after checking size and sha256 against the database's record."""
         path = self.model_file(model_id)
-        return check_artifact(lambda: open(path, "rb"), model_id, sha256, size, path, keep=True)
+        return check_artifact(partial(open, path, "rb"), model_id, sha256, size, path, keep=True)
 
     def verify(self, model_id: str, sha256: str, size: int) -> None:
         """Raise CorruptedArtifactError unless the model file matches, without keeping its bytes."""
         path = self.model_file(model_id)
-        check_artifact(lambda: open(path, "rb"), model_id, sha256, size, path, keep=False)
+        check_artifact(partial(open, path, "rb"), model_id, sha256, size, path, keep=False)
 
     def delete(self, model_id: str) -> int:
         """Remove a model's directory; returns the bytes freed."""

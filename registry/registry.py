@@ -93,7 +93,9 @@ class ModelRegistry:
     ) -> None:
         """Artifacts go to `artifact_uri` (`s3://bucket/prefix`, fsspec `storage_options`) when given, compressed if asked."""
         self.registry_dir = Path(registry_dir).expanduser().resolve()
-        self.registry_dir.mkdir(parents=True, exist_ok=True)
+        embedded = database_url is None
+        if embedded:  # the SQLite file lives in the directory; otherwise nothing is written before the database answers
+            self.registry_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or sqlite_url_for(self.registry_dir)
         self.primary_metric = validate_metric_name(primary_metric)
         self.higher_is_better = higher_is_better
@@ -109,6 +111,7 @@ class ModelRegistry:
         self._stores: dict[str, LocalArtifactStore | ObjectArtifactStore] = {self.artifacts.location: self.artifacts}
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
         self.db.ensure_schema(self.artifacts.location)
+        self.registry_dir.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> ModelRegistry:

@@ -144,7 +144,8 @@ def upgrade(database_url: Annotated[str | None, typer.Option(help="Default: QMP_
     """Apply the registry's schema migrations."""
     settings = load_settings(database_url=database_url)
     registry_dir = settings.registry_dir.expanduser().resolve()
-    registry_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database_url is None:
+        registry_dir.mkdir(parents=True, exist_ok=True)  # for the embedded SQLite file
     db = Database(settings.database_url or sqlite_url_for(registry_dir))
     try:
         db.upgrade(artifact_root=(settings.artifact_uri or str(registry_dir)).rstrip("/"))

@@ -56,7 +56,7 @@ def test_cli_promote_and_rollback_move_qlibs_online_tag_with_production(
     assert _online() == {ids[first]}
     assert qmp("models", "promote", second, capsys=capsys, monkeypatch=monkeypatch)[0] == 0
     assert _online() == {ids[second]}
-    code, out, err = qmp("models", "rollback", "online", capsys=capsys, monkeypatch=monkeypatch)
+    code, _, err = qmp("models", "rollback", "online", capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0, err
     assert registry.get_production_model("online").model_id == first  # type: ignore[union-attr]
     assert _online() == {ids[first]}

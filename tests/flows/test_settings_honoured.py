@@ -14,7 +14,7 @@ from deployments.cli import app
 from flows.retrain import WorkflowSource, retrain
 from registry import ModelRegistry, ModelStatus
 from tests.flows.test_retrain_flow import WEAK
-from tests.storage.conftest import BUCKET, s3_endpoint, s3_options  # noqa: F401 - fixtures
+from tests.storage.conftest import BUCKET
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from registry.db import sqlite_url_for
 from registry.settings import Settings, load_settings
 
 
