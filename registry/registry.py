@@ -21,6 +21,7 @@ from registry import retention as cleanup
 from registry import store
 from registry.artifacts import LocalArtifactStore, StagedArtifact
 from registry.codec import check_compression, decode
+from registry.constraints import violated_constraint
 from registry.db import Database, describe_url, sqlite_url_for
 from registry.errors import (
     AmbiguousProductionError,
@@ -46,6 +47,10 @@ from registry.object_store import ObjectArtifactStore
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
+
+
+# A registration that breaks one of these lost a race for its version (or model id) to another writer.
+VERSION_CONSTRAINTS = frozenset({"uq_model_versions_name_semver", "uq_model_versions_model_id"})
 
 
 @lru_cache(maxsize=1)
@@ -251,7 +256,7 @@ class ModelRegistry:
                     original_size=work.staged.original_size,
                 )
             except IntegrityError as exc:
-                if "flow_run" in str(exc.orig):
+                if violated_constraint(exc) not in VERSION_CONSTRAINTS:
                     raise
                 raise DuplicateVersionError(
                     f"model {name!r} already has version {version!r} (model id {model_id!r})"
