@@ -44,7 +44,7 @@ class WorkflowSource(BaseModel):
 
     def load(self) -> WorkflowConfig:
         source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri)
+        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
 class ApprovalSettings(BaseModel):
@@ -130,6 +130,7 @@ def retrain(
         info = reg.register_model(trained.model, metadata)
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
+    info = reg.mark_candidate(info, decision)
     publish_decision(info, production, decision)
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)
