@@ -6,11 +6,10 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from deployments.cli.console import console
+from deployments.cli.console import cleanup_table, console
 from registry import ModelRegistry
-from registry.retention import CleanupPolicy, CleanupReport, make_policy, summarize
+from registry.retention import CleanupPolicy, make_policy, summarize
 
 DEFAULTS = CleanupPolicy()
 
@@ -35,18 +34,3 @@ def cleanup(
     console.print(cleanup_table(report))
     console.print(report.summary(), highlight=False)
 
-
-def cleanup_table(report: CleanupReport) -> Table:
-    """The per-name counts, totals last."""
-    title = "Registry cleanup (dry run: nothing changed)" if report.dry_run else "Registry cleanup"
-    table = Table(title=title)
-    columns = ("model name", "archived", "purged", "bytes reclaimed", "orphans removed")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model name" else "right")
-    for row in report.rows:
-        table.add_row(row.model_name, str(row.archived), str(row.purged), str(row.bytes_reclaimed),
-                      str(row.orphans_removed))
-    t = report.totals
-    table.add_section()
-    table.add_row("[bold]total[/]", str(t.archived), str(t.purged), str(t.bytes_reclaimed), str(t.orphans_removed))
-    return table
