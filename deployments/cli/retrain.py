@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from deployments.cli.console import comparison_table, console
+from deployments.cli.console import console, promotion_table
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry.policy import PromotionPolicy
 from tasks.core.errors import require_prefect_api
@@ -34,9 +34,8 @@ def run_retrain(
 
 
 def print_result(result: RetrainResult) -> None:
-    console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
-    console.print(f"[bold]decision:[/] {result.decision.value}")
-    for reason in result.reasons:
+    console.print(promotion_table(result.comparison))
+    for reason in result.comparison.reasons:
         console.print(f"  - {reason}")
     console.print(result.message)
 
