@@ -31,6 +31,7 @@ from registry.db import fetch_all, json_loads
 from registry.models import ModelEvent, ModelInfo
 from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
+from registry.store import queries
 from registry.tables import EVENTS, NAMES, STATES, TAGS, VERSIONS, VERSIONS_WITH_STATE, as_utc
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def _events(rows: Sequence[Any]) -> list[ModelEvent]:
 
 def _info_columns() -> list[Any]:
     """The columns `store._info` builds a ModelInfo from, in its order."""
-    return [VERSIONS.c[name] if name in VERSIONS.c else STATES.c[name] for name in store._INFO_COLUMNS]
+    return [VERSIONS.c[name] if name in VERSIONS.c else STATES.c[name] for name in queries._INFO_COLUMNS]
 
 
 def _infos(connection: Connection, query: Executable, params: dict[str, Any], registry: ModelRegistry) -> list[ModelInfo]:
@@ -160,7 +161,7 @@ def _infos(connection: Connection, query: Executable, params: dict[str, Any], re
 def _infos_in(connection: Connection, query: Executable, params: dict[str, Any], registry: ModelRegistry) -> list[ModelInfo]:
     """`_infos` for a statement with an expanding IN list (which only SQLAlchemy's execution renders)."""
     base = str(registry.artifacts.location).rstrip("/")
-    return [store._info(row, base) for row in connection.execute(query, params).all()]
+    return [queries._info(row, base) for row in connection.execute(query, params).all()]
 
 
 # -- pending approvals -----------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ def _pending_statement(by_name: bool) -> Executable:
 
 PENDING_ALL = _pending_statement(by_name=False)
 PENDING_BY_NAME = _pending_statement(by_name=True)
-_INFO_WIDTH = len(store._INFO_COLUMNS)
+_INFO_WIDTH = len(queries._INFO_COLUMNS)
 
 
 def _pending(connection: Connection, registry: ModelRegistry, name: str | None) -> list[PendingApproval]:
@@ -198,7 +199,7 @@ def _pending(connection: Connection, registry: ModelRegistry, name: str | None) 
     rows = _rows(connection, query, params)
     base = str(registry.artifacts.location).rstrip("/")
     return [
-        PendingApproval(candidate=store._info(row[:_INFO_WIDTH], base), requested_at=_when(row[_INFO_WIDTH]),
+        PendingApproval(candidate=queries._info(row[:_INFO_WIDTH], base), requested_at=_when(row[_INFO_WIDTH]),
                         requested_by=row[_INFO_WIDTH + 1], reason=row[_INFO_WIDTH + 2],
                         flow_run_id=row[_INFO_WIDTH + 3])
         for row in rows
@@ -233,7 +234,7 @@ def _overview_statements() -> tuple[Executable, Executable]:
              .outerjoin(replays, replays.c.model_name == NAMES.c.name)
              .order_by(NAMES.c.name))
     newest_pks = select(func.max(v.id)).where(_not_replay(v.id)).group_by(v.model_name)
-    infos = store._info_select().where(or_(STATES.c.status == store.PRODUCTION, VERSIONS.c.id.in_(newest_pks)))
+    infos = queries._info_select().where(or_(STATES.c.status == store.PRODUCTION, VERSIONS.c.id.in_(newest_pks)))
     return names, infos
 
 
@@ -278,7 +279,7 @@ def _summaries(names: Sequence[Any], infos: list[ModelInfo], pending: list[Pendi
 
 def _name_filter(statuses: tuple[str, ...], n_metrics: int, replay: bool) -> list[Any]:
     where = [STATES.c.model_name == bindparam("name"),
-             *store._state_filters(STATES.c.status, VERSIONS.c.id, statuses, n_metrics, 0)]
+             *queries._state_filters(STATES.c.status, VERSIONS.c.id, statuses, n_metrics, 0)]
     where.append(_in_replay(VERSIONS.c.id) if replay else _not_replay(VERSIONS.c.id))
     return where
 
@@ -288,7 +289,7 @@ def _page_statements(statuses: tuple[str, ...], n_metrics: int, replay: bool, li
     where = _name_filter(statuses, n_metrics, replay)
     known = select(NAMES.c.name).where(NAMES.c.name == bindparam("name")).scalar_subquery()
     count = select(known, select(func.count()).select_from(VERSIONS_WITH_STATE).where(*where).scalar_subquery())
-    page = (store._info_select().where(*where).order_by(VERSIONS.c.id.desc())
+    page = (queries._info_select().where(*where).order_by(VERSIONS.c.id.desc())
             .limit(store.row_limit(limit)).offset(bindparam("offset", type_=Integer)))
     return count, page
 
@@ -360,9 +361,9 @@ def _json(value: Any) -> Any:
 
 # -- one version, two versions ---------------------------------------------------------------------------------
 
-INFO_BY_NAME_VERSION = store._info_select().where(VERSIONS.c.model_name == bindparam("name"),
+INFO_BY_NAME_VERSION = queries._info_select().where(VERSIONS.c.model_name == bindparam("name"),
                                                   VERSIONS.c.version == bindparam("version"))
-INFOS_BY_IDS = store._info_select().where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
+INFOS_BY_IDS = queries._info_select().where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
 MODEL_HISTORY = select(*_EVENT_COLUMNS).where(EVENTS.c.model_id == bindparam("model_id")).order_by(EVENTS.c.id)
 PRODUCTION_ID = select(VERSIONS.c.model_id).select_from(VERSIONS_WITH_STATE).where(
     STATES.c.model_name == bindparam("name"), STATES.c.status == store.PRODUCTION)
@@ -411,7 +412,7 @@ def production_infos(registry: ModelRegistry, names: list[str]) -> dict[str, Mod
     """The production model of each of `names` that has one (one statement)."""
     if not names:
         return {}
-    query = store._info_select().where(STATES.c.status == store.PRODUCTION,
+    query = queries._info_select().where(STATES.c.status == store.PRODUCTION,
                                        STATES.c.model_name.in_(bindparam("names", expanding=True)))
     infos = registry.db.read(lambda connection: _infos_in(connection, query, {"names": names}, registry))
     return {i.model_name: i for i in infos}

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployments.ui import auth, views
 from deployments.ui.settings import UISettings
-from registry import ModelRegistry, ModelStatus, RegistryUnavailableError
+from registry import ModelNotFoundError, ModelRegistry, ModelStatus, RegistryUnavailableError
 from registry.browse import UnknownName
 from registry.models import validate_metric_name
 from registry.settings import Settings
@@ -270,6 +270,16 @@ def create_app(
     def version_api(name: str, version: str) -> views.VersionView:
         """One version: metrics, hyperparameters, dataset, artifact, recorder, daily IC and excess return."""
         return version_data(name, version)
+
+    @app.get("/versions/{model_id}", include_in_schema=False)
+    def version_by_id(model_id: str) -> Response:
+        """A version's page by its model id (the links in Prefect's artifacts carry ids)."""
+        try:
+            info = holder.get().get_model_info(model_id)
+        except ModelNotFoundError:
+            raise not_found(f"model {model_id!r} not found in the registry") from None
+        return RedirectResponse(f"/models/{quote(info.model_name, safe='')}/versions/{quote(info.version, safe='')}",
+                                status_code=303)
 
     @app.get("/compare", response_class=HTMLResponse, include_in_schema=False)
     def compare_page(request: Request, a: ModelId, b: ModelId) -> HTMLResponse:

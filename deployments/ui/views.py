@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from deployments.ui.charts import Band, Chart, Line, line_chart
 from registry import EvaluationSeries, ModelInfo, ModelRegistry, ModelStatus, browse
 from registry.compare import ModelComparison, compare_models
+from registry.comparison import PromotionComparison, compare_for_promotion
+from registry.policy import Action, Decision, PromotionPolicy
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 
 SERIES_TITLES = {DAILY_IC: "Daily IC", CUMULATIVE_EXCESS_RETURN: "Cumulative excess return vs benchmark (after costs)"}
@@ -75,7 +77,10 @@ class CompareView(Frozen):
 class ApprovalItem(Frozen):
     request: browse.PendingApproval
     production: ModelInfo | None
-    comparison: ModelComparison | None  # production (first) vs the candidate (second); None without production
+    # The candidate-vs-production comparison model of the approval form, from what the registry holds: the
+    # primary metric is the registry's, the reasons are the request's (the flow's guardrails and its re-scoring
+    # of production on the candidate's window are not in the registry).
+    comparison: PromotionComparison
     resume_url: str | None  # the paused flow run in the Prefect UI, where its Resume form is
 
 
@@ -185,11 +190,11 @@ def approvals_view(registry: ModelRegistry, prefect_ui: str | None) -> Approvals
     items = []
     for request in pending:
         current = production.get(request.candidate.model_name)
-        items.append(ApprovalItem(
-            request=request, production=current,
-            comparison=compare_models(current, request.candidate) if current is not None else None,
-            resume_url=flow_run_url(prefect_ui, request.flow_run_id),
-        ))
+        decision = Decision(action=Action.NEEDS_APPROVAL, reasons=[request.reason] if request.reason else [])
+        comparison = compare_for_promotion(request.candidate, current,
+                                           PromotionPolicy(primary_metric=registry.primary_metric), decision)
+        items.append(ApprovalItem(request=request, production=current, comparison=comparison,
+                                  resume_url=flow_run_url(prefect_ui, request.flow_run_id)))
     return ApprovalsView(approvals=items)
 
 

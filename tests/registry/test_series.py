@@ -68,10 +68,10 @@ def test_a_badly_named_series_is_refused_and_nothing_is_registered(registry: Mod
     assert registry.list_models() == []
 
 
-def test_migration_0007_adds_and_removes_the_series_table(tmp_path: Path, database_url: str) -> None:
+def test_migration_0008_adds_and_removes_the_series_table(tmp_path: Path, database_url: str) -> None:
     ModelRegistry(tmp_path / "reg", database_url).close()
     db = Database(database_url)
-    command.downgrade(db.alembic_config(), "0006")
+    command.downgrade(db.alembic_config(), "0007")
     assert "model_series" not in inspect(db.engine).get_table_names()
     db.upgrade()
     assert "model_series" in inspect(db.engine).get_table_names()

@@ -3,14 +3,14 @@
 One row per version and series, the points as JSON. In the database rather than beside the model file, so
 a purge of the file leaves them readable; versions registered before this migration have none.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
