@@ -13,9 +13,22 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from qlib.data.dataset import DatasetH
 
-from tasks.core import evaluation, training
+from tasks.core import evaluation, rolling, training
+from tasks.core.rolling import ResolvedRun, WindowSettings
 from tasks.core.training import TrainResult
 from tasks.core.workflow_config import WorkflowConfig
+
+
+# Idempotent: it only reads the data directory's calendar and files' sizes.
+@task(name="resolve windows", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def resolve_windows(cfg: WorkflowConfig, windows: WindowSettings) -> ResolvedRun:
+    """The data version, the configuration hash and (rolling) the window on the data calendar."""
+    run = rolling.resolve_run(cfg, windows, logger=get_run_logger())
+    get_run_logger().info(
+        "data version %s; windows %s%s", run.data_version, windows.describe(),
+        f": {run.window.describe()}" if run.window else "",
+    )  # fmt: skip
+    return run
 
 
 # Idempotent: it only reads the data directory.

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from registry import ModelInfo, ModelMetadata
 from registry.policy import Decision, PromotionPolicy, decide_promotion
 from tasks.core import operations as registration
+from tasks.core.rolling import ResolvedRun, previous_on_same_data
 
 
 def current_flow_run_id() -> str | None:
@@ -66,4 +67,19 @@ def record_decision(model_id: str, event: str, actor: str, reason: str, awaiting
     registration.open_registry().record_event(
         model_id, event, actor=actor, reason=reason, flow_run_id=current_flow_run_id(),
         awaiting_approval=awaiting_approval,
+    )
+
+
+@task(name="find a version trained on the same data", retries=2, retry_delay_seconds=2)
+def find_same_data(model_name: str, run: ResolvedRun) -> ModelInfo | None:
+    """The newest version from the same configuration when it saw the same data version (the gate)."""
+    return previous_on_same_data(registration.open_registry(), model_name, run)
+
+
+def emit_stale_data(model_name: str, provider_uri: str, calendar_end: str, reason: str) -> None:
+    """The ``qmp.data.stale`` event a Prefect automation can alert on."""
+    emit_event(
+        event="qmp.data.stale",
+        resource={"prefect.resource.id": f"qmp.data.{provider_uri}", "qmp.model-name": model_name},
+        payload={"model_name": model_name, "provider_uri": provider_uri, "calendar_end": calendar_end, "reason": reason},
     )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from deployments.cli.console import comparison_table, console
+from deployments.cli.console import comparison_table, console, err_console
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry.policy import PromotionPolicy
+from tasks.core.rolling import WindowSettings
+from tasks.core.windows import WindowError
+from tasks.core.workflow_config import WorkflowConfigError
 
 
 def run_retrain(
@@ -18,6 +22,8 @@ def run_retrain(
     approval: Literal["auto", "manual"] = "auto",
     provider_uri: Path | None = None,
     approval_timeout: int = 86_400,
+    windows: WindowSettings | None = None,
+    force: bool = False,
 ) -> RetrainResult:
     """Run the retrain flow in this process (Prefect starts a local API if none is configured)."""
     return retrain(
@@ -25,12 +31,20 @@ def run_retrain(
         workflow=WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None),
         policy=PromotionPolicy(approval=approval),
         approval=ApprovalSettings(timeout_seconds=approval_timeout),
+        windows=windows or WindowSettings(),
+        force=force,
     )
 
 
 def print_result(result: RetrainResult) -> None:
+    if result.data_version:
+        segments = ", ".join(f"{name} {a}..{b}" for name, (a, b) in result.segments.items())
+        console.print(f"[bold]data version:[/] {result.data_version}  [bold]window:[/] {segments}")
+    if result.skipped:
+        console.print(result.message)
+        return
     console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
-    console.print(f"[bold]decision:[/] {result.decision.value}")
+    console.print(f"[bold]decision:[/] {result.decision.value if result.decision else '-'}")
     for reason in result.reasons:
         console.print(f"  - {reason}")
     console.print(result.message)
@@ -42,10 +56,38 @@ def retrain_command(
     approval: Annotated[str, typer.Option(help="auto: promote when better; manual: wait for approval in the Prefect UI.")] = "auto",
     provider_uri: Annotated[Path | None, typer.Option("--provider-uri", help="Qlib data directory (overrides the YAML).")] = None,
     approval_timeout: Annotated[int, typer.Option(help="Seconds to wait for a manual approval.")] = 86_400,
+    rolling: Annotated[bool, typer.Option("--rolling", help="Roll the windows to the data calendar (else the YAML's segments).")] = False,
+    train_days: Annotated[int, typer.Option(help="Rolling: trading days of training data.")] = WindowSettings().train_days,
+    valid_days: Annotated[int, typer.Option(help="Rolling: trading days of validation data.")] = WindowSettings().valid_days,
+    test_days: Annotated[int, typer.Option(help="Rolling: trading days evaluated.")] = WindowSettings().test_days,
+    kind: Annotated[str, typer.Option(help="Rolling: sliding or expanding.")] = "sliding",
+    anchor: Annotated[str, typer.Option(help="Rolling: last trading day the windows end at (latest or YYYY-MM-DD).")] = "latest",
+    force: Annotated[bool, typer.Option("--force", help="Train even when the data has not changed.")] = False,
 ) -> None:
     """Train, evaluate, register and (maybe) promote one model."""
     if approval not in ("auto", "manual"):
         raise typer.BadParameter("--approval must be auto or manual")
+    try:
+        windows = WindowSettings(
+            mode="rolling" if rolling else "fixed", train_days=train_days, valid_days=valid_days,
+            test_days=test_days, kind=kind, anchor=anchor if anchor == "latest" else date.fromisoformat(anchor),
+        )  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise typer.BadParameter(_first_error(exc)) from None
     if approval == "manual":
         console.print("[yellow]manual approval: resume the paused run in the Prefect UI (Resume button) to decide[/]")
-    print_result(run_retrain(config, model_name, approval, provider_uri, approval_timeout))  # type: ignore[arg-type]
+    try:
+        result = run_retrain(config, model_name, approval, provider_uri, approval_timeout, windows, force)  # type: ignore[arg-type]
+    except (WindowError, WorkflowConfigError) as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+    print_result(result)
+
+
+def _first_error(exc: ValueError) -> str:
+    """A pydantic validation error as one line: the field and what is wrong with it."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(exc).splitlines()[0]
