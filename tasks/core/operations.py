@@ -41,11 +41,12 @@ def metadata_for(
     ``dataset_extras`` (the window's exact segments, the data version, ...) are kept in the dataset info.
     """
     info = cfg.dataset_info
-    dataset = DatasetConfig(
+    fields: dict[str, Any] = dict(
         instruments=info.instruments, start_time=info.start_time, end_time=info.end_time,
         label=info.label[0] if info.label else None, handler=info.handler,
-        segments=info.segments, benchmark=info.benchmark, **(dataset_extras or {}),
+        segments=info.segments, benchmark=info.benchmark,
     )
+    dataset = DatasetConfig(**{**fields, **(dataset_extras or {})})
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
     config_tag = {"config": Path(cfg.source).name} if cfg.source and cfg.source != "<inline config>" else {}
     return ModelMetadata(
