@@ -17,6 +17,7 @@ from registry import ModelInfo
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
 from tasks import registry_steps as reg
+from tasks.core.events import emit_stale_data
 from tasks.core.operations import metadata_for, open_registry
 from tasks.core.rolling import ResolvedRun, StaleDataError, WindowSettings, stale_data_reason
 from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
@@ -45,7 +46,7 @@ class WorkflowSource(BaseModel):
 
     def load(self) -> WorkflowConfig:
         source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri)
+        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
 class ApprovalSettings(BaseModel):
@@ -144,7 +145,7 @@ def check_data_freshness(model_name: str, run: ResolvedRun, freshness: DataFresh
     zone = freshness.timezone or _deployment_timezone()
     reason = stale_data_reason(run.data_version, freshness.max_data_age_days, zone)
     if reason is not None:
-        reg.emit_stale_data(model_name, run.cfg.provider_uri, run.data_version.calendar_end.isoformat(), reason)
+        emit_stale_data(model_name, run.cfg.provider_uri, run.data_version.calendar_end.isoformat(), reason)
         raise StaleDataError(reason)
 
 
@@ -189,6 +190,7 @@ def retrain(
         info = reg.register_model(trained.model, metadata)
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
+    info = reg.mark_candidate(info, decision)
     publish_decision(info, production, decision)
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)

@@ -11,7 +11,6 @@ from rich.table import Table
 from deployments.cli.console import console
 from registry import ModelRegistry
 from registry.retention import CleanupPolicy, CleanupReport, make_policy, summarize
-from registry.settings import load_settings
 
 DEFAULTS = CleanupPolicy()
 
@@ -29,8 +28,7 @@ def cleanup(
     """Archive stale models, purge long-archived model files and sweep orphan directories."""
     policy = make_policy(max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
                          purge_archived_after_days=purge_archived_after_days, dry_run=dry_run)
-    settings = load_settings()
-    with ModelRegistry(settings.registry_dir, settings.database_url) as reg:
+    with ModelRegistry.from_settings() as reg:
         result = reg.archive_stale(**policy.model_dump())
         sweep = reg.sweep_orphans(grace_period=timedelta(hours=orphan_grace_hours), dry_run=dry_run)
     report = summarize(result, sweep)

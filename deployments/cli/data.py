@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deployments.cli.console import console, err_console
 from tasks.core.csv_import import import_csv
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import validate_qlib_dir
 from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
 
@@ -24,12 +25,6 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    """One line on stderr and exit code 1 instead of a traceback."""
-    err_console.print(f"[red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=1)
 
 
 @data_app.command("synth")
@@ -55,29 +50,21 @@ def synth(
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
     if (directory is None) == (out is None):
-        raise _fail(ValueError("give the data directory once: DIR or --out DIR"))
+        raise PipelineInputError("give the data directory once: DIR or --out DIR")
     out = directory or out
     assert out is not None
     if append_until is not None:
-        try:
-            added = append_synthetic(
-                out, append_until, seed, benchmark=benchmark, alpha_strength=alpha_strength
-            )
-        except ValueError as exc:
-            raise _fail(exc) from None
+        added = append_synthetic(out, append_until, seed, benchmark=benchmark, alpha_strength=alpha_strength)
         console.print(
             f"appended {added.days} trading days ({added.start}..{added.end}) for {added.instruments} "
             f"instruments to {added.out}"
         )
         return
-    try:
-        with _progress("writing instruments") as progress:
-            report = synthesize(
-                out, instruments, start, end, seed, benchmark=benchmark, universe=universe,
-                alpha_strength=alpha_strength, overwrite=overwrite, progress=progress,
-            )  # fmt: skip
-    except ValueError as exc:
-        raise _fail(exc) from None
+    with _progress("writing instruments") as progress:
+        report = synthesize(
+            out, instruments, start, end, seed, benchmark=benchmark, universe=universe,
+            alpha_strength=alpha_strength, overwrite=overwrite, progress=progress,
+        )  # fmt: skip
     console.print(
         f"wrote {report.instruments} instruments x {report.days} days ({report.start}..{report.end}) to "
         f"{report.out}: universes all, {report.universe}; benchmark {report.benchmark}; "
@@ -102,14 +89,11 @@ def import_csv_command(
     ),
 ) -> None:
     """Convert per-instrument CSV files into a Qlib data directory."""
-    try:
-        with _progress("writing instruments") as progress:
-            report = import_csv(
-                src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, append=append,
-                progress=progress,
-            )  # fmt: skip
-    except ValueError as exc:
-        raise _fail(exc) from None
+    with _progress("writing instruments") as progress:
+        report = import_csv(
+            src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, append=append,
+            progress=progress,
+        )  # fmt: skip
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(
@@ -125,8 +109,5 @@ def validate(
     benchmark: str | None = typer.Option(None, help="Also check this benchmark's series."),
 ) -> None:
     """Check a data directory against Qlib's silent failure modes."""
-    try:
-        validate_qlib_dir(data_dir, benchmark=benchmark)
-    except (ValueError, OSError) as exc:
-        raise _fail(exc) from None
+    validate_qlib_dir(data_dir, benchmark=benchmark)
     console.print(f"{data_dir}: valid Qlib data directory")

@@ -8,12 +8,11 @@ from typing import Annotated, Literal
 
 import typer
 
-from deployments.cli.console import comparison_table, console, err_console
+from deployments.cli.console import comparison_table, console
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry.policy import PromotionPolicy
+from tasks.core.errors import require_prefect_api
 from tasks.core.rolling import WindowSettings
-from tasks.core.windows import WindowError
-from tasks.core.workflow_config import WorkflowConfigError
 
 
 def run_retrain(
@@ -25,10 +24,14 @@ def run_retrain(
     windows: WindowSettings | None = None,
     force: bool = False,
 ) -> RetrainResult:
-    """Run the retrain flow in this process (Prefect starts a local API if none is configured)."""
+    """Run the retrain flow in this process (Prefect starts a local API if none is configured); the workflow,
+    its data directory and the Prefect API are checked first, so bad input starts no run."""
+    workflow = WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None)
+    workflow.load()
+    require_prefect_api()
     return retrain(
         model_name=model_name,
-        workflow=WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None),
+        workflow=workflow,
         policy=PromotionPolicy(approval=approval),
         approval=ApprovalSettings(timeout_seconds=approval_timeout),
         windows=windows or WindowSettings(),
@@ -76,12 +79,7 @@ def retrain_command(
         raise typer.BadParameter(_first_error(exc)) from None
     if approval == "manual":
         console.print("[yellow]manual approval: resume the paused run in the Prefect UI (Resume button) to decide[/]")
-    try:
-        result = run_retrain(config, model_name, approval, provider_uri, approval_timeout, windows, force)  # type: ignore[arg-type]
-    except (WindowError, WorkflowConfigError) as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
-    print_result(result)
+    print_result(run_retrain(config, model_name, approval, provider_uri, approval_timeout, windows, force))  # type: ignore[arg-type]
 
 
 def _first_error(exc: ValueError) -> str:

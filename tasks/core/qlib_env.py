@@ -115,9 +115,3 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
         location = mlflow_artifact_root(settings) / name
         return str(client.create_experiment(name, artifact_location=location.as_uri()))
 
-
-@contextmanager
-def qlib_session() -> Iterator[None]:
-    """Hold the process-wide Qlib lock (serialises recorder runs, fits and backtests)."""
-    with QLIB_LOCK:
-        yield

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from registry import ModelFilter, ModelInfo, ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.data_version import DataVersion, data_version
+from tasks.core.errors import PipelineError
 from tasks.core.qlib_env import init_from_qlib_init
 from tasks.core.training import Logger, qlib_step
 from tasks.core.windows import (
@@ -144,7 +145,7 @@ def previous_on_same_data(registry: ModelRegistry, model_name: str, run: Resolve
     return None
 
 
-class StaleDataError(RuntimeError):
+class StaleDataError(PipelineError):
     """The data calendar ends too long ago: the data feed is broken."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import (
     FIELDS,
     Span,
@@ -76,11 +77,11 @@ def generate_market(
 ) -> SyntheticMarket:
     """Generate prices, volumes and adjustment factors for ``instruments`` stocks and an index."""
     if instruments < 2:
-        raise ValueError(f"need at least 2 instruments, got {instruments}")
+        raise PipelineInputError(f"need at least 2 instruments, got {instruments}")
     rng = np.random.default_rng(seed)
     business = pd.bdate_range(start, end)
     if len(business) < 80:
-        raise ValueError(f"{start}..{end} has {len(business)} business days; Alpha158 needs at least 80")
+        raise PipelineInputError(f"{start}..{end} has {len(business)} business days; Alpha158 needs at least 80")
     holidays = rng.choice(np.arange(1, len(business) - 1), size=len(business) // 50, replace=False)
     calendar = business.delete(np.sort(holidays))
     days, n = len(calendar), instruments
@@ -284,7 +285,7 @@ def append_synthetic(
     last = calendar[-1]
     business = pd.bdate_range(last + pd.Timedelta(days=1), until)
     if business.empty:
-        raise ValueError(f"{out}: already ends {last:%Y-%m-%d}; nothing to append until {until}")
+        raise PipelineInputError(f"{out}: already ends {last:%Y-%m-%d}; nothing to append until {until}")
     rng = np.random.default_rng([seed, int(last.strftime("%Y%m%d"))])
     if len(business) > 2:
         holidays = rng.choice(np.arange(1, len(business) - 1), size=len(business) // 50, replace=False)
@@ -297,7 +298,7 @@ def append_synthetic(
             factor = read_field(out, symbol, "factor", calendar)
             live[symbol] = (float(close.iloc[-1]), float(factor.iloc[-1]))
     if not live:
-        raise ValueError(f"{out}: no instrument trades on the last day {last:%Y-%m-%d}; nothing to continue")
+        raise PipelineInputError(f"{out}: no instrument trades on the last day {last:%Y-%m-%d}; nothing to continue")
     n = len(live)
     market = rng.normal(0.0003, 0.01, days)
     beta = rng.uniform(0.6, 1.4, n)

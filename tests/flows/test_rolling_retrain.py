@@ -107,7 +107,7 @@ def test_a_window_longer_than_the_calendar_is_refused_before_training(
 def test_stale_data_fails_a_deployment_run_but_never_a_direct_run(
     rolling_pipeline: tuple[ModelRegistry, Path],
 ) -> None:
-    registry, data = rolling_pipeline
+    registry, _ = rolling_pipeline
     parameters = {
         "model_name": "stale",
         "workflow": {"config_path": str(LINEAR)},

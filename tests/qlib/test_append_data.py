@@ -19,6 +19,7 @@ from tasks.core.data_version import data_version
 from tasks.core.qlib_binary import read_calendar, read_universe
 from tasks.core.qlib_env import init_qlib
 from tasks.core.synthetic import append_synthetic, synthesize
+from tests.cli.test_qmp_models import qmp
 from tests.qlib.test_csv_import import ROWS, write_csvs
 
 
@@ -76,14 +77,20 @@ def test_synth_append_is_deterministic_and_refuses_past_dates(small_synth: Path,
         append_synthetic(small_synth, "2022-07-01")
 
 
-def test_cli_synth_append_until(small_synth: Path) -> None:
+def test_cli_synth_append_until(
+    small_synth: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = snapshot(small_synth)
-    result = CliRunner().invoke(data_app, ["synth", "--append-until", "2022-07-15", str(small_synth)])
-    assert result.exit_code == 0, result.output
-    assert "appended" in result.output
+    code, out, err = qmp(
+        "data", "synth", "--append-until", "2022-07-15", str(small_synth), capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert code == 0, err
+    assert "appended" in out
     assert_prefixes_unchanged(before, small_synth)
-    again = CliRunner().invoke(data_app, ["synth", "--append-until", "2022-07-15", str(small_synth)])
-    assert again.exit_code == 1 and again.output.count("error:") == 1 and "nothing to append" in again.output
+    code, out, err = qmp(
+        "data", "synth", "--append-until", "2022-07-15", str(small_synth), capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "nothing to append" in err
 
 
 NEW_ROWS = {
@@ -115,12 +122,15 @@ def test_csv_append_adds_new_days_and_instruments_only(tmp_path: Path, qlib_sett
     np.testing.assert_allclose(got.loc["2022-01-11", "$change"], 10.3 / 10.0 - 1, rtol=1e-6)
 
 
-def test_cli_import_csv_append_refuses_when_nothing_is_new(tmp_path: Path) -> None:
-    runner = CliRunner()
+def test_cli_import_csv_append_refuses_when_nothing_is_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = write_csvs(tmp_path / "csv", ROWS)
-    assert runner.invoke(data_app, ["import-csv", str(src), "--out", str(tmp_path / "q")]).exit_code == 0
+    assert CliRunner().invoke(data_app, ["import-csv", str(src), "--out", str(tmp_path / "q")]).exit_code == 0
     before = snapshot(tmp_path / "q")
-    result = runner.invoke(data_app, ["import-csv", str(src), "--out", str(tmp_path / "q"), "--append"])
-    assert result.exit_code == 1
-    assert "no rows after 2022-01-10" in result.output and result.output.count("error:") == 1
+    code, _, err = qmp(
+        "data", "import-csv", str(src), "--out", str(tmp_path / "q"), "--append", capsys=capsys, monkeypatch=monkeypatch
+    )
+    assert code == 1
+    assert "no rows after 2022-01-10" in err and len(err.strip().splitlines()) == 1
     assert snapshot(tmp_path / "q") == before
