@@ -12,16 +12,17 @@ from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel, Field, model_validator
 
 from flows.concurrency import one_at_a_time
-from flows.reporting import artifact_key, comparison_markdown, publish_decision
+from flows.reporting import artifact_key, comparison_markdown, history_summary, publish_decision, window_line
 from registry import ModelInfo
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
 from tasks import registry_steps as reg
+from tasks.core.champion import ChampionScore
 from tasks.core.events import emit_stale_data
 from tasks.core.operations import metadata_for, open_registry
 from tasks.core.rolling import ResolvedRun, StaleDataError, WindowSettings, stale_data_reason
 from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
-from tasks.qlib_steps import evaluate_model, prepare_dataset, resolve_windows, train_model
+from tasks.qlib_steps import evaluate_model, prepare_dataset, rescore_production, resolve_windows, train_model
 
 ModelName = Annotated[
     str, Field(title="Model name", description="Registry name of the model, e.g. lgbm_alpha158.",
@@ -89,6 +90,10 @@ class RetrainResult(BaseModel):
     skipped: bool = False
     segments: dict[str, list[str]] = {}
     data_version: str | None = None
+    window: str | None = None
+    production_metrics_on_window: dict[str, float] = {}
+    production_original_metrics: dict[str, float] = {}
+    production_unscored: str | None = None
 
 
 def _run_name() -> str:
@@ -97,12 +102,12 @@ def _run_name() -> str:
 
 
 def request_approval(info: ModelInfo, production: ModelInfo | None, decision: Decision,
-                     approval: ApprovalSettings) -> tuple[ModelInfo | None, str]:
+                     approval: ApprovalSettings, champion: ChampionScore | None = None) -> tuple[ModelInfo | None, str]:
     """Pause for a person's answer; returns (new production or None, what happened)."""
     logger = get_run_logger()
     reg.record_decision(info.model_id, "approval_requested", "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision), approve=True)
+    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision, champion), approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
@@ -189,9 +194,13 @@ def retrain(
                                 recorder_id=trained.recorder_id, tags=run.tags(), dataset_extras=run.dataset_extras())
         info = reg.register_model(trained.model, metadata)
     production = reg.read_production(model_name)
-    decision = reg.decide(info, production, policy)
+    # The fair comparison: production scored on the candidate's evaluation days with the same metric code.
+    champion = rescore_production(production, cfg, dataset, evaluation_segment) if production else None
+    decision = reg.decide(info, production, policy, champion)
     info = reg.mark_candidate(info, decision)
-    publish_decision(info, production, decision)
+    publish_decision(info, production, decision, champion)
+    reg.record_decision(info.model_id, "compared", "retrain-flow",
+                        history_summary(info, decision, champion, policy.primary_metric))
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)
 
@@ -201,7 +210,7 @@ def retrain(
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
         message = f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
-        new_production, message = request_approval(info, production, decision, approval)
+        new_production, message = request_approval(info, production, decision, approval, champion)
     else:
         message = f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
@@ -212,4 +221,8 @@ def retrain(
         decision=decision.action, reasons=decision.reasons,
         production_model_id=current.model_id if current else None, message=message,
         segments=run.segments, data_version=str(run.data_version),
+        window=window_line(champion) if production else None,
+        production_metrics_on_window=champion.metrics if champion else {},
+        production_original_metrics=production.performance_metrics if production else {},
+        production_unscored=champion.error if champion else None,
     )

@@ -13,7 +13,9 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from qlib.data.dataset import DatasetH
 
-from tasks.core import evaluation, rolling, training
+from registry import ModelInfo
+from tasks.core import champion, evaluation, rolling, training
+from tasks.core.champion import ChampionScore
 from tasks.core.rolling import ResolvedRun, WindowSettings
 from tasks.core.training import TrainResult
 from tasks.core.workflow_config import WorkflowConfig
@@ -54,3 +56,16 @@ def evaluate_model(
     return evaluation.evaluate_model(
         model, dataset, cfg, recorder_id, logger=get_run_logger(), segment=segment
     )
+
+
+# Idempotent: it only reads the production model and the data.
+@task(name="re-score production on the window", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def rescore_production(production: ModelInfo, cfg: WorkflowConfig, dataset: DatasetH, segment: str = "test") -> ChampionScore:
+    """Production's metrics on the candidate's evaluation segment, scored with its own dataset state."""
+    logger = get_run_logger()
+    score = champion.score_production_on_window(production, cfg, dataset, segment, logger=logger)
+    if score.error:
+        logger.warning("production %s could not be scored on %s..%s: %s", production.model_id, *score.window, score.error)
+    else:
+        logger.info("production %s re-scored on %s..%s in %.1f s", production.model_id, *score.window, score.seconds)
+    return score

@@ -8,8 +8,9 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from registry import ModelInfo, ModelMetadata
-from registry.policy import Decision, PromotionPolicy, decide_promotion
+from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion
 from tasks.core import operations as registration
+from tasks.core.champion import ChampionScore
 from tasks.core.rolling import ResolvedRun, previous_on_same_data
 
 
@@ -30,7 +31,16 @@ def read_production(model_name: str) -> ModelInfo | None:
 
 
 @task(name="decide promotion")
-def decide(candidate: ModelInfo, production: ModelInfo | None, policy: PromotionPolicy) -> Decision:
+def decide(
+    candidate: ModelInfo, production: ModelInfo | None, policy: PromotionPolicy, champion: ChampionScore | None = None
+) -> Decision:
+    """With ``champion`` (production re-scored on the candidate's window) the policy compares those numbers,
+    not production's registration-time metrics."""
+    if production is not None and champion is not None:
+        window = f"{champion.window[0]}..{champion.window[1]}"
+        return decide_on_window(
+            candidate.performance_metrics, champion.metrics, policy, window=window, production_unscored=champion.error
+        )
     return decide_promotion(
         candidate.performance_metrics, production.performance_metrics if production else None, policy
     )

@@ -46,7 +46,19 @@ def print_result(result: RetrainResult) -> None:
     if result.skipped:
         console.print(result.message)
         return
-    console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
+    if result.window:
+        console.print(f"[bold]compared:[/] {result.window}")
+    if result.production_metrics_on_window:
+        console.print(comparison_table(
+            result.metrics, result.production_metrics_on_window,
+            title=f"{result.model_id} vs production on the same window",
+        ))  # fmt: skip
+        console.print(comparison_table(
+            result.metrics, result.production_original_metrics,
+            title="for reference: production's metrics as registered (another window)",
+        ))  # fmt: skip
+    else:
+        console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
     console.print(f"[bold]decision:[/] {result.decision.value if result.decision else '-'}")
     for reason in result.reasons:
         console.print(f"  - {reason}")
