@@ -94,6 +94,7 @@ class RetrainResult(BaseModel):
     production_metrics_on_window: dict[str, float] = {}
     production_original_metrics: dict[str, float] = {}
     production_unscored: str | None = None
+    production_rescoring_seconds: float | None = None
 
 
 def _run_name() -> str:
@@ -225,4 +226,5 @@ def retrain(
         production_metrics_on_window=champion.metrics if champion else {},
         production_original_metrics=production.performance_metrics if production else {},
         production_unscored=champion.error if champion else None,
+        production_rescoring_seconds=champion.seconds if champion else None,
     )

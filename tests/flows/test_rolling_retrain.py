@@ -15,7 +15,8 @@ from prefect.deployments import run_deployment
 from prefect.flow_engine import run_flow
 
 from flows.retrain import DataFreshness, RetrainResult, WorkflowSource, retrain
-from registry import ModelRegistry
+from registry import ModelMetadata, ModelRegistry
+from registry.policy import Action, PromotionPolicy, decide_promotion
 from tasks.core.data_version import data_version
 from tasks.core.qlib_binary import read_calendar
 from tasks.core.rolling import WindowSettings, previous_on_same_data, resolve_run
@@ -126,3 +127,39 @@ def test_stale_data_fails_a_deployment_run_but_never_a_direct_run(
     # The same data through a direct run (qmp retrain, the demo) trains: the alarm is for deployments.
     direct = rolled("stale", freshness=DataFreshness(max_data_age_days=5))
     assert direct.model_id is not None
+
+
+def test_regime_change_candidate_wins_only_because_it_is_compared_on_the_new_window(
+    rolling_pipeline: tuple[ModelRegistry, Path],
+) -> None:
+    registry, data = rolling_pipeline
+    champion = rolled("regime")
+    assert champion.decision == Action.PROMOTE
+    registered = registry.get_model_info(champion.model_id).performance_metrics  # type: ignore[arg-type]
+    assert registered["ic_mean"] > 0.02
+    # After 2022-03-31 the planted alpha flips sign, at half strength: the old model now predicts backwards.
+    append_synthetic(data, "2022-12-30", seed=8, alpha_strength=-0.5)
+    challenger = rolled("regime")
+    assert challenger.production_metrics_on_window["ic_mean"] < 0 < challenger.metrics["ic_mean"]
+    assert challenger.production_original_metrics == registered
+    assert challenger.metrics["ic_mean"] < registered["ic_mean"]  # registration-time numbers would keep production
+    assert decide_promotion(challenger.metrics, registered, PromotionPolicy()).action == Action.KEEP
+    assert challenger.decision == Action.PROMOTE and challenger.status == "production"
+    assert challenger.window and challenger.segments["test"][0] in challenger.window
+    compared = [e for e in registry.history(model_id=challenger.model_id) if e.event == "compared"]
+    assert compared and "production on window ic_mean" in (compared[-1].reason or "")
+
+
+def test_a_production_model_that_cannot_be_scored_is_kept_in_auto_mode(
+    rolling_pipeline: tuple[ModelRegistry, Path],
+) -> None:
+    registry, _ = rolling_pipeline
+    stand_in = registry.register_model(
+        {"stand-in": True}, ModelMetadata(model_name="unscored", performance_metrics={"ic_mean": 0.001})
+    )
+    registry.set_production_model(stand_in, reason="a model without a Qlib recorder")
+    result = rolled("unscored")
+    assert result.decision == Action.KEEP
+    assert result.production_unscored and "MissingDatasetStateError" in result.production_unscored
+    assert "could not be scored on the candidate's window" in result.reasons[0]
+    assert registry.get_production_model("unscored").model_id == stand_in  # type: ignore[union-attr]
