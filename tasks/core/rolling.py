@@ -23,7 +23,7 @@ from registry import ModelFilter, ModelInfo, ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.data_version import DataVersion, data_version
 from tasks.core.errors import PipelineError
-from tasks.core.qlib_env import init_from_qlib_init
+from tasks.core.qlib_env import forget_stale_data, init_from_qlib_init
 from tasks.core.training import Logger, qlib_step
 from tasks.core.windows import (
     Window,
@@ -112,6 +112,7 @@ def resolve_run(
 ) -> ResolvedRun:
     """Apply the window settings to ``cfg`` on its data calendar; refused (WindowError) when they do not fit."""
     version = data_version(cfg.provider_uri)
+    forget_stale_data(cfg.provider_uri, version)
     digest = config_hash(cfg, settings)
     if settings.mode == "fixed":
         return ResolvedRun(cfg, None, version, digest, settings)
