@@ -1,9 +1,6 @@
-"""What the Prefect UI shows for a model decision: a comparison table artifact and a markdown summary.
-
-With the production model re-scored on the candidate's window (``ChampionScore``), the table shows the
-window, the candidate's metrics, production's metrics on that window (what the policy compared) and
-production's original, registration-time metrics; the difference is against the re-scored numbers.
-"""
+"""What the Prefect UI shows: the promotion comparison and the cleanup report as table and Markdown artifacts,
+and the approval form's text. Both reports are computed elsewhere (`registry.comparison`,
+`registry.retention`); this module only draws them."""
 
 from __future__ import annotations
 
@@ -11,8 +8,8 @@ import re
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from registry import ModelInfo
-from registry.policy import Decision
+from registry.comparison import MetricRow, PromotionComparison
+from registry.retention import CleanupReport
 from tasks.core.champion import ChampionScore
 
 
@@ -21,89 +18,84 @@ def artifact_key(prefix: str, model_name: str) -> str:
     return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.6g}" if signed else f"{value:.6g}"
 
 
-def comparison_rows(
-    candidate: ModelInfo, production: ModelInfo | None, champion: ChampionScore | None = None
-) -> list[dict[str, str]]:
-    """One row per metric: candidate, production on the window, production as registered, difference."""
-    original = production.performance_metrics if production else {}
-    on_window = champion.metrics if champion is not None else {}
-    compared = on_window if champion is not None else original
-    rows = []
-    for name in sorted(set(candidate.performance_metrics) | set(original) | set(on_window)):
-        new_value, old_value = candidate.performance_metrics.get(name), compared.get(name)
-        rows.append({
-            "metric": name,
-            "candidate": _fmt(new_value),
-            "production on window": _fmt(on_window.get(name)) if champion is not None else "-",
-            "production (registered)": _fmt(original.get(name)),
-            "difference": "-" if new_value is None or old_value is None else f"{new_value - old_value:+.6g}",
-        })  # fmt: skip
-    return rows
+def _table_row(row: MetricRow) -> dict[str, str]:
+    return {
+        "metric": row.name, "role": row.role, "candidate": _number(row.candidate),
+        "production": _number(row.production), "production on this window": _number(row.production_on_window),
+        "difference": _number(row.difference, signed=True),
+    }
 
 
-def window_line(champion: ChampionScore | None) -> str:
-    """Where the two models were compared, or why they could not be."""
-    if champion is None:
-        return "no production model to compare on the window"
-    window = f"{champion.window[0]}..{champion.window[1]}"
-    if champion.error:
-        return f"window {window}: production {champion.model_id} could not be scored ({champion.error})"
-    return f"window {window}: production {champion.model_id} re-scored with its own dataset state in {champion.seconds:.1f} s"
-
-
-def comparison_markdown(
-    candidate: ModelInfo, production: ModelInfo | None, decision: Decision, champion: ChampionScore | None = None
-) -> str:
-    """The comparison as a markdown table plus the decision's reasons (also the approval form's text)."""
-    title = production.model_id if production else "no production model"
-    rows = comparison_rows(candidate, production, champion)
-    lines = [
-        f"### {candidate.model_id} vs {title}",
-        "",
-        window_line(champion) if production else "",
-        "",
-        "| metric | candidate | production on window | production (registered) | difference |",
-        "|---|---:|---:|---:|---:|",
-        *(f"| {' | '.join(r.values())} |" for r in rows),
-        "",
-        f"**Decision: {decision.action.value}**",
-        "",
-        *(f"- {reason}" for reason in decision.reasons),
-    ]
+def comparison_markdown(comparison: PromotionComparison, *, key_only: bool = False) -> str:
+    """The comparison as Markdown: the full table for the artifact; with `key_only` (the approval form) only
+    the primary and guardrail metrics. The decision and its reasons follow either way."""
+    versus = comparison.production_id or "no production model"
+    lines = [f"### {comparison.candidate_id} vs {versus}", ""]
+    if comparison.segments or comparison.data_version:
+        window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
+        lines += [f"Window: {window or '-'}; data version: {comparison.data_version or '-'}", ""]
+    lines += ["| metric | role | candidate | production | production on this window | difference |",
+              "|---|---|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join(_table_row(row).values()) + " |" for row in comparison.rows(key_only=key_only)]
+    lines += ["", f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons)]
     return "\n".join(lines)
 
 
-def history_summary(candidate: ModelInfo, decision: Decision, champion: ChampionScore | None, metric: str) -> str:
-    """One line for the registry history: window, both metric sets' primary metric, decision and reasons."""
-    parts = [window_line(champion), f"candidate {metric} {_fmt(candidate.performance_metrics.get(metric))}"]
-    if champion is not None:
-        parts.append(f"production on window {metric} {_fmt(champion.metrics.get(metric))}")
-        parts.append(f"production as registered {metric} {_fmt(champion.original_metrics.get(metric))}")
-    parts.append(f"decision {decision.action.value}: " + "; ".join(decision.reasons))
+def publish_decision(model_name: str, comparison: PromotionComparison) -> None:
+    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons."""
+    rows = [_table_row(row) for row in comparison.rows()]
+    rows.append({"metric": "decision", "role": "", "candidate": comparison.decision.value, "production": "",
+                 "production on this window": "", "difference": ""})
+    versus = comparison.production_id or "no production model"
+    create_table_artifact(key=artifact_key("model-comparison", model_name), table=rows,
+                          description=f"{comparison.candidate_id} vs {versus}")
+    create_markdown_artifact(key=artifact_key("model-decision", model_name), markdown=comparison_markdown(comparison),
+                             description=f"Promotion decision for {comparison.candidate_id}")
+
+
+def cleanup_markdown(report: CleanupReport) -> str:
+    """The summary sentence, then the per-name table."""
+    lines = [f"### Registry cleanup{' (dry run)' if report.dry_run else ''}", "", report.summary()]
+    if report.rows:
+        lines += ["", "| model name | archived | purged | bytes reclaimed | orphans removed |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r.model_name} | {r.archived} | {r.purged} | {r.bytes_reclaimed} | {r.orphans_removed} |"
+                  for r in report.rows]
+    return "\n".join(lines)
+
+
+def publish_cleanup(report: CleanupReport) -> None:
+    """The per-name counts as a table artifact (totals last) and the Markdown summary."""
+    table = [row.model_dump() for row in [*report.rows, report.totals]]
+    create_table_artifact(key="registry-cleanup", table=table, description="Registry cleanup: counts per model name")
+    create_markdown_artifact(key="registry-cleanup-summary", markdown=cleanup_markdown(report),
+                             description="Registry cleanup summary")
+
+
+def scoring_note(champion: ChampionScore | None) -> str:
+    """How production was scored on the candidate's window, or why it could not be."""
+    if champion is None:
+        return "no production model to re-score"
+    window = f"{champion.window[0]}..{champion.window[1]}"
+    if champion.error:
+        return f"production {champion.model_id} could not be scored on {window} ({champion.error})"
+    return f"production {champion.model_id} re-scored on {window} with its own dataset state in {champion.seconds:.1f} s"
+
+
+def history_summary(comparison: PromotionComparison, scoring_note: str) -> str:
+    """One line for the registry history: window, data version, the primary metric of the candidate, of
+    production on the window and as registered, the decision and its reasons."""
+    metric = comparison.primary_metric
+    window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
+    parts = [f"window {window or '-'}", f"data version {comparison.data_version or '-'}", scoring_note,
+             f"candidate {metric} {_number(comparison.candidate_metrics.get(metric))}"]
+    if comparison.production_id:
+        parts += [f"production on window {metric} {_number(comparison.production_metrics_on_window.get(metric))}",
+                  f"production as registered {metric} {_number(comparison.production_registered_metrics.get(metric))}"]
+    parts.append(f"decision {comparison.decision.value}: " + "; ".join(comparison.reasons))
     return "; ".join(parts)
-
-
-def publish_decision(
-    candidate: ModelInfo, production: ModelInfo | None, decision: Decision, champion: ChampionScore | None = None
-) -> None:
-    """Table artifact keyed by model name (so the UI keeps its history) and the markdown reasons."""
-    rows = comparison_rows(candidate, production, champion)
-    rows.append({
-        "metric": "decision", "candidate": decision.action.value, "production on window": "",
-        "production (registered)": "", "difference": "",
-    })  # fmt: skip
-    create_table_artifact(
-        key=artifact_key("model-comparison", candidate.model_name),
-        table=rows,
-        description=f"{candidate.model_id} vs {production.model_id if production else 'no production model'}; "
-        + window_line(champion),
-    )
-    create_markdown_artifact(
-        key=artifact_key("model-decision", candidate.model_name),
-        markdown=comparison_markdown(candidate, production, decision, champion),
-        description=f"Promotion decision for {candidate.model_id}",
-    )

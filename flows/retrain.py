@@ -12,12 +12,13 @@ from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel, Field, model_validator
 
 from flows.concurrency import one_at_a_time
-from flows.reporting import artifact_key, comparison_markdown, history_summary, publish_decision, window_line
+from flows.reporting import artifact_key, comparison_markdown, history_summary, publish_decision, scoring_note
 from registry import ModelInfo
+from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
+from registry.statuses import EventKind
 from tasks import registry_steps as reg
-from tasks.core.champion import ChampionScore
 from tasks.core.events import emit_stale_data
 from tasks.core.operations import metadata_for, open_registry
 from tasks.core.rolling import ResolvedRun, StaleDataError, WindowSettings, stale_data_reason
@@ -90,9 +91,7 @@ class RetrainResult(BaseModel):
     skipped: bool = False
     segments: dict[str, list[str]] = {}
     data_version: str | None = None
-    window: str | None = None
-    production_metrics_on_window: dict[str, float] = {}
-    production_original_metrics: dict[str, float] = {}
+    comparison: PromotionComparison | None = None  # None when the gate skipped the run
     production_unscored: str | None = None
     production_rescoring_seconds: float | None = None
 
@@ -102,20 +101,20 @@ def _run_name() -> str:
     return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d}"
 
 
-def request_approval(info: ModelInfo, production: ModelInfo | None, decision: Decision,
-                     approval: ApprovalSettings, champion: ChampionScore | None = None) -> tuple[ModelInfo | None, str]:
+def request_approval(info: ModelInfo, comparison: PromotionComparison, decision: Decision,
+                     approval: ApprovalSettings) -> tuple[ModelInfo | None, str]:
     """Pause for a person's answer; returns (new production or None, what happened)."""
     logger = get_run_logger()
-    reg.record_decision(info.model_id, "approval_requested", "retrain-flow",
+    reg.record_decision(info.model_id, EventKind.APPROVAL_REQUESTED, "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision, champion), approve=True)
+    form = ApprovalInput.with_initial_data(description=comparison_markdown(comparison, key_only=True), approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
     except FlowPauseTimeout:
         # The flow run may no longer be allowed to start tasks; write to the registry directly.
         open_registry().record_event(
-            info.model_id, "approval_timed_out", actor="retrain-flow", awaiting_approval=False,
+            info.model_id, EventKind.APPROVAL_TIMED_OUT, actor="retrain-flow", awaiting_approval=False,
             reason=f"no answer within {approval.timeout_seconds} s; the model stays {info.status.value}",
             flow_run_id=reg.current_flow_run_id(),
         )
@@ -123,7 +122,7 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
         logger.warning(message)
         return None, message
     if not answer.approve:
-        reg.record_decision(info.model_id, "approval_rejected", answer.approver, answer.comment or "rejected",
+        reg.record_decision(info.model_id, EventKind.APPROVAL_REJECTED, answer.approver, answer.comment or "rejected",
                             awaiting_approval=False)
         return None, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
     with one_at_a_time("promote", info.model_name):
@@ -199,9 +198,13 @@ def retrain(
     champion = rescore_production(production, cfg, dataset, evaluation_segment) if production else None
     decision = reg.decide(info, production, policy, champion)
     info = reg.mark_candidate(info, decision)
-    publish_decision(info, production, decision, champion)
-    reg.record_decision(info.model_id, "compared", "retrain-flow",
-                        history_summary(info, decision, champion, policy.primary_metric))
+    comparison = compare_for_promotion(
+        info, production, policy, decision, production_on_window=champion.metrics if champion else None,
+        data_version=str(run.data_version),
+    )
+    publish_decision(model_name, comparison)
+    reg.record_decision(info.model_id, EventKind.COMPARED, "retrain-flow",
+                        history_summary(comparison, scoring_note(champion)))
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)
 
@@ -211,7 +214,7 @@ def retrain(
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
         message = f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
-        new_production, message = request_approval(info, production, decision, approval, champion)
+        new_production, message = request_approval(info, comparison, decision, approval)
     else:
         message = f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
@@ -220,11 +223,8 @@ def retrain(
     return RetrainResult(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
         decision=decision.action, reasons=decision.reasons,
-        production_model_id=current.model_id if current else None, message=message,
+        production_model_id=current.model_id if current else None, message=message, comparison=comparison,
         segments=run.segments, data_version=str(run.data_version),
-        window=window_line(champion) if production else None,
-        production_metrics_on_window=champion.metrics if champion else {},
-        production_original_metrics=production.performance_metrics if production else {},
         production_unscored=champion.error if champion else None,
         production_rescoring_seconds=champion.seconds if champion else None,
     )

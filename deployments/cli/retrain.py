@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from deployments.cli.console import comparison_table, console
+from deployments.cli.console import console, promotion_table
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry.policy import PromotionPolicy
 from tasks.core.errors import require_prefect_api
@@ -43,24 +43,13 @@ def print_result(result: RetrainResult) -> None:
     if result.data_version:
         segments = ", ".join(f"{name} {a}..{b}" for name, (a, b) in result.segments.items())
         console.print(f"[bold]data version:[/] {result.data_version}  [bold]window:[/] {segments}")
-    if result.skipped:
+    if result.comparison is None:  # the gate: nothing was trained
         console.print(result.message)
         return
-    if result.window:
-        console.print(f"[bold]compared:[/] {result.window}")
-    if result.production_metrics_on_window:
-        console.print(comparison_table(
-            result.metrics, result.production_metrics_on_window,
-            title=f"{result.model_id} vs production on the same window",
-        ))  # fmt: skip
-        console.print(comparison_table(
-            result.metrics, result.production_original_metrics,
-            title="for reference: production's metrics as registered (another window)",
-        ))  # fmt: skip
-    else:
-        console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
-    console.print(f"[bold]decision:[/] {result.decision.value if result.decision else '-'}")
-    for reason in result.reasons:
+    if result.production_unscored:
+        console.print(f"[yellow]production could not be scored on this window:[/] {result.production_unscored}")
+    console.print(promotion_table(result.comparison))
+    for reason in result.comparison.reasons:
         console.print(f"  - {reason}")
     console.print(result.message)
 
