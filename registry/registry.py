@@ -43,6 +43,7 @@ from registry.models import (
     validate_model_name,
 )
 from registry.object_store import ObjectArtifactStore
+from registry.replays import is_replay_name
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
@@ -214,7 +215,7 @@ class ModelRegistry:
                 raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
         parsed = parse_version(version)
         model_id = f"{name}_v{version}"
-        status = self._initial_status(context, metadata.performance_metrics)
+        status = self._initial_status(name, context, metadata.performance_metrics)
         snapshot = {
             "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
             "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
@@ -278,10 +279,11 @@ class ModelRegistry:
         except ModelNotFoundError:
             return None
 
-    def _initial_status(self, context: store.RegistrationContext, metrics: dict[str, float]) -> ModelStatus:
-        """Candidate when the primary metric beats production's (or there is no production)."""
+    def _initial_status(self, name: str, context: store.RegistrationContext, metrics: dict[str, float]) -> ModelStatus:
+        """Candidate when the primary metric beats production's (or there is no production); a replay's
+        window (see registry.replays) is always registered: a replay never proposes a model."""
         value = metrics.get(self.primary_metric)
-        if value is None or not math.isfinite(value):
+        if value is None or not math.isfinite(value) or is_replay_name(name):
             return ModelStatus.REGISTERED
         if not context.has_production:
             return ModelStatus.CANDIDATE

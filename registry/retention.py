@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from registry.artifacts import METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryState
 from registry.errors import ModelRegistryError
+from registry.replays import REPLAY_NAME_LIKE
 from registry.statuses import ModelStatus
 from registry.store import lock_name
 from registry.tables import (
@@ -194,6 +195,8 @@ def _archive_targets(
         r.approval_requested_at.is_(None),
         r.recency > policy.keep_last,
         r.model_id.not_in(_rollback_targets()),
+        # A replay is archived as a whole, by its id: age and keep_last would cut windows out of it.
+        r.model_name.not_like(REPLAY_NAME_LIKE),
     )
     if policy.keep_best is not None:
         query = query.where(or_(r.metric.is_(None), r.merit > policy.keep_best))

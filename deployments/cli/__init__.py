@@ -18,6 +18,7 @@ from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.models import db_app, models_app, registry_app
 from deployments.cli.retrain import retrain_command
+from deployments.cli.rolling import rolling_command
 from registry import ModelRegistryError
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.add_typer(registry_app, name="registry")
 
 app.add_typer(data_app, name="data")
 app.command("retrain")(retrain_command)
+app.command("rolling")(rolling_command)
 app.command("cleanup")(cleanup)
 
 

@@ -25,8 +25,14 @@ def cleanup(
     ] = None,
     orphan_grace_hours: Annotated[float, typer.Option(min=0, help="Leave orphan directories younger than this.")] = 1.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+    replay: Annotated[
+        str | None, typer.Option("--replay", help="Archive every window of this rolling replay (its id) and nothing else.")
+    ] = None,
 ) -> None:
     """Archive stale models, purge long-archived model files and sweep orphan directories."""
+    if replay is not None:
+        archive_replay_command(replay, dry_run)
+        return
     policy = make_policy(max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
                          purge_archived_after_days=purge_archived_after_days, dry_run=dry_run)
     settings = load_settings()
@@ -52,3 +58,15 @@ def cleanup_table(report: CleanupReport) -> Table:
     table.add_section()
     table.add_row("[bold]total[/]", str(t.archived), str(t.purged), str(t.bytes_reclaimed), str(t.orphans_removed))
     return table
+
+
+def archive_replay_command(replay_id: str, dry_run: bool) -> None:
+    """`qmp cleanup --replay ID`: archive a whole replay's windows."""
+    from tasks.core.replay_result import archive_replay
+
+    ids = archive_replay(replay_id, load_settings(), dry_run=dry_run)
+    if not ids:
+        console.print(f"replay {replay_id}: no unarchived window versions", highlight=False)
+        return
+    verb = "would archive" if dry_run else "archived"
+    console.print(f"replay {replay_id}: {verb} {len(ids)} window versions ({ids[0]} .. {ids[-1]})", highlight=False)
