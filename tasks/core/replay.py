@@ -89,13 +89,6 @@ def horizon_label(horizon: int) -> str:
     return f"Ref($close, -{horizon + 1}) / Ref($close, -1) - 1"
 
 
-def label_lookahead(label: str) -> int:
-    """Trading days the label looks ahead: the right side of its extended window (Qlib's own reading)."""
-    from qlib.data.data import ExpressionD
-
-    return int(ExpressionD.get_expression_instance(label).get_extended_window_size()[1])
-
-
 def replay_task(cfg: WorkflowConfig, spec: ReplaySpec) -> dict[str, Any]:
     """The ``{model, dataset}`` task a replay rolls: label rewritten, period overrides applied."""
     task = {"model": copy.deepcopy(cfg.model), "dataset": copy.deepcopy(cfg.dataset)}
@@ -125,32 +118,30 @@ def truncation_days(task: dict[str, Any], spec: ReplaySpec) -> int:
     """Days the train/valid segments end before each test start (see the module docstring)."""
     if spec.processors == "fixed" and spec.horizon is not None:
         return spec.horizon + 1  # Qlib Rolling's RollingGen(trunc_days=horizon + 1)
-    labels = task["dataset"]["kwargs"]["handler"]["kwargs"].get("label")
+    from tasks.core.windows import label_horizon
     from tasks.core.workflow_config import _label_expressions
 
-    return max(label_lookahead(label) for label in _label_expressions(labels)) + 1
+    labels = task["dataset"]["kwargs"]["handler"]["kwargs"].get("label")
+    return label_horizon(_label_expressions(labels)) + 1
 
 
 def generate_windows(task: dict[str, Any], spec: ReplaySpec, days: int) -> list[Window]:
     """Qlib's ``RollingGen(step, rtype)`` over the task's segments, each window through the shared truncation."""
     from qlib.workflow.task.gen import RollingGen
 
-    from tasks.core.windows import calendar_adjuster, truncate_window
+    from tasks.core.windows import WindowError, time_adjuster, truncate_window
 
     rtype = RollingGen.ROLL_SD if spec.kind == "sliding" else RollingGen.ROLL_EX
     generator = RollingGen(step=spec.step, rtype=rtype, ds_extra_mod_func=None, trunc_days=None)
-    adjuster = calendar_adjuster()
+    adjuster = time_adjuster(None)
     period_end = adjuster.align_time(task["dataset"]["kwargs"]["segments"]["test"][1], tp_type="end").date().isoformat()
     windows: list[Window] = []
     for index, rolled in enumerate(generator.generate(copy.deepcopy(task)), start=1):
         try:
-            truncated = truncate_window(rolled["dataset"]["kwargs"]["segments"], days, adjuster=adjuster)
-        except AssertionError:
-            raise WorkflowConfigError(
-                f"window {index}: a segment would start on or before the calendar's first day "
-                f"{adjuster.get(0).date()} (the data must start before the train segment)"
-            ) from None
-        segments = truncated.as_text()
+            truncated = truncate_window(adjuster, rolled["dataset"]["kwargs"]["segments"], days)
+        except WindowError as exc:
+            raise WorkflowConfigError(f"window {index}: {exc}") from None
+        segments = truncated.segments_text()
         # The last window's test segment stops at the period's end, where Qlib's Rolling stops through its handler.
         segments["test"][1] = min(segments["test"][1], period_end)
         windows.append(Window(
