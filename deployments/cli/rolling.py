@@ -30,6 +30,7 @@ def rolling_command(
     """Retrain every window of the test period, evaluate the combined predictions once."""
     from pydantic import ValidationError
 
+    from tasks.core.data_version import DataVersionError
     from tasks.core.workflow_config import WorkflowConfigError
 
     if kind not in ("expanding", "sliding"):
@@ -50,7 +51,7 @@ def rolling_command(
         raise typer.Exit(1) from None
     try:
         record = rolling(model_name=model_name, workflow=source, replay=spec, runner=runner)
-    except WorkflowConfigError as exc:
+    except (WorkflowConfigError, DataVersionError) as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     print_record(record)
