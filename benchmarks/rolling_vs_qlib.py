@@ -138,6 +138,32 @@ def run_child(args: list[str], env: dict[str, str], work: Path, label: str) -> d
     return result
 
 
+def start_prefect_server(home: Path, env: dict[str, str], timeout: float = 600) -> tuple[subprocess.Popen[bytes], str, float]:
+    """A local `prefect server` for the runs (a loaded 2-core machine can take minutes to answer /health)."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    api = f"http://127.0.0.1:{port}/api"
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "PREFECT_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=5) as reply:
+                if reply.status == 200:
+                    return server, api, time.perf_counter() - started
+        except OSError:
+            time.sleep(1)
+    server.terminate()
+    raise RuntimeError(f"the Prefect server did not start within {timeout:.0f} s")
+
+
 def compare(work: Path, ours: str) -> dict[str, float]:
     import pandas as pd
     from qlib.contrib.eva.alpha import calc_ic
@@ -172,9 +198,7 @@ def main() -> None:
         print(json.dumps(result, default=str))
         return
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import yaml
-    from pipeline_vs_qlib import start_prefect_server
 
     from tasks.core.synthetic import synthesize
 
