@@ -55,9 +55,9 @@ def _run_name() -> str:
 
 
 @flow(name="train windows")
-def train_windows(replay: ReplayPlan, features_path: str) -> list[WindowResult]:
+def train_windows(replay: ReplayPlan) -> list[WindowResult]:
     """Every window as a task on this flow's task runner; results in window order."""
-    futures = [steps.train_window.submit(replay, window, features_path) for window in replay.windows]
+    futures = [steps.train_window.submit(replay, window) for window in replay.windows]
     return [future.result() for future in futures]
 
 
@@ -75,7 +75,7 @@ def rolling(
     plan = steps.plan(cfg, model_name, replay)
     features = steps.build_features(plan)
     trained_at = time.perf_counter()
-    results = train_windows.with_options(task_runner=task_runner_for(runner))(plan, str(features.path))
+    results = train_windows.with_options(task_runner=task_runner_for(runner))(plan)
     windows_done = time.perf_counter()
     seconds = {
         "features_build": round(features.seconds, 3),

@@ -10,8 +10,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.core.features import FeatureHandle, ensure_handler, feature_dir
 from tasks.core.replay import ReplayPlan, ReplaySpec, Window, plan_replay
+from tasks.core.replay_features import FeatureHandle, ensure_features
 from tasks.core.replay_result import ReplayRecord, build_record, combine, evaluate_combined, save_record
 from tasks.core.replay_window import WindowResult, run_window
 from tasks.core.training import qlib_step
@@ -33,13 +33,13 @@ def plan(cfg: WorkflowConfig, model_name: str, spec: ReplaySpec) -> ReplayPlan:
 # Idempotent: a second call finds the stored handler.
 @task(name="build features", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_features(replay: ReplayPlan) -> FeatureHandle:
-    """The replay's raw features (and processors as the YAML fits them), built once into the shared store."""
+    """The replay's raw features, built once into the feature layer's local store."""
     from tasks.core.qlib_env import init_from_qlib_init
 
     logger = get_run_logger()
     with qlib_step(logger):
         init_from_qlib_init(replay.qlib_init, replay.settings)
-        handle = ensure_handler(replay.handler_config, replay.data_version, feature_dir(replay.settings))
+        handle = ensure_features(replay)
     if handle.built:
         logger.info("features built in %.1f s: %s", handle.seconds, handle.path)
     else:
@@ -50,9 +50,9 @@ def build_features(replay: ReplayPlan) -> FeatureHandle:
 # Idempotent: a registered window is reloaded, never registered twice.
 @task(name="train window", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE,
       task_run_name="window {window.index}")
-def train_window(replay: ReplayPlan, window: Window, features_path: str) -> WindowResult:
+def train_window(replay: ReplayPlan, window: Window) -> WindowResult:
     """Train (or reload) one window, predict its test segment, register it."""
-    result = run_window(replay, window, features_path)
+    result = run_window(replay, window)
     get_run_logger().info("window %d: %s %s, ic %.4f", window.index, "trained" if result.trained else "reused",
                           result.model_id, result.metrics.get("ic_mean", float("nan")))
     return result

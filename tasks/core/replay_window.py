@@ -9,13 +9,13 @@ window meet at the database's unique version and the loser takes the winner's mo
 from __future__ import annotations
 
 import os
+import resource
 import time
 from typing import Any
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from registry import DatasetConfig, DuplicateVersionError, ModelMetadata, ModelNotFoundError
+from registry import DatasetConfig, DuplicateVersionError, ModelMetadata, ModelNotFoundError, ModelStatus
 from tasks.core.replay import ReplayPlan, Window
 
 _PROCESS_STARTED = time.time()
@@ -36,6 +36,7 @@ class WindowResult(BaseModel):
     label: Any  # pd.DataFrame, the raw label
     seconds: dict[str, float]
     pid: int
+    peak_mib: float = 0.0  # this worker process's peak RSS so far
 
 
 def _startup_seconds() -> float:
@@ -47,32 +48,17 @@ def _startup_seconds() -> float:
     return max(0.0, time.time() - _PROCESS_STARTED)
 
 
-def refit_processors(handler: Any, window: Window) -> None:
-    """Fit the handler's processors on the window's training span and process its raw data again."""
-    start, end = pd.Timestamp(window.fit_start_time), pd.Timestamp(window.fit_end_time)
-    for processor in handler.get_all_processors():
-        if hasattr(processor, "fit_start_time"):
-            processor.fit_start_time, processor.fit_end_time = start, end
-    handler.process_data(with_fit=True)
-
-
-def window_dataset(plan: ReplayPlan, window: Window, features_path: str) -> tuple[Any, float, float]:
-    """The window's DatasetH over the replay's shared features; (dataset, load seconds, processor seconds)."""
+def window_dataset(plan: ReplayPlan, window: Window) -> tuple[Any, float, float]:
+    """The window's DatasetH over the replay's shared raw features; (dataset, read seconds, processor seconds)."""
     from qlib.data.dataset import DatasetH
 
-    from tasks.core.features import load_handler
+    from tasks.core.replay_features import window_handler
 
-    started = time.perf_counter()
-    handler = load_handler(features_path, purpose=plan.spec.processors)
-    loaded = time.perf_counter()
-    if plan.spec.processors == "refit":
-        refit_processors(handler, window)
-    processed = time.perf_counter()
-    dataset = DatasetH(handler=handler, segments=window.segment_tuples())
-    return dataset, loaded - started, processed - loaded
+    handler, read, processed = window_handler(plan, window)
+    return DatasetH(handler=handler, segments=window.segment_tuples()), read, processed
 
 
-def run_window(plan: ReplayPlan, window: Window, features_path: str) -> WindowResult:
+def run_window(plan: ReplayPlan, window: Window) -> WindowResult:
     """Train (or reload) window ``window`` of ``plan``, predict its test segment, register it once."""
     from qlib.model.base import Model
     from qlib.utils import init_instance_by_config
@@ -87,7 +73,7 @@ def run_window(plan: ReplayPlan, window: Window, features_path: str) -> WindowRe
         init_from_qlib_init(plan.qlib_init, plan.settings)
         registry = open_registry(plan.settings)
         model_id = f"{plan.replay_name}_v{window.version}"
-        dataset, seconds["features"], seconds["processors"] = window_dataset(plan, window, features_path)
+        dataset, seconds["features"], seconds["processors"] = window_dataset(plan, window)
         started = time.perf_counter()
         try:
             model = registry.get_model(model_id)
@@ -106,10 +92,11 @@ def run_window(plan: ReplayPlan, window: Window, features_path: str) -> WindowRe
         started = time.perf_counter()
         if trained:
             trained = _register(registry, plan, window, model, metrics)
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         seconds["register"] = time.perf_counter() - started
     return WindowResult(
         index=window.index, model_id=model_id, trained=trained, segments=window.segments, metrics=metrics,
-        pred=pred, label=label, seconds=seconds, pid=os.getpid(),
+        pred=pred, label=label, seconds=seconds, pid=os.getpid(), peak_mib=peak_mib,
     )
 
 
@@ -139,7 +126,8 @@ def _register(registry: Any, plan: ReplayPlan, window: Window, model: Any, metri
         description=f"window {window.index}/{len(plan.windows)} of replay {plan.replay_id} of {plan.model_name}",
     )
     try:
-        registry.register_model(model, metadata, actor="rolling-flow", reason=f"replay {plan.replay_id}")
+        registry.register_model(model, metadata, actor="rolling-flow", reason=f"replay {plan.replay_id}",
+                                initial_status=ModelStatus.REGISTERED)
     except DuplicateVersionError:
         return False
     return True

@@ -11,9 +11,9 @@ import pytest
 
 from registry import ModelFilter, ModelStatus
 from registry.settings import Settings, load_settings
-from tasks.core.features import ensure_handler, feature_dir, load_handler
 from tasks.core.qlib_env import init_qlib
 from tasks.core.replay import ReplayPlan, ReplaySpec, plan_replay
+from tasks.core.replay_features import ensure_features, window_handler
 from tasks.core.replay_result import combine
 from tasks.core.replay_window import WindowResult, run_window
 from tasks.core.workflow_config import load_workflow_config
@@ -35,12 +35,13 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def _replay(config: dict[str, Any], settings: Settings, processors: str) -> tuple[ReplayPlan, list[WindowResult]]:
     cfg = load_workflow_config(config)
     plan = plan_replay(cfg, "linear", ReplaySpec(step=STEP, horizon=HORIZON, processors=processors), settings)  # type: ignore[arg-type]
-    handle = ensure_handler(plan.handler_config, plan.data_version, feature_dir(settings))
-    return plan, [run_window(plan, window, str(handle.path)) for window in plan.windows]
+    ensure_features(plan)
+    return plan, [run_window(plan, window) for window in plan.windows]
 
 
 def _qlib_rolling(config_path: Path, handler_path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
-    """Qlib's Rolling on the replay's stored handler (its `h_path`: the features are not loaded twice)."""
+    """Qlib's Rolling on the replay's handler (its `h_path`, so the features are not loaded twice); the
+    handler Qlib's Rolling would build itself is returned as its configuration, to compare with ours."""
     from qlib.contrib.rolling.base import Rolling
     from qlib.workflow import R
 
@@ -70,11 +71,10 @@ def test_fixed_mode_predictions_and_ic_equal_qlib_rolling(
     init_qlib(replay_data, settings=settings)
     plan, results = _replay(config, settings, "fixed")
     ours, our_label = combine(results)
-    stored = ensure_handler(plan.handler_config, plan.data_version, feature_dir(settings))
-    assert not stored.built  # the replay built it, once
-    handler, tasks, theirs, their_label = _qlib_rolling(
-        write_config(config, tmp_path / "rolling" / "workflow.yaml"), stored.path
-    )
+    assert not ensure_features(plan).built  # the replay built its raw features, once
+    handler_path = tmp_path / "handler.pkl"  # the replay's fixed handler, given to Qlib's Rolling as its h_path
+    window_handler(plan, plan.windows[0])[0].to_pickle(handler_path, dump_all=True)
+    handler, tasks, theirs, their_label = _qlib_rolling(write_config(config, tmp_path / "rolling" / "workflow.yaml"), handler_path)
 
     # The handler the replay built is the one Qlib's Rolling would build (label rewritten for the horizon).
     assert plan.handler_config["kwargs"]["label"] == handler["kwargs"]["label"]
@@ -106,9 +106,8 @@ def test_refit_mode_fits_processors_on_each_windows_train_span(replay_data: Path
     plan, results = _replay(config, settings, "refit")
     # refit truncates with the label's own look-ahead (h + 1 = horizon + 2), one day more than Qlib's Rolling.
     assert plan.truncation_days == HORIZON + 2
-    handle = ensure_handler(plan.handler_config, plan.data_version, feature_dir(settings))
-    handler = load_handler(handle.path, purpose="refit")
     last = plan.windows[-1]
+    handler, _, _ = window_handler(plan, last)
     fitted = [p for p in handler.get_all_processors() if hasattr(p, "fit_start_time")]
     assert fitted and all(
         (pd.Timestamp(p.fit_start_time), pd.Timestamp(p.fit_end_time))
