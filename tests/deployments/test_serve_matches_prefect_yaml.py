@@ -10,7 +10,7 @@ from deployments.serve import PREFECT_YAML, deployments_from_yaml
 def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule_and_parameters() -> None:
     spec = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
     served = {d.name: d for d in deployments_from_yaml()}
-    assert set(served) == {entry["name"] for entry in spec} == {"retrain-lgbm-alpha158", "cleanup-nightly", "promote", "rollback"}
+    assert set(served) == {entry["name"] for entry in spec} == {"retrain-lgbm-alpha158", "cleanup-nightly", "rolling-linear-alpha158", "promote", "rollback"}
     for entry in spec:
         deployment = served[entry["name"]]
         crons = [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules or []]
