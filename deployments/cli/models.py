@@ -11,7 +11,7 @@ import typer
 from rich.panel import Panel
 
 from deployments.cli.console import console, history_table, metrics_table, models_table
-from registry import ModelFilter, ModelRegistry, ModelStatus
+from registry import ModelFilter, ModelInfo, ModelRegistry, ModelStatus
 from registry.db import Database, sqlite_url_for
 from registry.index_compat import export_index, import_index
 from registry.settings import load_settings
@@ -72,13 +72,29 @@ def show(model_id: str) -> None:
     with ModelRegistry.from_settings() as reg:
         info = reg.get_model_info(model_id)
         events = reg.history(model_id=model_id)
-    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters"})
+    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters", "dataset_info"})
     body = "\n".join(f"[bold]{k}[/]: {v}" for k, v in fields.items() if v not in (None, {}, []))
-    console.print(Panel(body, title=model_id))
+    console.print(Panel(body + dataset_lines(info), title=model_id))
     console.print(metrics_table(info.performance_metrics))
     if info.hyperparameters:
         console.print_json(json.dumps(info.hyperparameters, default=str))
     console.print(history_table(events, title=f"History of {model_id}"))
+
+
+def dataset_lines(info: ModelInfo) -> str:
+    """The dataset a version was trained on: the exact segments and the data version first."""
+    if info.dataset_info is None:
+        return ""
+    dataset = info.dataset_info.model_dump(mode="json")
+    segments = dataset.pop("segments", None) or {}
+    lines = ["", "[bold]dataset[/]:"]
+    if segments:
+        lines.append("  segments: " + ", ".join(f"{name} {a}..{b}" for name, (a, b) in segments.items()))
+    for key in ("data_version", "window"):
+        if dataset.get(key) is not None:
+            lines.append(f"  {key.replace('_', ' ')}: {dataset.pop(key)}")
+    lines.extend(f"  {k}: {v}" for k, v in dataset.items() if v not in (None, {}, []))
+    return "\n".join(lines)
 
 
 @models_app.command("promote")
