@@ -75,5 +75,7 @@ def print_record(record: ReplayRecord) -> None:
         f"information ratio {c.get('information_ratio', float('nan')):.3f}, max drawdown {c.get('max_drawdown', float('nan')):.4f}",
         highlight=False,
     )
+    memory = ", ".join(f"{k.replace('_', ' ')} {v:.0f} MiB" for k, v in record.peak_mib.items())
+    console.print(f"peak memory: {memory}", highlight=False)
     console.print(f"{record.trained_windows} windows trained, {record.reused_windows} reused; "
                   f"versions of {record.replay_name}; record {record.record_path}", highlight=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class ReplayRecord(BaseModel):
     reused_windows: int
     feature_builds: int
     seconds: dict[str, float]
+    peak_mib: dict[str, float] = {}  # peak RSS: this flow's process, and summed over the worker processes
     finished_at: str
     record_path: str | None = None
 
@@ -117,11 +119,17 @@ def build_record(
         for r in ordered
     ]
     trained = sum(1 for r in ordered if r.trained)
+    per_process: dict[int, float] = {}
+    for r in ordered:
+        per_process[r.pid] = max(per_process.get(r.pid, 0.0), r.peak_mib)
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    others = sum(v for pid, v in per_process.items() if pid != os.getpid())
     return ReplayRecord(
         replay_id=plan.replay_id, model_name=plan.model_name, replay_name=plan.replay_name,
         config_source=plan.config_source, spec=plan.spec, truncation_days=plan.truncation_days,
         data_version=plan.data_version, windows=windows, combined=combined, trained_windows=trained,
         reused_windows=len(ordered) - trained, feature_builds=feature_builds, seconds=seconds,
+        peak_mib={"flow_process": round(own, 1), "worker_processes": round(others, 1)},
         finished_at=datetime.now(UTC).isoformat(),
     )
 
