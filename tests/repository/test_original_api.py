@@ -112,9 +112,13 @@ def qlib_ready(tmp_path, monkeypatch):
     from registry.settings import load_settings
     from tasks.core.qlib_env import init_qlib
 
+    from qlib.workflow import R
+
     monkeypatch.chdir(tmp_path)
     (tmp_path / "qlib_data").mkdir()
     init_qlib(tmp_path / "qlib_data", settings=load_settings(registry_dir=tmp_path / "mlflow"))
+    yield
+    R.end_exp()  # fit's metric logging started a default recorder; a later qlib.init needs none active
 
 
 @pytest.mark.asyncio
