@@ -15,8 +15,7 @@ from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from registry import retention as cleanup
-from registry import store
+from registry import retention, store
 from registry.artifact_store import ArtifactStore, StagedArtifact
 from registry.artifacts import LocalArtifactStore
 from registry.codec import check_compression, decode
@@ -24,6 +23,7 @@ from registry.db import Database, describe_url, sqlite_url_for
 from registry.errors import (
     AmbiguousProductionError,
     CorruptedArtifactError,
+    InvalidArgumentError,
     InvalidModelError,
     InvalidTransitionError,
     ModelNotFoundError,
@@ -263,7 +263,7 @@ class ModelRegistry:
     def production_at(self, model_name: str, when: datetime) -> str | None:
         """The id of the model that was production for `model_name` at `when` (None if none was)."""
         if when.tzinfo is None:
-            raise ValueError("production_at needs a timezone-aware datetime")
+            raise InvalidArgumentError("production_at needs a timezone-aware datetime")
         return self.db.run(lambda s: store.production_at(s, model_name, when), read_only=True)
 
     def verify_artifact(self, model_id: str) -> ModelInfo:
@@ -406,7 +406,7 @@ class ModelRegistry:
         self.db.run(lambda session: remove_unowned_files(session, name))
 
 
-    # -- cleanup (rules and SQL in registry/retention.py) ----------------------------------------------
+    # -- cleanup (rules in registry/retention.py, SQL in registry/store/cleanup.py) ------------------
 
     def archive_stale(
         self,
@@ -420,23 +420,23 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
-    ) -> cleanup.CleanupResult:
+    ) -> retention.CleanupResult:
         """Archive stale non-production models and purge long-archived artifacts; see `registry.retention`."""
-        policy = cleanup.make_policy(
+        policy = retention.make_policy(
             max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
             purge_archived_after_days=purge_archived_after_days, dry_run=dry_run,
         )
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
-        return cleanup.archive_stale(self.db, self.artifacts_at, policy, metric=self.primary_metric,
+        return retention.archive_stale(self.db, self.artifacts_at, policy, metric=self.primary_metric,
                                      higher_is_better=self.higher_is_better, spec=spec, now=now or _now())
 
     def sweep_orphans(
         self,
         *,
-        grace_period: timedelta = cleanup.DEFAULT_ORPHAN_GRACE,
+        grace_period: timedelta = retention.DEFAULT_ORPHAN_GRACE,
         dry_run: bool = False,
         now: datetime | None = None,
-    ) -> cleanup.OrphanSweepResult:
+    ) -> retention.OrphanSweepResult:
         """Remove artifact directories that no row owns, after a grace period; see `registry.retention`."""
-        return cleanup.sweep_orphans(self.db, self.artifacts, grace_period=grace_period, dry_run=dry_run,
+        return retention.sweep_orphans(self.db, self.artifacts, grace_period=grace_period, dry_run=dry_run,
                                      now=now or _now())
