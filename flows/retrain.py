@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.runtime import flow_run
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from flows.concurrency import one_at_a_time
+from flows.options import ApprovalSettings, EvaluationSegment, WorkflowSource
 from flows.reporting import artifact_key, comparison_markdown, publish_decision
 from registry import ModelInfo
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
 from tasks import registry_steps as reg
 from tasks.core.operations import metadata_for, open_registry
-from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
 from tasks.qlib_steps import evaluate_model, prepare_dataset, train_model
 
 ModelName = Annotated[
@@ -27,40 +28,25 @@ ModelName = Annotated[
 ]
 
 
-class WorkflowSource(BaseModel):
-    """Which Qlib workflow to train: a qrun-style YAML path or the same configuration inline."""
-
-    config_path: str | None = Field(None, title="Workflow YAML", description="Path to a qrun workflow_config_*.yaml.")
-    config: dict[str, Any] | None = Field(None, title="Inline workflow", description="The YAML's content as a mapping.")
-    provider_uri: str | None = Field(
-        None, title="Qlib data directory", description="Overrides qlib_init.provider_uri (default: QMP_PROVIDER_URI)."
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> WorkflowSource:
-        if (self.config_path is None) == (self.config is None):
-            raise ValueError("give exactly one of config_path or config")
-        return self
-
-    def load(self) -> WorkflowConfig:
-        source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri)
-
-
-class ApprovalSettings(BaseModel):
-    """How long a manual approval may take."""
-
-    timeout_seconds: int = Field(86_400, ge=5, le=7 * 86_400, title="Approval timeout (s)",
-                                 description="Without an answer by then the model stays a candidate.")
-    poll_interval_seconds: int = Field(10, ge=1, le=600, title="Poll interval (s)")
-
-
 class ApprovalInput(RunInput):
     """The form the Prefect UI shows on Resume."""
 
     approve: bool = Field(description="Promote this candidate to production?")
     approver: str = Field(min_length=1, max_length=256, description="Your name; recorded in the registry history.")
     comment: str = Field("", max_length=2000, description="Why; recorded in the registry history.")
+
+
+__all__ = ["ApprovalSettings", "RetrainResult", "WorkflowSource", "retrain"]
+
+
+class Outcome(StrEnum):
+    """What happened to the candidate in the end (the decision is what the policy asked for)."""
+
+    PROMOTED = "promoted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    KEPT = "kept"
 
 
 class RetrainResult(BaseModel):
@@ -72,20 +58,27 @@ class RetrainResult(BaseModel):
     reasons: list[str]
     production_model_id: str | None
     message: str
+    outcome: Outcome = Outcome.KEPT
+    decided_by: str | None = Field(None, description="Who promoted or rejected the candidate.")
+    compared_with: str | None = Field(None, description="The production model the candidate was compared with.")
+    compared_metrics: dict[str, float] | None = Field(None, description="That production model's metrics.")
+    key_metrics: list[str] = Field(default_factory=list, description="The policy's primary and guardrail metrics.")
 
 
 def _run_name() -> str:
+    """Unique per run and still readable in the runs list: name, UTC date and time to the second."""
     name = flow_run.parameters.get("model_name", "model")
-    return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d}"
+    return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d-%H%M%S}"
 
 
 def request_approval(info: ModelInfo, production: ModelInfo | None, decision: Decision,
-                     approval: ApprovalSettings) -> tuple[ModelInfo | None, str]:
-    """Pause for a person's answer; returns (new production or None, what happened)."""
+                     approval: ApprovalSettings, policy: PromotionPolicy) -> tuple[ModelInfo | None, Outcome, str | None, str]:
+    """Pause for a person's answer; returns (new production or None, outcome, who decided, what happened)."""
     logger = get_run_logger()
     reg.record_decision(info.model_id, "approval_requested", "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision), approve=True)
+    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision, policy),
+                                          approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
@@ -98,14 +91,14 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
         )
         message = f"no approval within {approval.timeout_seconds} s: {info.model_id} stays {info.status.value}"
         logger.warning(message)
-        return None, message
+        return None, Outcome.TIMED_OUT, None, message
     if not answer.approve:
         reg.record_decision(info.model_id, "approval_rejected", answer.approver, answer.comment or "rejected",
                             awaiting_approval=False)
-        return None, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
+        return None, Outcome.REJECTED, answer.approver, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
     with one_at_a_time("promote", info.model_name):
         new = reg.promote_model(info.model_id, answer.approver, answer.comment or "approved in the Prefect UI")
-    return new, f"{answer.approver} approved: {new.model_id} is production"
+    return new, Outcome.APPROVED, answer.approver, f"{answer.approver} approved: {new.model_id} is production"
 
 
 @flow(name="retrain", flow_run_name=_run_name, log_prints=True)
@@ -114,9 +107,7 @@ def retrain(
     workflow: WorkflowSource,
     policy: PromotionPolicy = PromotionPolicy(),
     approval: ApprovalSettings = ApprovalSettings(),
-    evaluation_segment: Annotated[
-        str, Field(title="Evaluation segment", description="Dataset segment the metrics are computed on.")
-    ] = "test",
+    evaluation_segment: EvaluationSegment = "test",
 ) -> RetrainResult:
     """Train a Qlib model, evaluate it, register it and promote it when it beats production."""
     logger = get_run_logger()
@@ -130,19 +121,20 @@ def retrain(
         info = reg.register_model(trained.model, metadata)
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
-    publish_decision(info, production, decision)
+    publish_decision(info, production, decision, policy)
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)
 
     new_production: ModelInfo | None = None
+    decided_by: str | None = None
     if decision.action == Action.PROMOTE:
         with one_at_a_time("promote", model_name):
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
-        message = f"{info.model_id} promoted to production"
+        outcome, decided_by, message = Outcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
-        new_production, message = request_approval(info, production, decision, approval)
+        new_production, outcome, decided_by, message = request_approval(info, production, decision, approval, policy)
     else:
-        message = f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
+        outcome, message = Outcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
     final = new_production or open_registry().get_model_info(info.model_id)
     current = new_production or production
@@ -150,4 +142,8 @@ def retrain(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
         decision=decision.action, reasons=decision.reasons,
         production_model_id=current.model_id if current else None, message=message,
+        outcome=outcome, decided_by=decided_by,
+        compared_with=production.model_id if production else None,
+        compared_metrics=production.performance_metrics if production else None,
+        key_metrics=policy.key_metrics(),
     )

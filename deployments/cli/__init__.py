@@ -1,4 +1,8 @@
-"""The `qmp` command: registry, data, training, cleanup, serving and the demo."""
+"""The `qmp` command: registry, data, training, cleanup, serving and the demo.
+
+Importing this package and running `--help`, `models ...`, `registry ...`, `db upgrade` or `cleanup` imports
+neither Prefect, Qlib nor MLflow (a test checks it): a command that needs them imports them inside its body.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.models import db_app, models_app, registry_app
 from deployments.cli.retrain import retrain_command
+from deployments.cli.schedules import schedules_app
 from registry import ModelRegistryError
+from tasks.core.third_party import silence_known_notices
 
 app = typer.Typer(
     name="qmp",
@@ -32,16 +38,22 @@ app.add_typer(registry_app, name="registry")
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(schedules_app, name="schedules")
 app.command("retrain")(retrain_command)
 app.command("cleanup")(cleanup)
 
 
 @app.command("serve")
 def serve_command() -> None:
-    """Serve the retrain, cleanup, promote and rollback deployments from this process, with their schedules."""
+    """Serve the retrain, cleanup, promote and rollback deployments from this process (schedules off: `qmp schedules on`)."""
+    from deployments.serve import ServeConflict
     from deployments.serve import main as serve_main
 
-    serve_main()
+    try:
+        serve_main()
+    except ServeConflict as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command("demo")
@@ -57,6 +69,7 @@ def demo(
 
 def main() -> None:
     """Entry point: registry errors become one line on stderr and exit code 1, never a traceback."""
+    silence_known_notices()
     try:
         app()
     except ModelRegistryError as exc:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
 from registry import ModelEvent, ModelInfo
+from registry.policy import ordered_metrics
 
 # Piped output (CI logs, `| less`) gets room for the wide model tables instead of Rich's 80 columns.
 _width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
@@ -50,13 +51,19 @@ def history_table(events: Iterable[ModelEvent], title: str = "History") -> Table
 
 
 def comparison_table(
-    candidate: Mapping[str, float], production: Mapping[str, float] | None, title: str = "Candidate vs production"
+    candidate: Mapping[str, float], production: Mapping[str, float] | None, title: str = "Candidate vs production",
+    key_metrics: Sequence[str] = (),
 ) -> Table:
+    """The metrics the decision rests on first (in the policy's order), a rule, then the rest alphabetically."""
     table = Table(title=title)
     for column in ("metric", "candidate", "production", "difference"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for name in sorted(set(candidate) | set(production or {})):
-        new, old = candidate.get(name), (production or {}).get(name)
-        diff = None if new is None or old is None else new - old
-        table.add_row(name, fmt(new), fmt(old), "-" if diff is None else f"{diff:+.4f}")
+    first, rest = ordered_metrics({*candidate, *(production or {})}, key_metrics)
+    for group in (first, rest):
+        if group is rest and first and rest:
+            table.add_section()
+        for name in group:
+            new, old = candidate.get(name), (production or {}).get(name)
+            diff = None if new is None or old is None else new - old
+            table.add_row(name, fmt(new), fmt(old), "-" if diff is None else f"{diff:+.4f}")
     return table

@@ -10,9 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deployments.cli.console import console, err_console
-from tasks.core.csv_import import import_csv
-from tasks.core.qlib_binary import validate_qlib_dir
-from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, synthesize
 
 data_app = typer.Typer(help="Write and check Qlib data directories.", no_args_is_help=True)
 
@@ -36,18 +33,22 @@ def _fail(exc: Exception) -> typer.Exit:
 def synth(
     out: Path = typer.Option(..., "--out", help="Data directory to write (use as provider_uri)."),
     instruments: int = typer.Option(60, min=2, max=5000, help="Number of stocks."),
-    start: str = typer.Option(DEFAULT_START, help="First calendar day (YYYY-MM-DD)."),
-    end: str = typer.Option(DEFAULT_END, help="Last calendar day (YYYY-MM-DD)."),
+    start: str | None = typer.Option(
+        None, help="First calendar day (YYYY-MM-DD). [default: 2021-01-01; with --end, covers the shipped example YAMLs]"
+    ),
+    end: str | None = typer.Option(None, help="Last calendar day (YYYY-MM-DD). [default: 2022-12-31]"),
     seed: int = typer.Option(0, help="Random seed; the same seed writes identical files."),
     benchmark: str = typer.Option("SH000300", help="Symbol of the benchmark index series."),
     universe: str = typer.Option("csi300", help="Name of the index universe (besides 'all')."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
+    from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, synthesize
+
     try:
         with _progress("writing instruments") as progress:
             report = synthesize(
-                out, instruments, start, end, seed,
+                out, instruments, start or DEFAULT_START, end or DEFAULT_END, seed,
                 benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
             )  # fmt: skip
     except ValueError as exc:
@@ -73,6 +74,8 @@ def import_csv_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
 ) -> None:
     """Convert per-instrument CSV files into a Qlib data directory."""
+    from tasks.core.csv_import import import_csv
+
     try:
         with _progress("writing instruments") as progress:
             report = import_csv(
@@ -95,6 +98,8 @@ def validate(
     benchmark: str | None = typer.Option(None, help="Also check this benchmark's series."),
 ) -> None:
     """Check a data directory against Qlib's silent failure modes."""
+    from tasks.core.qlib_binary import validate_qlib_dir
+
     try:
         validate_qlib_dir(data_dir, benchmark=benchmark)
     except (ValueError, OSError) as exc:

@@ -82,8 +82,9 @@ def show(model_id: str) -> None:
 @models_app.command("promote")
 def promote(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
     """Make a model the production model of its name (the old one becomes a candidate)."""
-    with ModelRegistry.from_settings() as reg:
-        info = reg.set_production_model(model_id, actor=actor, reason=reason)
+    from tasks.core.operations import promote as promote_model  # re-tags the Qlib recorders (MLflow)
+
+    info, _ = promote_model(model_id, actor=actor, reason=reason)
     console.print(f"[green]{info.model_id} is now the production model of {info.model_name}[/]")
 
 
@@ -122,8 +123,9 @@ def delete(
 @models_app.command("rollback")
 def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> None:
     """Restore the previous production model of a name (after checking its artifact)."""
-    with ModelRegistry.from_settings() as reg:
-        info = reg.rollback(model_name, actor=actor, reason=reason)
+    from tasks.core.operations import rollback as rollback_production  # re-tags the Qlib recorders (MLflow)
+
+    info, _ = rollback_production(model_name, actor=actor, reason=reason)
     console.print(f"[green]rolled back: {info.model_id} is the production model of {model_name} again[/]")
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
 from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.online_status import sync_online_tags
-from tasks.core.workflow_config import WorkflowConfig
+
+if TYPE_CHECKING:  # importing it imports Qlib; `qmp models promote` uses this module without Qlib
+    from tasks.core.workflow_config import WorkflowConfig
 
 
 @lru_cache(maxsize=8)
@@ -67,7 +69,7 @@ def register_trained(
     return registry.get_model_info(model_id)
 
 
-def promote(model_id: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+def promote(model_id: str, *, actor: str | None, reason: str | None, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
     """Make `model_id` production and mirror it on the Qlib recorders; returns (new, old) production."""
     registry = open_registry()
     name = registry.get_model_info(model_id).model_name
@@ -78,7 +80,7 @@ def promote(model_id: str, *, actor: str, reason: str, flow_run_id: str | None =
     return new, previous
 
 
-def rollback(model_name: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+def rollback(model_name: str, *, actor: str | None, reason: str | None, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
     """Restore the previous production model (its artifact checksum is verified first)."""
     registry = open_registry()
     old = registry.get_production_model(model_name)
