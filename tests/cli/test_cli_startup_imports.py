@@ -39,7 +39,8 @@ def test_help_and_registry_commands_import_neither_prefect_nor_qlib_nor_mlflow(t
         ["models", "compare", first, second], ["registry", "export-index", "--out", str(tmp_path / "index.json")],
         ["db", "upgrade"], ["cleanup", "--dry-run"], ["retrain", "--help"], ["data", "--help"],
     ]
-    env = {**os.environ, "QMP_REGISTRY_DIR": str(registry_dir), "COLUMNS": "200"}
+    # PYTHONSAFEPATH: like the `qmp` script, `python -c` then does not put the cwd (which holds `registry/`) first.
+    env = {**os.environ, "QMP_REGISTRY_DIR": str(registry_dir), "COLUMNS": "200", "PYTHONSAFEPATH": "1"}
     env.pop("QMP_DATABASE_URL", None)
     code = SCRIPT.replace("HEAVY", repr(HEAVY)).replace("COMMANDS", repr(commands))
     done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +74,21 @@ def test_comparison_rows_never_put_the_decision_in_a_metric_column() -> None:
     rows = comparison_rows(candidate, None, sorted(METRICS))
     assert [r["metric"] for r in rows] == sorted(METRICS)
     assert all(r["production"] == "-" and r["difference"] == "-" for r in rows)
+
+
+def test_the_demo_hint_names_a_qmp_that_works_as_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.cli.demo import qmp_command
+
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "qmp").write_text("#!/bin/sh\n")
+    (bin_dir / "qmp").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(bin_dir / "qmp"), "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert qmp_command() == ".venv/bin/qmp"  # not on PATH: the path from here
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    assert qmp_command() == "qmp"  # on PATH: the name alone
+    monkeypatch.chdir(tmp_path.parent)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert qmp_command() == str(tmp_path.name and Path(tmp_path.name) / ".venv" / "bin" / "qmp")

@@ -112,7 +112,7 @@ def test_serve_runs_from_any_directory_with_inactive_schedules_until_turned_on(s
             for deployment in (retrain, cleanup):
                 assert deployment.schedules and not any(s.active for s in deployment.schedules)
                 assert "Asia/Shanghai" in (deployment.description or "")
-            assert retrain.work_pool_name is None and ":" in (retrain.entrypoint or "")
+            assert retrain.work_pool_name is None and retrain.entrypoint == "flows.retrain.retrain"
 
             turned_on = subprocess.run([*QMP, "schedules", "on"], env=env, cwd=workdir, capture_output=True,
                                        text=True, timeout=180)
