@@ -75,7 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, installed: Path) -> Iterato
         deadline = time.monotonic() + 300  # a loaded 2-core machine can take minutes
         while True:
             try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                if httpx.get(f"{api}/health", timeout=10).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
