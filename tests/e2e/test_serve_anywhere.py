@@ -72,7 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, installed: Path) -> Iterato
     process = subprocess.Popen([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 300  # a loaded 2-core machine can take minutes
+        deadline = time.monotonic() + 600  # a loaded 2-core machine can take minutes
         while True:
             try:
                 if httpx.get(f"{api}/health", timeout=10).status_code == 200:
