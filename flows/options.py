@@ -57,7 +57,7 @@ class WorkflowSource(BaseModel):
         from tasks.core.workflow_config import load_workflow_config
 
         source: Any = self.config if self.config is not None else resolve_config_path(self.config_path or "")
-        return load_workflow_config(source, provider_uri=self.provider_uri)
+        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
 class ApprovalSettings(BaseModel):

@@ -121,6 +121,7 @@ def retrain(
         info = reg.register_model(trained.model, metadata)
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
+    info = reg.mark_candidate(info, decision)
     publish_decision(info, production, decision, policy)
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePath
 from typing import Any
 
 import orjson
 
+from registry.artifact_store import check_artifact, storage_error
 from registry.codec import Compression, encode
-from registry.errors import CorruptedArtifactError, InvalidModelError
+from registry.errors import InvalidModelError
 
 MODEL_FILE = "model.pkl"
 METADATA_FILE = "metadata.json"
 STAGING_DIR = ".staging"
-CHUNK = 1 << 20
 
 
 @dataclass
@@ -120,8 +120,8 @@ class LocalArtifactStore:
     def model_dir(self, model_id: str) -> Path:
         return self.root / model_id
 
-    def model_file(self, model_id: str) -> Path:
-        return self.root / model_id / MODEL_FILE
+    def model_file(self, model_id: str) -> str:
+        return str(self.root / model_id / MODEL_FILE)
 
     def metadata_file(self, model_id: str) -> Path:
         return self.root / model_id / METADATA_FILE
@@ -134,11 +134,17 @@ class LocalArtifactStore:
 
     def stage_object(self, model: Any) -> StagedArtifact:
         """Pickle `model` into a new staging directory; InvalidModelError if it cannot be pickled."""
-        path = self._new_staging_dir()
+        try:
+            path = self._new_staging_dir()
+        except OSError as exc:
+            raise storage_error(exc, "stage a model", self.location) from exc
         try:
             with open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, model=model)
                 fd = os.dup(sink.fileno())
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise storage_error(exc, "write a model", self.location) from exc
         except Exception as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"model of type {type(model).__name__} cannot be pickled: {exc}") from exc
@@ -146,14 +152,22 @@ class LocalArtifactStore:
 
     def stage_file(self, source: Path) -> StagedArtifact:
         """Copy an existing model file into a new staging directory (the registry owns its artifacts)."""
-        path = self._new_staging_dir()
         try:
-            with open(source, "rb") as src, open(path / MODEL_FILE, "wb") as sink:
+            src = open(source, "rb")  # noqa: SIM115 - closed below; a failure here is the caller's file
+        except OSError as exc:
+            raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
+        try:
+            path = self._new_staging_dir()
+        except OSError as exc:
+            src.close()
+            raise storage_error(exc, "stage a model", self.location) from exc
+        try:
+            with src, open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, source=src)
                 fd = os.dup(sink.fileno())
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
-            raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
+            raise storage_error(exc, f"copy model file {str(source)!r}", self.location) from exc
         return self._staged(path, encoded, fd)
 
     def _staged(self, path: Path, encoded: Any, fd: int) -> StagedArtifact:
@@ -192,7 +206,7 @@ class LocalArtifactStore:
         staged.path = final
         staged.syncing.append(_sync_later(os.open(self.root, os.O_RDONLY), self.root))
 
-    def publish(self, staged: StagedArtifact, model_id: str) -> Path:
+    def publish(self, staged: StagedArtifact, model_id: str) -> None:
         """Wait for `start_publishing`'s fsyncs: the files are then durable under the model id."""
         staged.settle()
         final = self.model_dir(model_id)
@@ -205,7 +219,6 @@ class LocalArtifactStore:
             os.rename(staged.path, final)
             staged.path = final
             _sync_now(self.root)
-        return final
 
     def unpublish(self, staged: StagedArtifact) -> None:
         """Undo `publish` when the transaction that was to own the directory did not commit."""
@@ -220,33 +233,12 @@ class LocalArtifactStore:
     def read_verified(self, model_id: str, sha256: str, size: int) -> bytes:
         """The model file's bytes, after checking size and sha256 against the database's record."""
         path = self.model_file(model_id)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise CorruptedArtifactError(f"artifact of model {model_id!r} is missing: {path}") from None
-        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-            raise CorruptedArtifactError(
-                f"artifact of model {model_id!r} does not match its checksum "
-                f"(expected sha256 {sha256[:12]}... and {size} bytes, found {len(data)} bytes): {path}"
-            )
-        return data
+        return check_artifact(partial(open, path, "rb"), model_id, sha256, size, path, keep=True)
 
     def verify(self, model_id: str, sha256: str, size: int) -> None:
         """Raise CorruptedArtifactError unless the model file matches, without keeping its bytes."""
         path = self.model_file(model_id)
-        digest = hashlib.sha256()
-        seen = 0
-        try:
-            with open(path, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    seen += len(chunk)
-        except FileNotFoundError:
-            raise CorruptedArtifactError(f"artifact of model {model_id!r} is missing: {path}") from None
-        if seen != size or digest.hexdigest() != sha256:
-            raise CorruptedArtifactError(
-                f"artifact of model {model_id!r} does not match its checksum (expected {size} bytes, found {seen}): {path}"
-            )
+        check_artifact(partial(open, path, "rb"), model_id, sha256, size, path, keep=False)
 
     def delete(self, model_id: str) -> int:
         """Remove a model's directory; returns the bytes freed."""
@@ -257,7 +249,7 @@ class LocalArtifactStore:
 
     def delete_model_file(self, model_id: str) -> int:
         """Remove only the model file (purge), keeping the metadata snapshot; returns the bytes freed."""
-        path = self.model_file(model_id)
+        path = Path(self.model_file(model_id))
         try:
             size = path.stat().st_size
             path.unlink()
@@ -280,9 +272,11 @@ class LocalArtifactStore:
         """Remove an orphan entry found by `entries`."""
         shutil.rmtree(entry, ignore_errors=True)
 
-    def entries(self) -> list[Path]:
+    def entries(self) -> list[PurePath]:
         """Every model directory and staging directory on disk (for the orphan sweep)."""
-        found = [p for p in self.root.iterdir() if p.is_dir() and p.name != STAGING_DIR] if self.root.exists() else []
+        found: list[PurePath] = (
+            [p for p in self.root.iterdir() if p.is_dir() and p.name != STAGING_DIR] if self.root.exists() else []
+        )
         if self.staging.exists():
             found.extend(p for p in self.staging.iterdir() if p.is_dir())
         return found

@@ -211,7 +211,7 @@ class ModelMetadata(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """A registered model as the registry reports it (the seed's fields plus integrity and times)."""
+    """A registered model as the registry reports it (the original API's fields plus integrity and times)."""
 
     model_config = ConfigDict(protected_namespaces=(), frozen=True)
 
@@ -224,6 +224,10 @@ class ModelInfo(BaseModel):
     status: ModelStatus
     model_path: str
     metadata_path: str
+    # The model's directory where its artifact was written (a path or an object-store URL); `inferred` when the
+    # version predates recorded locations and it was derived from the settings at upgrade (or read) time.
+    artifact_location: str
+    artifact_location_inferred: bool = False
     checksum: str
     size_bytes: int  # the stored bytes, which the checksum covers (compressed when `compression` is set)
     created_at: datetime
@@ -240,10 +244,6 @@ class ModelInfo(BaseModel):
     archived_at: datetime | None = None
     purged_at: datetime | None = None
 
-    @property
-    def stored_size(self) -> int:
-        """Bytes the artifact takes in storage."""
-        return self.size_bytes
 
 
 OrderBy = Literal["created_at", "version", "model_name", "training_date"]

@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     from registry.registry import ModelRegistry
     from registry.store import EventSpec
 
+# A target row: primary key, model id, name, status, artifact size, artifact location.
+Target = tuple[int, str, str, str, int, str | None]
 ARCHIVABLE = (ModelStatus.REGISTERED.value, ModelStatus.CANDIDATE.value)
 ARCHIVED = ModelStatus.ARCHIVED.value
 DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
@@ -148,18 +150,19 @@ def archive_stale(
             rows = [(*r, "archived") for r in session.execute(archive)]
             if purge is not None:
                 rows += [(*r, "purged") for r in session.execute(purge)]
-            return [(str(r[1]), str(r[2]), str(r[5]), int(r[4])) for r in rows]
+            return [(str(r[1]), str(r[2]), str(r[6]), int(r[4])) for r in rows]
 
         return _result(policy.dry_run, stale_before, registry.db.run(preview, read_only=True))
 
-    def unit(session: Session) -> list[tuple[str, str, str, int]]:
+    def unit(session: Session) -> list[tuple[str, str, str, int, str | None]]:
         return _apply(session, archive, purge, spec, stale_before, policy, now)
 
     changed = registry.db.run(unit)
-    freed = {model_id: registry.artifacts.delete_model_file(model_id)
-             for model_id, _name, action, _size in changed if action == "purged"}
-    # Files go only after the commit that marks the rows purged: a crash leaves a harmless file.
-    return _result(False, stale_before, [(m, n, a, freed.get(m, 0)) for m, n, a, _ in changed])
+    # Files go only after the commit that marks the rows purged (a crash leaves a harmless file), from
+    # where each version's artifact was written.
+    freed = {model_id: registry.artifacts_at(location, model_id).delete_model_file(model_id)
+             for model_id, _name, action, _size, location in changed if action == "purged"}
+    return _result(False, stale_before, [(m, n, a, freed.get(m, 0)) for m, n, a, _, _ in changed])
 
 
 def _rollback_targets() -> Select[tuple[str | None]]:
@@ -169,7 +172,7 @@ def _rollback_targets() -> Select[tuple[str | None]]:
 
 def _archive_targets(
     policy: CleanupPolicy, stale_before: date, metric: str, higher_is_better: bool
-) -> Select[tuple[int, str, str, str, int]]:
+) -> Select[Target]:
     """One pass over the unarchived rows: rank them per name, then filter (no join a stale plan could square)."""
     v, s = ModelVersionRow, ModelStateRow
     newest_first = func.row_number().over(partition_by=v.model_name, order_by=(v.training_date.desc(), v.id.desc()))
@@ -179,7 +182,8 @@ def _archive_targets(
     )
     ranked = (
         select(
-            v.id, v.model_id, v.model_name, s.status, v.artifact_size, v.training_date, s.approval_requested_at,
+            v.id, v.model_id, v.model_name, s.status, v.artifact_size, v.artifact_location, v.training_date,
+            s.approval_requested_at,
             newest_first.label("recency"), best_first.label("merit"), ModelMetricRow.value.label("metric"),
         )
         .select_from(VERSIONS_WITH_STATE)
@@ -188,7 +192,7 @@ def _archive_targets(
         .subquery("ranked")
     )
     r = ranked.c
-    query = select(r.id, r.model_id, r.model_name, r.status, r.artifact_size).where(
+    query = select(r.id, r.model_id, r.model_name, r.status, r.artifact_size, r.artifact_location).where(
         r.status.in_(ARCHIVABLE),
         r.training_date < stale_before,
         r.approval_requested_at.is_(None),
@@ -200,11 +204,12 @@ def _archive_targets(
     return query
 
 
-def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[tuple[int, str, str, str, int]] | None:
+def _purge_targets(policy: CleanupPolicy, now: datetime) -> Select[Target] | None:
     if policy.purge_archived_after_days is None:
         return None
     v, s = ModelVersionRow, ModelStateRow
-    return select(v.id, v.model_id, v.model_name, s.status, v.artifact_size).select_from(VERSIONS_WITH_STATE).where(
+    return select(v.id, v.model_id, v.model_name, s.status, v.artifact_size, v.artifact_location).select_from(
+        VERSIONS_WITH_STATE).where(
         s.status == ARCHIVED,
         s.purged_at.is_(None),
         s.archived_at < now - timedelta(days=policy.purge_archived_after_days),
@@ -222,6 +227,7 @@ def _targets_table() -> Table:
         Column("model_name", String(100)),
         Column("from_status", String(16)),
         Column("size", BigInteger),
+        Column("location", String(1024)),
         Column("action", String(16)),
         prefixes=["TEMPORARY"],
     )
@@ -229,13 +235,13 @@ def _targets_table() -> Table:
 
 def _apply(
     session: Session,
-    archive: Select[tuple[int, str, str, str, int]],
-    purge: Select[tuple[int, str, str, str, int]] | None,
+    archive: Select[Target],
+    purge: Select[Target] | None,
     spec: EventSpec,
     stale_before: date,
     policy: CleanupPolicy,
     now: datetime,
-) -> list[tuple[str, str, str, int]]:
+) -> list[tuple[str, str, str, int, str | None]]:
     """Pin the targets under the name locks, change them with one UPDATE per action, then write their history."""
     v, s = ModelVersionRow, ModelStateRow
     selections = {"archived": archive} if purge is None else {"archived": archive, "purged": purge}
@@ -291,8 +297,8 @@ def _apply(
             literal(spec.flow_run_id, String), literal(now, UTCDateTime()),
         ).order_by(t.action, t.model_name, t.id),
     ))
-    changed = [(str(m), str(n), str(a), int(s)) for m, n, a, s in session.execute(
-        select(t.model_id, t.model_name, t.action, t.size)).all()]
+    changed = [(str(m), str(n), str(a), int(s), loc) for m, n, a, s, loc in session.execute(
+        select(t.model_id, t.model_name, t.action, t.size, t.location)).all()]
     targets.drop(connection)
     return changed
 
@@ -331,10 +337,16 @@ def sweep_orphans(registry: ModelRegistry, *, grace_period: timedelta, dry_run: 
     entries = artifacts.entries()
     v, s = ModelVersionRow, ModelStateRow
     rows = registry.db.run(lambda session: session.execute(
-        select(v.model_id, s.purged_at.is_not(None), v.artifact_size).select_from(VERSIONS_WITH_STATE)).all(),
-        read_only=True)
-    owned = {str(model_id) for model_id, _, _ in rows}
-    purged = {str(model_id): int(size) for model_id, is_purged, size in rows if is_purged}
+        select(v.model_id, s.purged_at.is_not(None), v.artifact_size, v.artifact_location)
+        .select_from(VERSIONS_WITH_STATE)).all(), read_only=True)
+
+    def here(model_id: str, location: str | None) -> bool:
+        """Whether the version's artifact was written to this store (NULL: before locations were recorded)."""
+        return location is None or location == f"{artifacts.location}/{model_id}"
+
+    owned = {str(model_id) for model_id, _, _, location in rows if here(model_id, location)}
+    purged = {str(model_id): int(size) for model_id, is_purged, size, location in rows
+              if is_purged and here(model_id, location)}
     horizon = (now - grace_period).timestamp()
     removed: dict[str, int] = {}
     recent: list[str] = []
@@ -372,7 +384,9 @@ def _remove_unowned(
     id can never have its fresh directory removed here.
     """
     lock_name(session, orphan_name(path.name), now, create=False)
-    owned = session.scalar(select(exists().where(ModelVersionRow.model_id == path.name)))
+    v = ModelVersionRow
+    here = or_(v.artifact_location.is_(None), v.artifact_location == f"{artifacts.location}/{path.name}")
+    owned = session.scalar(select(exists().where(v.model_id == path.name, here)))
     state = artifacts.entry_state(path)
     if owned or state is None or state.touched >= horizon:
         return False

@@ -308,6 +308,7 @@ def insert_model(
     spec: EventSpec,
     highest_version: str | None,
     now: datetime,
+    location: str,
     compression: str | None = None,
     original_size: int | None = None,
 ) -> int:
@@ -336,6 +337,8 @@ def insert_model(
         artifact_size=size,
         artifact_compression=compression,
         artifact_original_size=original_size,
+        artifact_location=location,
+        artifact_location_inferred=False,
         **dataset_columns(metadata.dataset_info),
         created_at=now,
     )
@@ -488,7 +491,7 @@ _INFO_COLUMNS = (
     "model_id", "model_name", "version", "model_type", "training_date", "metrics", "status", "artifact_sha256",
     "artifact_size", "artifact_compression", "artifact_original_size", "created_at", "updated_at",
     "experiment_name", "qlib_recorder_id", "tags", "hyperparameters", "dataset_info", "description",
-    "flow_run_id", "archived_at", "purged_at",
+    "flow_run_id", "archived_at", "purged_at", "artifact_location", "artifact_location_inferred",
 )  # fmt: skip
 
 
@@ -635,8 +638,10 @@ def _info(row: Row[Any], base: str) -> ModelInfo:
     # Unpacked in the order of _INFO_COLUMNS (0.15 ms less per page of 100 than a dict of the row).
     (model_id, model_name, version, model_type, training_date, metrics, status, sha256, size, compression,
      original_size, created_at, updated_at, experiment_name, qlib_recorder_id, tags, hyperparameters,
-     dataset_info, description, flow_run_id, archived_at, purged_at) = row
-    model_dir = f"{base}/{model_id}"
+     dataset_info, description, flow_run_id, archived_at, purged_at, location, inferred) = row
+    if location is None:  # registered before locations were recorded, upgraded without a root: today's
+        location, inferred = f"{base}/{model_id}", True
+    model_dir = location
     # Validated by pydantic-core from the row's values: cheaper than building the model unvalidated in Python.
     return ModelInfo.model_validate({
         "model_id": model_id,
@@ -648,6 +653,8 @@ def _info(row: Row[Any], base: str) -> ModelInfo:
         "status": status,
         "model_path": f"{model_dir}/model.pkl",
         "metadata_path": f"{model_dir}/metadata.json",
+        "artifact_location": location,
+        "artifact_location_inferred": bool(inferred),
         "checksum": sha256,
         "size_bytes": size,
         "compression": compression,

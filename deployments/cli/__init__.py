@@ -20,10 +20,11 @@ import typer
 from deployments.cli.cleanup import cleanup
 from deployments.cli.console import err_console
 from deployments.cli.data import data_app
+from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
 from deployments.cli.retrain import retrain_command
 from deployments.cli.schedules import schedules_app
-from registry import ModelRegistryError
+from tasks.core.errors import require_prefect_api
 from tasks.core.third_party import silence_known_notices
 
 app = typer.Typer(
@@ -46,14 +47,10 @@ app.command("cleanup")(cleanup)
 @app.command("serve")
 def serve_command() -> None:
     """Serve the retrain, cleanup, promote and rollback deployments from this process (schedules off: `qmp schedules on`)."""
-    from deployments.serve import ServeConflict
+    require_prefect_api()
     from deployments.serve import main as serve_main
 
-    try:
-        serve_main()
-    except ServeConflict as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    serve_main()  # a deployment `prefect deploy` created is a ServeConflict: one line, exit 1
 
 
 @app.command("demo")
@@ -68,10 +65,14 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: registry errors become one line on stderr and exit code 1, never a traceback."""
+    """Entry point: registry, input, storage and Prefect failures become one line on stderr and exit code 1,
+    never a traceback (see `deployments.cli.errors`)."""
     silence_known_notices()
     try:
         app()
-    except ModelRegistryError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except Exception as exc:
+        message = one_line(exc)
+        if message is None:
+            raise
+        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -23,12 +23,6 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """One line on stderr and exit code 1 instead of a traceback."""
-    err_console.print(f"[red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=1)
-
-
 @data_app.command("synth")
 def synth(
     out: Path = typer.Option(..., "--out", help="Data directory to write (use as provider_uri)."),
@@ -45,14 +39,11 @@ def synth(
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
     from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, synthesize
 
-    try:
-        with _progress("writing instruments") as progress:
-            report = synthesize(
-                out, instruments, start or DEFAULT_START, end or DEFAULT_END, seed,
-                benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
-            )  # fmt: skip
-    except ValueError as exc:
-        raise _fail(exc) from None
+    with _progress("writing instruments") as progress:
+        report = synthesize(
+            out, instruments, start or DEFAULT_START, end or DEFAULT_END, seed,
+            benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
+        )  # fmt: skip
     console.print(
         f"wrote {report.instruments} instruments x {report.days} days ({report.start}..{report.end}) to "
         f"{report.out}: universes all, {report.universe}; benchmark {report.benchmark}; "
@@ -76,13 +67,10 @@ def import_csv_command(
     """Convert per-instrument CSV files into a Qlib data directory."""
     from tasks.core.csv_import import import_csv
 
-    try:
-        with _progress("writing instruments") as progress:
-            report = import_csv(
-                src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, progress=progress
-            )
-    except ValueError as exc:
-        raise _fail(exc) from None
+    with _progress("writing instruments") as progress:
+        report = import_csv(
+            src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, progress=progress
+        )
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(
@@ -100,8 +88,5 @@ def validate(
     """Check a data directory against Qlib's silent failure modes."""
     from tasks.core.qlib_binary import validate_qlib_dir
 
-    try:
-        validate_qlib_dir(data_dir, benchmark=benchmark)
-    except (ValueError, OSError) as exc:
-        raise _fail(exc) from None
+    validate_qlib_dir(data_dir, benchmark=benchmark)
     console.print(f"{data_dir}: valid Qlib data directory")

@@ -38,6 +38,9 @@ def _step(label: str, timings: list[tuple[str, float]], work: Callable[[], T]) -
 
 def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158_demo", fresh: bool = True) -> None:
     """Run the whole pipeline twice on embedded defaults inside `workspace`."""
+    from tasks.core.errors import require_prefect_api
+
+    require_prefect_api()  # before anything is written
     workspace = workspace.resolve()
     if fresh and workspace.exists():
         shutil.rmtree(workspace)

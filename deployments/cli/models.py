@@ -12,7 +12,7 @@ from rich.panel import Panel
 
 from deployments.cli.console import comparison_table, console, history_table, models_table
 from registry import ModelFilter, ModelRegistry, ModelStatus
-from registry.db import Database
+from registry.db import Database, sqlite_url_for
 from registry.index_compat import export_index, import_index
 from registry.settings import load_settings
 
@@ -82,9 +82,9 @@ def show(model_id: str) -> None:
 @models_app.command("promote")
 def promote(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
     """Make a model the production model of its name (the old one becomes a candidate)."""
-    from tasks.core.operations import promote as promote_model  # re-tags the Qlib recorders (MLflow)
+    from tasks.core.operations import promote as promote_model
 
-    info, _ = promote_model(model_id, actor=actor, reason=reason)
+    info, _previous = promote_model(model_id, actor=actor, reason=reason)
     console.print(f"[green]{info.model_id} is now the production model of {info.model_name}[/]")
 
 
@@ -123,9 +123,9 @@ def delete(
 @models_app.command("rollback")
 def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> None:
     """Restore the previous production model of a name (after checking its artifact)."""
-    from tasks.core.operations import rollback as rollback_production  # re-tags the Qlib recorders (MLflow)
+    from tasks.core.operations import rollback as rollback_production
 
-    info, _ = rollback_production(model_name, actor=actor, reason=reason)
+    info, _previous = rollback_production(model_name, actor=actor, reason=reason)
     console.print(f"[green]rolled back: {info.model_id} is the production model of {model_name} again[/]")
 
 
@@ -143,11 +143,12 @@ def history(
 def upgrade(database_url: Annotated[str | None, typer.Option(help="Default: QMP_DATABASE_URL or the SQLite file.")] = None) -> None:
     """Apply the registry's schema migrations."""
     settings = load_settings(database_url=database_url)
-    settings.registry_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.database_url or ModelRegistry.default_database_url(settings.registry_dir)
-    db = Database(url)
+    registry_dir = settings.registry_dir.expanduser().resolve()
+    if settings.database_url is None:
+        registry_dir.mkdir(parents=True, exist_ok=True)  # for the embedded SQLite file
+    db = Database(settings.database_url or sqlite_url_for(registry_dir))
     try:
-        db.upgrade()
+        db.upgrade(artifact_root=(settings.artifact_uri or str(registry_dir)).rstrip("/"))
     finally:
         db.dispose()
     console.print("registry schema is up to date")

@@ -29,12 +29,17 @@ class ApprovalMode(StrEnum):
 def run_retrain(
     config: Path, model_name: str, options: RetrainOptions | None = None, provider_uri: Path | None = None
 ) -> RetrainResult:
-    """Run the retrain flow in this process (Prefect starts a local API if none is configured)."""
+    """Run the retrain flow in this process (Prefect starts a local API if none is configured); the workflow,
+    its data directory and the Prefect API are checked first, so bad input starts no run."""
     from flows.retrain import retrain
+    from tasks.core.errors import require_prefect_api
 
+    workflow = WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None)
+    workflow.load()
+    require_prefect_api()
     return retrain(
         model_name=model_name,
-        workflow=WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None),
+        workflow=workflow,
         **(options or RetrainOptions()).flow_parameters(),
     )
 
