@@ -19,10 +19,12 @@ from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 
+from tasks.core.errors import PipelineError
+
 PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 
 
-class ServeConflict(RuntimeError):
+class ServeConflict(PipelineError):
     """A deployment `qmp serve` would register already exists as a work-pool deployment."""
 
 

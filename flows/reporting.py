@@ -1,14 +1,15 @@
-"""What the Prefect UI shows for a model decision: a comparison table artifact and a markdown summary."""
+"""What the Prefect UI shows: the promotion comparison and the cleanup report as table and Markdown artifacts,
+and the approval form's text. Both reports are computed elsewhere (`registry.comparison`,
+`registry.retention`); this module only draws them."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from registry import ModelInfo
-from registry.policy import Decision, PromotionPolicy, ordered_metrics
+from registry.comparison import MetricRow, PromotionComparison
+from registry.retention import CleanupReport
 
 
 def artifact_key(prefix: str, model_name: str) -> str:
@@ -16,67 +17,81 @@ def artifact_key(prefix: str, model_name: str) -> str:
     return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
 
 
-def comparison_rows(candidate: ModelInfo, production: ModelInfo | None, names: Iterable[str]) -> list[dict[str, str]]:
-    """One row per metric; 4 significant digits keep the table narrow enough for the Resume dialog."""
-    old = production.performance_metrics if production else {}
-    rows = []
-    for name in names:
-        new_value, old_value = candidate.performance_metrics.get(name), old.get(name)
-        rows.append({
-            "metric": name,
-            "candidate": "-" if new_value is None else f"{new_value:.4g}",
-            "production": "-" if old_value is None else f"{old_value:.4g}",
-            "difference": "-" if new_value is None or old_value is None else f"{new_value - old_value:+.3g}",
-        })
-    return rows
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.6g}" if signed else f"{value:.6g}"
 
 
-def _markdown_table(rows: list[dict[str, str]]) -> list[str]:
-    return [
-        "| metric | candidate | production | diff |",
-        "|---|---:|---:|---:|",
-        *(f"| {r['metric']} | {r['candidate']} | {r['production']} | {r['difference']} |" for r in rows),
-    ]
+def _table_row(row: MetricRow) -> dict[str, str]:
+    return {
+        "metric": row.name, "role": row.role, "candidate": _number(row.candidate),
+        "production": _number(row.production), "production on this window": _number(row.production_on_window),
+        "difference": _number(row.difference, signed=True),
+    }
 
 
-def comparison_markdown(
-    candidate: ModelInfo, production: ModelInfo | None, decision: Decision, policy: PromotionPolicy
-) -> str:
-    """Decision and reasons, then the metrics it rests on, then the rest (also the approval form's text)."""
-    title = production.model_id if production else "no production model"
-    old = production.performance_metrics if production else {}
-    first, rest = ordered_metrics({*candidate.performance_metrics, *old}, policy.key_metrics())
-    lines = [
-        f"### {candidate.model_id} vs {title}",
-        "",
-        f"**Decision: {decision.action.value}**",
-        "",
-        *(f"- {reason}" for reason in decision.reasons),
-        "",
-        *_markdown_table(comparison_rows(candidate, production, first)),
-    ]
-    if rest:
-        lines += ["", "Other metrics:", "", *_markdown_table(comparison_rows(candidate, production, rest))]
+def _markdown_rows(rows: list[MetricRow], with_window: bool) -> list[str]:
+    """Short numbers and few columns: the approval form must fit the Resume dialog (~470 px) unscrolled."""
+    header = ["metric", "candidate", "production", *(["on window"] if with_window else []), "diff"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for row in rows:
+        cells = [row.name, _short(row.candidate), _short(row.production),
+                 *([_short(row.production_on_window)] if with_window else []), _short(row.difference, signed=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _short(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3g}" if signed else f"{value:.4g}"
+
+
+def comparison_markdown(comparison: PromotionComparison, *, key_only: bool = False) -> str:
+    """The comparison as Markdown (the artifact and the approval form): the decision and its reasons, the primary
+    and guardrail metrics, then (unless `key_only`) the other metrics below."""
+    versus = comparison.production_id or "no production model"
+    lines = [f"### {comparison.candidate_id} vs {versus}", "",
+             f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons), ""]
+    if comparison.segments or comparison.data_version:
+        window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
+        lines += [f"Window: {window or '-'}; data version: {comparison.data_version or '-'}", ""]
+    rows = comparison.rows()
+    with_window = any(row.production_on_window is not None for row in rows)
+    lines += _markdown_rows([row for row in rows if row.role != "other"], with_window)
+    others = [row for row in rows if row.role == "other"]
+    if others and not key_only:
+        lines += ["", "Other metrics:", "", *_markdown_rows(others, with_window)]
     return "\n".join(lines)
 
 
-def publish_decision(
-    candidate: ModelInfo, production: ModelInfo | None, decision: Decision, policy: PromotionPolicy
-) -> None:
-    """Table artifact keyed by model name (so the UI keeps its history) and the markdown reasons.
+def publish_decision(model_name: str, comparison: PromotionComparison) -> None:
+    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons.
 
-    The table holds metrics only, the decision's metrics first; the decision is in its description.
-    """
-    old = production.performance_metrics if production else {}
-    first, rest = ordered_metrics({*candidate.performance_metrics, *old}, policy.key_metrics())
-    create_table_artifact(
-        key=artifact_key("model-comparison", candidate.model_name),
-        table=comparison_rows(candidate, production, first + rest),
-        description=f"{candidate.model_id} vs {production.model_id if production else 'no production model'}: "
-                    f"{decision.action.value} ({'; '.join(decision.reasons)})",
-    )
-    create_markdown_artifact(
-        key=artifact_key("model-decision", candidate.model_name),
-        markdown=comparison_markdown(candidate, production, decision, policy),
-        description=f"Promotion decision for {candidate.model_id}",
-    )
+    The table holds metrics only (primary and guardrails first); the decision is in its description."""
+    rows = [_table_row(row) for row in comparison.rows()]
+    versus = comparison.production_id or "no production model"
+    create_table_artifact(key=artifact_key("model-comparison", model_name), table=rows,
+                          description=f"{comparison.candidate_id} vs {versus}: {comparison.decision.value} "
+                                      f"({'; '.join(comparison.reasons)})")
+    create_markdown_artifact(key=artifact_key("model-decision", model_name), markdown=comparison_markdown(comparison),
+                             description=f"Promotion decision for {comparison.candidate_id}")
+
+
+def cleanup_markdown(report: CleanupReport) -> str:
+    """The summary sentence, then the per-name table."""
+    lines = [f"### Registry cleanup{' (dry run)' if report.dry_run else ''}", "", report.summary()]
+    if report.rows:
+        lines += ["", "| model name | archived | purged | bytes reclaimed | orphans removed |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r.model_name} | {r.archived} | {r.purged} | {r.bytes_reclaimed} | {r.orphans_removed} |"
+                  for r in report.rows]
+    return "\n".join(lines)
+
+
+def publish_cleanup(report: CleanupReport) -> None:
+    """The per-name counts as a table artifact (totals last) and the Markdown summary."""
+    table = [row.model_dump() for row in [*report.rows, report.totals]]
+    create_table_artifact(key="registry-cleanup", table=table, description="Registry cleanup: counts per model name")
+    create_markdown_artifact(key="registry-cleanup-summary", markdown=cleanup_markdown(report),
+                             description="Registry cleanup summary")

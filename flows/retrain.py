@@ -16,8 +16,10 @@ from flows.concurrency import one_at_a_time
 from flows.options import ApprovalSettings, EvaluationSegment, WorkflowSource
 from flows.reporting import artifact_key, comparison_markdown, publish_decision
 from registry import ModelInfo
+from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
+from registry.statuses import EventKind
 from tasks import registry_steps as reg
 from tasks.core.operations import metadata_for, open_registry
 from tasks.qlib_steps import evaluate_model, prepare_dataset, train_model
@@ -60,9 +62,7 @@ class RetrainResult(BaseModel):
     message: str
     outcome: Outcome = Outcome.KEPT
     decided_by: str | None = Field(None, description="Who promoted or rejected the candidate.")
-    compared_with: str | None = Field(None, description="The production model the candidate was compared with.")
-    compared_metrics: dict[str, float] | None = Field(None, description="That production model's metrics.")
-    key_metrics: list[str] = Field(default_factory=list, description="The policy's primary and guardrail metrics.")
+    comparison: PromotionComparison
 
 
 def _run_name() -> str:
@@ -71,21 +71,20 @@ def _run_name() -> str:
     return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d-%H%M%S}"
 
 
-def request_approval(info: ModelInfo, production: ModelInfo | None, decision: Decision,
-                     approval: ApprovalSettings, policy: PromotionPolicy) -> tuple[ModelInfo | None, Outcome, str | None, str]:
+def request_approval(info: ModelInfo, comparison: PromotionComparison, decision: Decision,
+                     approval: ApprovalSettings) -> tuple[ModelInfo | None, Outcome, str | None, str]:
     """Pause for a person's answer; returns (new production or None, outcome, who decided, what happened)."""
     logger = get_run_logger()
-    reg.record_decision(info.model_id, "approval_requested", "retrain-flow",
+    reg.record_decision(info.model_id, EventKind.APPROVAL_REQUESTED, "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision, policy),
-                                          approve=True)
+    form = ApprovalInput.with_initial_data(description=comparison_markdown(comparison), approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
     except FlowPauseTimeout:
         # The flow run may no longer be allowed to start tasks; write to the registry directly.
         open_registry().record_event(
-            info.model_id, "approval_timed_out", actor="retrain-flow", awaiting_approval=False,
+            info.model_id, EventKind.APPROVAL_TIMED_OUT, actor="retrain-flow", awaiting_approval=False,
             reason=f"no answer within {approval.timeout_seconds} s; the model stays {info.status.value}",
             flow_run_id=reg.current_flow_run_id(),
         )
@@ -93,7 +92,7 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
         logger.warning(message)
         return None, Outcome.TIMED_OUT, None, message
     if not answer.approve:
-        reg.record_decision(info.model_id, "approval_rejected", answer.approver, answer.comment or "rejected",
+        reg.record_decision(info.model_id, EventKind.APPROVAL_REJECTED, answer.approver, answer.comment or "rejected",
                             awaiting_approval=False)
         return None, Outcome.REJECTED, answer.approver, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
     with one_at_a_time("promote", info.model_name):
@@ -122,7 +121,8 @@ def retrain(
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
     info = reg.mark_candidate(info, decision)
-    publish_decision(info, production, decision, policy)
+    comparison = compare_for_promotion(info, production, policy, decision)
+    publish_decision(model_name, comparison)
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)
 
@@ -133,7 +133,7 @@ def retrain(
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
         outcome, decided_by, message = Outcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
-        new_production, outcome, decided_by, message = request_approval(info, production, decision, approval, policy)
+        new_production, outcome, decided_by, message = request_approval(info, comparison, decision, approval)
     else:
         outcome, message = Outcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
@@ -142,9 +142,6 @@ def retrain(
     return RetrainResult(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
         decision=decision.action, reasons=decision.reasons,
-        production_model_id=current.model_id if current else None, message=message,
+        production_model_id=current.model_id if current else None, message=message, comparison=comparison,
         outcome=outcome, decided_by=decided_by,
-        compared_with=production.model_id if production else None,
-        compared_metrics=production.performance_metrics if production else None,
-        key_metrics=policy.key_metrics(),
     )

@@ -5,22 +5,68 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Any, Protocol
 
+import orjson
+
+from registry.codec import Compression
 from registry.errors import ArtifactStorageError, CorruptedArtifactError
 
-if TYPE_CHECKING:
-    from registry.artifacts import EntryState, StagedArtifact
-
+MODEL_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+STAGING_DIR = ".staging"
 CHUNK = 1 << 20
+
+
+@dataclass
+class StagedArtifact:
+    """A model file written (and made durable) under the staging area, not yet visible under its model id.
+
+    `sha256` and `size` describe the stored bytes (compressed when `compression` is set);
+    `original_size` is the pickle's size before compression.
+    """
+
+    path: PurePath
+    sha256: str
+    size: int
+    original_size: int = 0
+    compression: Compression | None = None
+    syncing: list[Future[None]] = field(default_factory=list)  # fsyncs still running in the background
+
+    def settle(self) -> None:
+        """Wait for the background fsyncs; raises the OSError of the first that failed."""
+        pending, self.syncing = self.syncing, []
+        errors = [exc for exc in (f.exception() for f in pending) if exc is not None]
+        if errors:
+            raise errors[0]
+
+
+@dataclass(frozen=True)
+class EntryState:
+    """What an artifact directory (or staging entry) holds, for the orphan sweep."""
+
+    names: frozenset[str]
+    size: int
+    touched: float  # newest modification time of the entry or anything in it (epoch seconds)
+
+
+def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
+    """The metadata.json body: indented, keys sorted, values that JSON lacks as strings."""
+    return orjson.dumps(snapshot, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
 
 
 class ArtifactStore(Protocol):
     """`{root}/{model_id}/model.pkl` + `metadata.json`, staged, published under the name lock, verified on read."""
 
-    root: PurePath
+    @property
+    def root(self) -> PurePath:
+        """The root as a path (for an object store, the bucket and prefix)."""
 
     @property
     def location(self) -> str:

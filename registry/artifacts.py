@@ -13,57 +13,26 @@ import os
 import shutil
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any
 
-import orjson
-
-from registry.artifact_store import check_artifact, storage_error
+from registry.artifact_store import (
+    METADATA_FILE,
+    MODEL_FILE,
+    STAGING_DIR,
+    EntryState,
+    StagedArtifact,
+    check_artifact,
+    snapshot_bytes,
+    storage_error,
+)
 from registry.codec import Compression, encode
 from registry.errors import InvalidModelError
 
-MODEL_FILE = "model.pkl"
-METADATA_FILE = "metadata.json"
-STAGING_DIR = ".staging"
 
-
-@dataclass
-class StagedArtifact:
-    """A model file written (and made durable) under the staging area, not yet visible under its model id.
-
-    `sha256` and `size` describe the stored bytes (compressed when `compression` is set);
-    `original_size` is the pickle's size before compression.
-    """
-
-    path: PurePath
-    sha256: str
-    size: int
-    original_size: int = 0
-    compression: Compression | None = None
-    syncing: list[Future[None]] = field(default_factory=list)  # fsyncs still running in the background
-
-    def settle(self) -> None:
-        """Wait for the background fsyncs; raises the OSError of the first that failed."""
-        pending, self.syncing = self.syncing, []
-        errors = [exc for exc in (f.exception() for f in pending) if exc is not None]
-        if errors:
-            raise errors[0]
-
-
-@dataclass(frozen=True)
-class EntryState:
-    """What an artifact directory (or staging entry) holds, for the orphan sweep."""
-
-    names: frozenset[str]
-    size: int
-    touched: float  # newest modification time of the entry or anything in it (epoch seconds)
-
-
-def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
-    """The metadata.json body: indented, keys sorted, values that JSON lacks as strings."""
-    return orjson.dumps(snapshot, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+def _open_binary(path: str) -> IO[bytes]:
+    return open(path, "rb")
 
 
 def _sync(fd: int, path: Path) -> None:
@@ -105,7 +74,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class LocalArtifactStore:
-    """`{root}/{model_id}/model.pkl` + `metadata.json`, as in the seed's layout."""
+    """`{root}/{model_id}/model.pkl` + `metadata.json`, as in the original registry API's layout."""
 
     def __init__(self, root: Path, compression: Compression | None = None):
         self.root = root
@@ -233,12 +202,12 @@ class LocalArtifactStore:
     def read_verified(self, model_id: str, sha256: str, size: int) -> bytes:
         """The model file's bytes, after checking size and sha256 against the database's record."""
         path = self.model_file(model_id)
-        return check_artifact(partial(open, path, "rb"), model_id, sha256, size, path, keep=True)
+        return check_artifact(partial(_open_binary, path), model_id, sha256, size, path, keep=True)
 
     def verify(self, model_id: str, sha256: str, size: int) -> None:
         """Raise CorruptedArtifactError unless the model file matches, without keeping its bytes."""
         path = self.model_file(model_id)
-        check_artifact(partial(open, path, "rb"), model_id, sha256, size, path, keep=False)
+        check_artifact(partial(_open_binary, path), model_id, sha256, size, path, keep=False)
 
     def delete(self, model_id: str) -> int:
         """Remove a model's directory; returns the bytes freed."""

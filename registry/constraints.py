@@ -21,7 +21,7 @@ def _unique_by_columns() -> dict[tuple[str, ...], str]:
     """`("table.column", ...)` -> constraint or unique index name, for every unique rule of the schema."""
     found: dict[tuple[str, ...], str] = {}
     for table in Base.metadata.tables.values():
-        rules = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+        rules: list[UniqueConstraint | Index] = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
         rules += [i for i in table.indexes if isinstance(i, Index) and i.unique]
         for rule in rules:
             key = tuple(f"{table.name}.{column.name}" for column in rule.columns)

@@ -97,7 +97,7 @@ def json_values(values: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 class DatasetConfig(BaseModel):
-    """What the model was trained on (the seed's fields plus the Qlib handler)."""
+    """What the model was trained on (the original API's fields plus the Qlib handler)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -137,7 +137,7 @@ def dataset_columns(config: DatasetConfig | None) -> dict[str, Any]:
 
 
 class ModelMetadata(BaseModel):
-    """What a caller registers: the seed's fields plus experiment, recorder id, tags and model type."""
+    """What a caller registers: the original API's fields plus experiment, recorder id, tags and model type."""
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -204,7 +204,7 @@ class ModelMetadata(BaseModel):
 
     @model_validator(mode="after")
     def _default_model_type(self) -> ModelMetadata:
-        # The seed carries the type inside hyperparameters["model_type"].
+        # The original API carries the type inside hyperparameters["model_type"].
         if self.model_type is None:
             self.model_type = str(self.hyperparameters.get("model_type", "unknown"))
         return self
@@ -250,7 +250,7 @@ OrderBy = Literal["created_at", "version", "model_name", "training_date"]
 
 
 class ModelFilter(BaseModel):
-    """Which models `list_models` returns: the seed's fields plus name, tags, ordering and paging."""
+    """Which models `list_models` returns: the original API's fields plus name, tags, ordering and paging."""
 
     model_config = ConfigDict(protected_namespaces=())
 

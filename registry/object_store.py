@@ -18,14 +18,15 @@ from typing import Any
 import fsspec
 from fsspec import AbstractFileSystem
 
-from registry.artifact_store import check_artifact, storage_error
-from registry.artifacts import (
+from registry.artifact_store import (
     METADATA_FILE,
     MODEL_FILE,
     STAGING_DIR,
     EntryState,
     StagedArtifact,
+    check_artifact,
     snapshot_bytes,
+    storage_error,
 )
 from registry.codec import Compression, encode
 from registry.errors import InvalidModelError

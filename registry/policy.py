@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
@@ -49,17 +49,6 @@ class PromotionPolicy(BaseModel):
         description="auto: promote when better; manual: pause for a person only when the candidate is better "
                     "(otherwise keep it without asking); always: pause for a person on every candidate.",
     )
-
-    def key_metrics(self) -> list[str]:
-        """The metrics the decision rests on: the primary metric, then the guardrails' (each once)."""
-        return list(dict.fromkeys([self.primary_metric, *(rail.metric for rail in self.guardrails)]))
-
-
-def ordered_metrics(names: Iterable[str], key_metrics: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(the decision's metrics in the policy's order, every other metric alphabetically)."""
-    present = set(names)
-    first = [name for name in key_metrics if name in present]
-    return first, sorted(present - set(first))
 
 
 class Decision(BaseModel):

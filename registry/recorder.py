@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from registry.errors import RecorderUnavailableError
-
-if TYPE_CHECKING:
-    from registry.repository import RepositoryModelMetadata
+from registry.repository_metadata import RepositoryModelMetadata
 
 ENTRY_POINT_GROUP = "qmp.recorder_stores"
 ENTRY_POINT_NAME = "qlib"

@@ -1,4 +1,4 @@
-"""ModelRegistry: the seed's API over a SQL database and an artifact directory, safe for concurrent writers."""
+"""ModelRegistry: the original registry API over a SQL database and an artifact directory, safe for concurrent writers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from registry import retention as cleanup
 from registry import store
-from registry.artifacts import LocalArtifactStore, StagedArtifact
+from registry.artifact_store import ArtifactStore, StagedArtifact
+from registry.artifacts import LocalArtifactStore
 from registry.codec import check_compression, decode
 from registry.constraints import violated_constraint
 from registry.db import Database, describe_url, sqlite_url_for
@@ -45,9 +46,8 @@ from registry.models import (
 )
 from registry.object_store import ObjectArtifactStore
 from registry.settings import Settings, load_settings
-from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
+from registry.statuses import PROMOTABLE, EventKind, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
-
 
 # A registration that breaks one of these lost a race for its version (or model id) to another writer.
 VERSION_CONSTRAINTS = frozenset({"uq_model_versions_name_semver", "uq_model_versions_model_id"})
@@ -108,12 +108,12 @@ class ModelRegistry:
         self.allowed_source_dirs = [Path(p).expanduser().resolve() for p in sources]
         self._codec = check_compression(compression)
         self._storage_options = storage_options
-        self.artifacts: LocalArtifactStore | ObjectArtifactStore
+        self.artifacts: ArtifactStore
         if artifact_uri is None:
             self.artifacts = LocalArtifactStore(self.registry_dir, self._codec)
         else:
             self.artifacts = ObjectArtifactStore(artifact_uri, storage_options, self._codec)
-        self._stores: dict[str, LocalArtifactStore | ObjectArtifactStore] = {self.artifacts.location: self.artifacts}
+        self._stores: dict[str, ArtifactStore] = {self.artifacts.location: self.artifacts}
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
         self.db.ensure_schema(self.artifacts.location)
         self.registry_dir.mkdir(parents=True, exist_ok=True)
@@ -320,17 +320,18 @@ class ModelRegistry:
         """The ModelInfo objects one SELECT of `store` returns (a single-statement read, retried)."""
         return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
 
-    def artifacts_at(self, location: str | None, model_id: str) -> LocalArtifactStore | ObjectArtifactStore:
+    def artifacts_at(self, location: str | None, model_id: str) -> ArtifactStore:
         """The artifact store a version was written to, from its recorded `location` (`{root}/{model_id}`);
         an object store other than today's is opened with today's storage options."""
         if location is None or not location.endswith(f"/{model_id}"):
             return self.artifacts
         root = location[: -len(model_id) - 1]
-        found = self._stores.get(root)
-        if found is None:
-            found = (ObjectArtifactStore(root, self._storage_options, self._codec) if "://" in root
-                     else LocalArtifactStore(Path(root), self._codec))
-            self._stores[root] = found
+        known = self._stores.get(root)
+        if known is not None:
+            return known
+        found: ArtifactStore = (ObjectArtifactStore(root, self._storage_options, self._codec) if "://" in root
+                                else LocalArtifactStore(Path(root), self._codec))
+        self._stores[root] = found
         return found
 
     def get_model(self, model_id: str) -> Any:
@@ -346,7 +347,7 @@ class ModelRegistry:
         """The model's metadata and registry fields as a JSON-ready dict."""
         return self.get_model_info(model_id).model_dump(mode="json")
 
-    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the seed's name
+    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the original API's name
         """Models matching `filter` (all models, newest first, without one)."""
         return self._read_infos(*store.filter_query(filter or ModelFilter()))
 
@@ -409,12 +410,12 @@ class ModelRegistry:
                 return
             check_transition(model_id, current, target, force=force)
             now = _now()
-            store.set_status(session, row, target, now)
-            event = {ModelStatus.ARCHIVED: "archived", ModelStatus.REGISTERED: "status_changed"}.get(target, "status_changed")
+            store.set_status(session, row.pk, target, now)
+            event = EventKind.ARCHIVED if target == ModelStatus.ARCHIVED else EventKind.STATUS_CHANGED
             if current == ModelStatus.ARCHIVED:
-                event = "restored"
+                event = EventKind.RESTORED
             elif current == ModelStatus.PRODUCTION:
-                event = "retired"
+                event = EventKind.RETIRED
                 store.set_previous_production(session, name, model_id)
             store.add_event(session, model_id=model_id, model_name=name, event=event,
                             from_status=current.value, to_status=target.value, spec=spec, now=now)
@@ -429,7 +430,7 @@ class ModelRegistry:
         reason: str | None = None,
         flow_run_id: str | None = None,
         verify: bool = True,
-        event: str = "promoted",
+        event: EventKind = EventKind.PROMOTED,
     ) -> ModelInfo:
         """Promote `model_id`; the old production model becomes a candidate, in the same transaction."""
         if verify:
@@ -449,7 +450,7 @@ class ModelRegistry:
                 if rows.target.purged_at is not None:
                     raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
                 store.swap_production(session, name, rows, event=event, spec=spec, now=_now())
-            return store.read_infos(session, store.INFO_BY_PK, {"pk": rows.target.id}, self.artifacts.location)[0]
+            return store.read_infos(session, store.INFO_BY_PK, {"pk": rows.target.pk}, self.artifacts.location)[0]
 
         return self.db.run(unit)
 
@@ -465,7 +466,7 @@ class ModelRegistry:
             if info is None or info.purged_at is not None or info.status == ModelStatus.ARCHIVED:
                 continue
             return self.set_production_model(model_id, actor=actor, reason=reason or "rollback",
-                                             flow_run_id=flow_run_id, event="rolled_back")
+                                             flow_run_id=flow_run_id, event=EventKind.ROLLED_BACK)
         raise NoRollbackTargetError(f"model {model_name!r} has no earlier production model that can be restored")
 
     def record_event(self, model_id: str, event: str, *, actor: str | None = None, reason: str | None = None,
@@ -477,7 +478,7 @@ class ModelRegistry:
             row = store.get_state(session, model_id, for_update=True)
             now = _now()
             if awaiting_approval is not None:
-                row.approval_requested_at = now if awaiting_approval else None
+                store.set_awaiting_approval(session, row.pk, awaiting_approval, now)
             store.add_event(session, model_id=model_id, model_name=row.model_name, event=event,
                             from_status=row.status, to_status=row.status, spec=spec, now=now)
 
@@ -498,9 +499,9 @@ class ModelRegistry:
                 raise ProductionModelDeletionError(
                     f"model {model_id!r} is the production model of {name!r}: promote another model first"
                 )
-            store.add_event(session, model_id=model_id, model_name=name, event="deleted",
+            store.add_event(session, model_id=model_id, model_name=name, event=EventKind.DELETED,
                             from_status=row.status, to_status=None, spec=spec, now=_now())
-            store.delete_row(session, row)
+            store.delete_row(session, row.pk)
             return name
 
         def remove_unowned_files(session: Session, name: str) -> None:
@@ -536,7 +537,8 @@ class ModelRegistry:
             purge_archived_after_days=purge_archived_after_days, dry_run=dry_run,
         )
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
-        return cleanup.archive_stale(self, policy, spec=spec, now=now or _now())
+        return cleanup.archive_stale(self.db, self.artifacts_at, policy, metric=self.primary_metric,
+                                     higher_is_better=self.higher_is_better, spec=spec, now=now or _now())
 
     def sweep_orphans(
         self,
@@ -546,4 +548,5 @@ class ModelRegistry:
         now: datetime | None = None,
     ) -> cleanup.OrphanSweepResult:
         """Remove artifact directories that no row owns, after a grace period; see `registry.retention`."""
-        return cleanup.sweep_orphans(self, grace_period=grace_period, dry_run=dry_run, now=now or _now())
+        return cleanup.sweep_orphans(self.db, self.artifacts, grace_period=grace_period, dry_run=dry_run,
+                                     now=now or _now())

@@ -26,47 +26,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from registry.errors import (
     ModelNotFoundError,
     ProductionModelDeletionError,
     RecorderMismatchError,
     RepositoryModelNotFoundError,
 )
-from registry.models import DatasetConfig, ModelFilter, ModelInfo, ModelMetadata
+from registry.models import ModelFilter, ModelInfo, ModelMetadata
 from registry.recorder import RecorderStore, recorder_store_for
 from registry.registry import ModelRegistry
+from registry.repository_metadata import CREATED_AT_TAG, RepositoryModelMetadata
 from registry.settings import load_settings
 from registry.statuses import ModelStatus
 
 DEFAULT_CONCURRENCY = 8
-CREATED_AT_TAG = "repository:created_at"  # the caller's created_at, returned as given
-
-
-class RepositoryModelMetadata(BaseModel):
-    """The original API's ModelMetadata entity (a pydantic model: `model_dump()` where it called `dataclasses.asdict`), plus the dataset, version, registry id and registration time the registry adds."""
-
-    model_config = ConfigDict(protected_namespaces=())
-
-    model_id: str
-    experiment_name: str
-    model_type: str
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=datetime.now)
-    qlib_recorder_id: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    dataset: DatasetConfig | None = None
-    version: str | None = None
-    registry_model_id: str | None = None
-    registered_at: datetime | None = None
-
-    @field_validator("tags", "hyperparameters", "metrics", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        """The original API's dataclass turns `tags=None` into `{}`."""
-        return {} if value is None else value
 
 
 class IModelRepository(ABC):

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deployments.cli.console import console
+from deployments.cli.console import cleanup_table, console
 from registry import ModelRegistry
-from registry.retention import CleanupPolicy, CleanupReport, make_policy, summarize
+from registry.retention import CleanupPolicy, make_policy, summarize
+from registry.settings import load_settings
 
 DEFAULTS = CleanupPolicy()
 
@@ -74,19 +75,3 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
-
-
-def cleanup_table(report: CleanupReport) -> Table:
-    """The per-name counts, totals last."""
-    title = "Registry cleanup (dry run: nothing changed)" if report.dry_run else "Registry cleanup"
-    table = Table(title=title)
-    columns = ("model name", "archived", "purged", "bytes reclaimed", "orphans removed")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model name" else "right")
-    for row in report.rows:
-        table.add_row(row.model_name, str(row.archived), str(row.purged), str(row.bytes_reclaimed),
-                      str(row.orphans_removed))
-    t = report.totals
-    table.add_section()
-    table.add_row("[bold]total[/]", str(t.archived), str(t.purged), str(t.bytes_reclaimed), str(t.orphans_removed))
-    return table

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from deployments.cli.console import comparison_table, console, err_console
+from deployments.cli.console import console, promotion_table
 from flows.options import RetrainOptions, WorkflowSource, load_policy_file, parse_guardrail
+from tasks.core.errors import PipelineInputError
 
 if TYPE_CHECKING:
     from flows.retrain import RetrainResult
@@ -84,9 +85,7 @@ def print_result(result: RetrainResult) -> None:
     console.print(f"[bold]policy decision:[/] {result.decision.value}")
     for reason in result.reasons:
         console.print(f"  - {reason}", highlight=False)
-    against = result.compared_with or "no production model"
-    console.print(comparison_table(result.metrics, result.compared_metrics, key_metrics=result.key_metrics,
-                                   title=f"Metrics of {result.model_id} vs {against}"))
+    console.print(promotion_table(result.comparison))
     line = OUTCOME_LINES[result.outcome.value].format(by=result.decided_by, model=result.model_id, status=result.status)
     console.print(f"[bold]outcome:[/] {line}")
 
@@ -123,11 +122,9 @@ def retrain_command(
             min_relative_improvement=min_relative_improvement, guardrails=guardrail,
         )
     except ValidationError as exc:
-        err_console.print(f"[red]error:[/] {_validation_message(exc)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise PipelineInputError(_validation_message(exc)) from None
     except ValueError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise PipelineInputError(str(exc)) from None
     if options.policy.approval != "auto":
         console.print("[yellow]approval: when the run pauses, open it in the Prefect UI and press Resume to decide[/]")
     print_result(run_retrain(config, model_name, options, provider_uri))

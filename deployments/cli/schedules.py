@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.console import console, err_console
+from deployments.cli.console import console
+from tasks.core.errors import PipelineInputError
 
 schedules_app = typer.Typer(help="Turn the deployments' schedules on or off on the Prefect server.",
                             no_args_is_help=True)
@@ -28,13 +29,13 @@ def set_schedules(active: bool, names: list[str] | None = None) -> list[tuple[st
     shipped = [entry["name"] for entry in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]]
     unknown = sorted(set(names or []) - set(shipped))
     if unknown:
-        raise ValueError(f"not a deployment of prefect.yaml: {', '.join(unknown)} (known: {', '.join(shipped)})")
+        raise PipelineInputError(f"not a deployment of prefect.yaml: {', '.join(unknown)} (known: {', '.join(shipped)})")
     wanted = names or shipped
     changed = []
     with get_client(sync_client=True) as client:
         found = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=wanted)))
         if not found:
-            raise ValueError(f"none of {', '.join(wanted)} is deployed on {client.api_url}: run `qmp serve` or "
+            raise PipelineInputError(f"none of {', '.join(wanted)} is deployed on {client.api_url}: run `qmp serve` or "
                              "`prefect deploy --prefect-file deployments/prefect.yaml --all` first")
         for deployment in found:
             for schedule in deployment.schedules:
@@ -46,11 +47,7 @@ def set_schedules(active: bool, names: list[str] | None = None) -> list[tuple[st
 
 
 def _run(active: bool, names: list[str] | None) -> None:
-    try:
-        changed = set_schedules(active, names)
-    except ValueError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    changed = set_schedules(active, names)
     state = "[green]on[/]" if active else "[yellow]off[/]"
     for name, cron, timezone in changed:
         console.print(f"{name}: schedule '{cron}' ({timezone or 'UTC'}) {state}", highlight=False)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import QlibNotInitialisedError, RecorderMismatchError
 
 if TYPE_CHECKING:
-    from registry.repository import RepositoryModelMetadata
+    from registry.repository_metadata import RepositoryModelMetadata
 
 MODEL_OBJECT = "trained_model"  # the name Qlib's own workflow saves the model under
 MODEL_ID_TAG = "qmp_model_id"

@@ -16,6 +16,7 @@ from deployments.cli.retrain import build_options
 from deployments.serve import PREFECT_YAML
 from flows.options import EXAMPLES_DIR, RetrainOptions, parse_guardrail, resolve_config_path
 from registry.policy import Guardrail
+from tests.cli.test_qmp_models import qmp
 
 CONFIG = EXAMPLES_DIR / "workflow_config_linear_Alpha158.yaml"
 runner = CliRunner()
@@ -51,23 +52,30 @@ def test_guardrail_text_is_a_floor_or_a_ceiling() -> None:
     (["--approval", "sometimes"], "sometimes"),
     (["--approval-timeout", "1"], "approval.timeout_seconds"),
 ])
-def test_bad_options_stop_before_anything_runs_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             args: list[str], message: str) -> None:
+def test_bad_options_stop_before_anything_runs_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], message: str,
+) -> None:
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(tmp_path / "registry"))
-    result = runner.invoke(app, ["retrain", "--config", str(CONFIG), "--model-name", "m", *args])
-    assert result.exit_code == 2
-    assert message in result.output
-    assert "Traceback" not in result.output
+    code, out, err = qmp("retrain", "--config", str(CONFIG), "--model-name", "m", *args, capsys=capsys,
+                         monkeypatch=monkeypatch)
+    if args[0] == "--approval":  # Typer's own usage error for a value that is not a choice
+        assert code == 2 and message in err
+    else:
+        assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in out + err
     assert not (tmp_path / "registry").exists()
 
 
-def test_a_policy_file_with_an_unknown_field_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_policy_file_with_an_unknown_field_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(tmp_path / "registry"))
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text("primary_metric: ic_mean\nmin_improvment: 0.1\n")
-    result = runner.invoke(app, ["retrain", "--config", str(CONFIG), "--model-name", "m", "--policy", str(policy_file)])
-    assert result.exit_code == 2
-    assert "policy.min_improvment" in result.output and len(result.output.strip().splitlines()) == 1
+    code, _, err = qmp("retrain", "--config", str(CONFIG), "--model-name", "m", "--policy", str(policy_file),
+                       capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 1
+    assert "policy.min_improvment" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "registry").exists()
 
 

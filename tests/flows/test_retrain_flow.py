@@ -71,8 +71,9 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
     assert second.decision == Action.KEEP
     assert second.production_model_id == first.model_id
     # What `qmp retrain` prints: the production model it was compared with, and what happened.
-    assert (first.outcome, first.decided_by, first.compared_with) == (Outcome.PROMOTED, "retrain-flow", None)
-    assert second.compared_with == first.model_id and second.compared_metrics == first.metrics
+    assert (first.outcome, first.decided_by, first.comparison.production_id) == (Outcome.PROMOTED, "retrain-flow", None)
+    assert second.comparison.production_id == first.model_id
+    assert second.comparison.production_registered_metrics == first.metrics
     assert second.outcome == Outcome.KEPT
     assert any("improvement too small" in r or "not better" in r for r in second.reasons)
 
@@ -161,7 +162,7 @@ def test_manual_mode_pauses_until_a_person_decides(
     result: RetrainResult = box["result"]
     assert result.decision == Action.NEEDS_APPROVAL
     assert result.outcome == (Outcome.APPROVED if approve else Outcome.REJECTED) and result.decided_by == "alice"
-    assert result.compared_with == first_production.model_id
+    assert result.comparison.production_id == first_production.model_id
     production = pipeline.get_production_model("approval_demo")
     assert production is not None
     history = pipeline.history(model_id=candidate_id)

@@ -103,11 +103,3 @@ def test_manual_asks_only_for_a_better_candidate_and_always_asks_for_every_one()
     assert better.action == Action.NEEDS_APPROVAL and "approval mode is always" in better.reasons[-1]
     # A candidate without a finite primary metric is never offered for promotion, whatever the mode.
     assert decide_promotion({"ic_mean": math.nan}, None, always).action == Action.KEEP
-
-
-def test_key_metrics_are_the_primary_then_the_guardrails_once_each() -> None:
-    policy = PromotionPolicy(primary_metric="icir", guardrails=[
-        Guardrail(metric="max_drawdown", min_value=-0.2), Guardrail(metric="icir", max_worsening=0.1),
-        Guardrail(metric="ic_std", max_value=0.2),
-    ])
-    assert policy.key_metrics() == ["icir", "max_drawdown", "ic_std"]
