@@ -25,7 +25,7 @@ DECISION = Decision(action=Action.NEEDS_APPROVAL,
 def _info(model_id: str, metrics: dict[str, float], status: ModelStatus) -> ModelInfo:
     return ModelInfo(model_id=model_id, model_name="lgbm", version=model_id.rsplit("_v", 1)[1], status=status,
                      performance_metrics=metrics, training_date=date(2026, 12, 1), created_at="2026-12-01T00:00:00Z",
-                     model_path="m", metadata_path="m",
+                     model_path="m", metadata_path="m", artifact_location="m",
                      updated_at="2026-12-01T00:00:00Z", checksum="0" * 64, size_bytes=1, model_type="LGBModel")
 
 
