@@ -48,31 +48,52 @@ def _table_row(row: MetricRow) -> dict[str, str]:
     }
 
 
+def _markdown_rows(rows: list[MetricRow], with_window: bool) -> list[str]:
+    """Short numbers and few columns: the approval form must fit the Resume dialog (~470 px) unscrolled."""
+    header = ["metric", "candidate", "production", *(["on window"] if with_window else []), "diff"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for row in rows:
+        cells = [row.name, _short(row.candidate), _short(row.production),
+                 *([_short(row.production_on_window)] if with_window else []), _short(row.difference, signed=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _short(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3g}" if signed else f"{value:.4g}"
+
+
 def comparison_markdown(comparison: PromotionComparison, *, key_only: bool = False) -> str:
-    """The comparison as Markdown: the full table for the artifact; with `key_only` (the approval form) only
-    the primary and guardrail metrics. The decision and its reasons follow either way."""
+    """The comparison as Markdown (the artifact and the approval form): the decision and its reasons, the primary
+    and guardrail metrics, then (unless `key_only`) the other metrics below."""
     versus = comparison.production_id or "no production model"
-    lines = [f"### {comparison.candidate_id} vs {versus}", ""]
+    lines = [f"### {comparison.candidate_id} vs {versus}", "",
+             f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons), ""]
     if comparison.segments or comparison.data_version:
         window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
         lines += [f"Window: {window or '-'}; data version: {comparison.data_version or '-'}", ""]
-    lines += ["| metric | role | candidate | production | production on this window | difference |",
-              "|---|---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(_table_row(row).values()) + " |" for row in comparison.rows(key_only=key_only)]
-    lines += ["", f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons)]
+    rows = comparison.rows()
+    with_window = any(row.production_on_window is not None for row in rows)
+    lines += _markdown_rows([row for row in rows if row.role != "other"], with_window)
+    others = [row for row in rows if row.role == "other"]
+    if others and not key_only:
+        lines += ["", "Other metrics:", "", *_markdown_rows(others, with_window)]
     if links := ui_links(comparison):
         lines += ["", links]
     return "\n".join(lines)
 
 
 def publish_decision(model_name: str, comparison: PromotionComparison) -> None:
-    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons."""
+    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons.
+
+    The table holds metrics only (primary and guardrails first); the decision is in its description."""
     rows = [_table_row(row) for row in comparison.rows()]
-    rows.append({"metric": "decision", "role": "", "candidate": comparison.decision.value, "production": "",
-                 "production on this window": "", "difference": ""})
     versus = comparison.production_id or "no production model"
     create_table_artifact(key=artifact_key("model-comparison", model_name), table=rows,
-                          description=f"{comparison.candidate_id} vs {versus}")
+                          description=f"{comparison.candidate_id} vs {versus}: {comparison.decision.value} "
+                                      f"({'; '.join(comparison.reasons)})")
     create_markdown_artifact(key=artifact_key("model-decision", model_name), markdown=comparison_markdown(comparison),
                              description=f"Promotion decision for {comparison.candidate_id}")
 

@@ -23,6 +23,7 @@ from registry.artifact_store import ArtifactStore, StagedArtifact
 from registry.constraints import violated_constraint
 from registry.errors import DuplicateVersionError
 from registry.models import ModelMetadata
+from registry.replays import is_replay_name
 from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
 from registry.versions import Version, next_version, parse_version
@@ -84,6 +85,8 @@ class Registration:
             return locked.existing
         version = self._choose_version(session, locked.highest, locked.context.latest)
         status = self.initial_status or rule.initial_status(locked.context, self.metadata.performance_metrics)
+        if is_replay_name(name):
+            status = ModelStatus.REGISTERED  # a replay's window never proposes a model (see registry.replays)
         self._write(session, artifacts, version, status, locked.highest, now)
         return f"{name}_v{version}"
 

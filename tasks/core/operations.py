@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
@@ -14,7 +14,9 @@ from registry.policy import Action, Decision
 from registry.settings import Settings, load_settings
 from tasks.core.events import emit_model_event
 from tasks.core.online_status import sync_online_tags
-from tasks.core.workflow_config import WorkflowConfig
+
+if TYPE_CHECKING:  # importing it imports Qlib; `qmp models promote` uses this module without Qlib
+    from tasks.core.workflow_config import WorkflowConfig
 
 
 @lru_cache(maxsize=8)
