@@ -133,12 +133,14 @@ def test_regime_change_candidate_wins_only_because_it_is_compared_on_the_new_win
     rolling_pipeline: tuple[ModelRegistry, Path],
 ) -> None:
     registry, data = rolling_pipeline
+    # A strong planted alpha, so that 30 stocks and 120 training days are enough for Linear to learn it.
+    synthesize(data, instruments=30, start="2021-01-01", end="2022-03-31", seed=7, alpha_strength=3.0, overwrite=True)
     champion = rolled("regime")
     assert champion.decision == Action.PROMOTE
     registered = registry.get_model_info(champion.model_id).performance_metrics  # type: ignore[arg-type]
     assert registered["ic_mean"] > 0  # production learned the planted alpha on the old window
     # After 2022-03-31 the planted alpha flips sign: the old model now predicts backwards.
-    append_synthetic(data, "2022-12-30", seed=8, alpha_strength=-1.0)
+    append_synthetic(data, "2022-12-30", seed=8, alpha_strength=-3.0)
     challenger = rolled("regime")
     comparison = challenger.comparison
     assert comparison is not None and comparison.data_version == challenger.data_version
