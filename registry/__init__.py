@@ -18,6 +18,7 @@ from registry.errors import (
     RegistryUnavailableError,
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
+from registry.predictions import Prediction, PredictionWrite, ScoredDay
 from registry.registry import ModelRegistry
 from registry.repository import IModelRepository, QlibModelRepository, RepositoryModelMetadata
 from registry.settings import Settings, load_settings
@@ -45,10 +46,13 @@ __all__ = [
     "ModelRegistryError",
     "ModelStatus",
     "NoRollbackTargetError",
+    "Prediction",
+    "PredictionWrite",
     "ProductionModelDeletionError",
     "QlibModelRepository",
     "RegistryUnavailableError",
     "RepositoryModelMetadata",
+    "ScoredDay",
     "Settings",
     "load_settings",
 ]

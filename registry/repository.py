@@ -18,7 +18,7 @@ import hashlib
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry.errors import ModelNotFoundError, ProductionModelDeletionError
 from registry.models import DatasetConfig, ModelFilter, ModelInfo, ModelMetadata
+from registry.predictions import Prediction
 from registry.registry import ModelRegistry
 from registry.statuses import ModelStatus
 from tasks.core.recorder_store import QlibRecorderStore, RecorderMismatchError, RecorderStore
@@ -219,6 +220,10 @@ class QlibModelRepository(IModelRepository):
                 return await self.load_model(model_id)
 
         return list(await asyncio.gather(*(one(model_id) for model_id in model_ids)))
+
+    async def predictions(self, model_name: str, on: date | tuple[date, date] | None = None) -> list[Prediction]:
+        """The stored daily scores of registry name `model_name` (see `ModelRegistry.predictions`)."""
+        return await asyncio.to_thread(self.registry.predictions, model_name, on)
 
     def _info(self, model_id: str, version: str | None) -> ModelInfo:
         if version is not None:

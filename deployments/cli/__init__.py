@@ -17,6 +17,7 @@ from deployments.cli.cleanup import cleanup
 from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.models import db_app, models_app, registry_app
+from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
 from registry import ModelRegistryError
 
@@ -34,6 +35,8 @@ app.add_typer(registry_app, name="registry")
 app.add_typer(data_app, name="data")
 app.command("retrain")(retrain_command)
 app.command("cleanup")(cleanup)
+app.command("predict")(predict_command)
+app.command("signals")(signals_command)
 
 
 @app.command("serve")
