@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -59,4 +60,15 @@ def publish_decision(candidate: ModelInfo, production: ModelInfo | None, decisio
         key=artifact_key("model-decision", candidate.model_name),
         markdown=comparison_markdown(candidate, production, decision),
         description=f"Promotion decision for {candidate.model_id}",
+    )
+
+
+def publish_signals(result: Any) -> None:
+    """The top-k instruments of the last predicted day as a table artifact keyed by model name."""
+    create_table_artifact(
+        key=artifact_key("signals", result.model_name),
+        table=[{"rank": rank, "instrument": inst, "score": f"{score:.6g}"}
+               for rank, (inst, score) in enumerate(result.top, start=1)],
+        description=f"top {len(result.top)} of {result.model_name} on {result.last_day} "
+                    f"({', '.join(result.model_ids)}; data {result.data_version})",
     )

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = Field(
         None, description="MLflow tracking URI for Qlib recorders; default: SQLite file inside registry_dir."
     )
+    mlflow_artifact_uri: str | None = Field(
+        None, description="Where new experiments keep recorder artifacts (e.g. s3://bucket/mlruns); default: registry_dir/mlruns."
+    )
 
     def resolved_mlflow_uri(self) -> str:
         """The tracking URI Qlib's recorders use (MLflow 3 refuses the file store, so a database URI)."""
