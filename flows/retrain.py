@@ -14,8 +14,10 @@ from pydantic import BaseModel, Field, model_validator
 from flows.concurrency import one_at_a_time
 from flows.reporting import artifact_key, comparison_markdown, publish_decision
 from registry import ModelInfo
+from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, Decision, PromotionPolicy
+from registry.statuses import EventKind
 from tasks import registry_steps as reg
 from tasks.core.operations import metadata_for, open_registry
 from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
@@ -44,7 +46,7 @@ class WorkflowSource(BaseModel):
 
     def load(self) -> WorkflowConfig:
         source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri)
+        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
 class ApprovalSettings(BaseModel):
@@ -72,6 +74,7 @@ class RetrainResult(BaseModel):
     reasons: list[str]
     production_model_id: str | None
     message: str
+    comparison: PromotionComparison
 
 
 def _run_name() -> str:
@@ -79,20 +82,20 @@ def _run_name() -> str:
     return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d}"
 
 
-def request_approval(info: ModelInfo, production: ModelInfo | None, decision: Decision,
+def request_approval(info: ModelInfo, comparison: PromotionComparison, decision: Decision,
                      approval: ApprovalSettings) -> tuple[ModelInfo | None, str]:
     """Pause for a person's answer; returns (new production or None, what happened)."""
     logger = get_run_logger()
-    reg.record_decision(info.model_id, "approval_requested", "retrain-flow",
+    reg.record_decision(info.model_id, EventKind.APPROVAL_REQUESTED, "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision), approve=True)
+    form = ApprovalInput.with_initial_data(description=comparison_markdown(comparison, key_only=True), approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
     except FlowPauseTimeout:
         # The flow run may no longer be allowed to start tasks; write to the registry directly.
         open_registry().record_event(
-            info.model_id, "approval_timed_out", actor="retrain-flow", awaiting_approval=False,
+            info.model_id, EventKind.APPROVAL_TIMED_OUT, actor="retrain-flow", awaiting_approval=False,
             reason=f"no answer within {approval.timeout_seconds} s; the model stays {info.status.value}",
             flow_run_id=reg.current_flow_run_id(),
         )
@@ -100,7 +103,7 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
         logger.warning(message)
         return None, message
     if not answer.approve:
-        reg.record_decision(info.model_id, "approval_rejected", answer.approver, answer.comment or "rejected",
+        reg.record_decision(info.model_id, EventKind.APPROVAL_REJECTED, answer.approver, answer.comment or "rejected",
                             awaiting_approval=False)
         return None, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
     with one_at_a_time("promote", info.model_name):
@@ -130,7 +133,9 @@ def retrain(
         info = reg.register_model(trained.model, metadata)
     production = reg.read_production(model_name)
     decision = reg.decide(info, production, policy)
-    publish_decision(info, production, decision)
+    info = reg.mark_candidate(info, decision)
+    comparison = compare_for_promotion(info, production, policy, decision)
+    publish_decision(model_name, comparison)
     for reason in decision.reasons:
         logger.info("decision %s: %s", decision.action.value, reason)
 
@@ -140,7 +145,7 @@ def retrain(
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
         message = f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
-        new_production, message = request_approval(info, production, decision, approval)
+        new_production, message = request_approval(info, comparison, decision, approval)
     else:
         message = f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
@@ -149,5 +154,5 @@ def retrain(
     return RetrainResult(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
         decision=decision.action, reasons=decision.reasons,
-        production_model_id=current.model_id if current else None, message=message,
+        production_model_id=current.model_id if current else None, message=message, comparison=comparison,
     )

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from registry import store
 from registry.errors import InvalidModelError, ModelNotFoundError
+from registry.statuses import EventKind
 from registry.tables import PREDICTIONS, ModelVersionRow, PredictionRow
 
-RECOMPUTED_EVENT = "predictions_recomputed"
+RECOMPUTED_EVENT = EventKind.PREDICTIONS_RECOMPUTED
 _INSERT_CHUNK = 5_000
 
 
@@ -73,7 +74,7 @@ def write(
     recompute: tuple[date, date] | None = None,
 ) -> PredictionWrite:
     """Write ``days`` for ``model_name`` in the caller's transaction (see the module docstring)."""
-    if store.lock_name(session, model_name, now, create=False) is None:
+    if not store.lock_name(session, model_name, now, create=False):
         raise ModelNotFoundError(f"model name {model_name!r} not found in registry")
     _check_models_belong(session, model_name, {day.model_id for day in days})
     result = PredictionWrite(model_name=model_name, recompute=recompute)

@@ -10,8 +10,8 @@ from pydantic import BaseModel
 
 from registry.errors import ModelRegistryError
 from tasks.core.data_version import DataVersionError
+from tasks.core.errors import PipelineError
 from tasks.core.predicting import predict_name
-from tasks.core.scoring import ScoringError
 from tasks.registry_steps import current_flow_run_id
 
 
@@ -41,7 +41,7 @@ def predict_model_name(
             model_name, start=from_date, end=to_date, recompute=recompute, top_k=top_k, provider_uri=provider_uri,
             flow_run_id=current_flow_run_id(), logger=get_run_logger(),
         )
-    except (ModelRegistryError, ScoringError, DataVersionError) as exc:
+    except (ModelRegistryError, PipelineError, DataVersionError) as exc:
         return NameResult(model_name=model_name, message=f"{model_name}: {exc}", error=True)
     return NameResult(
         model_name=model_name, message=outcome.message, written_days=outcome.written_days,

@@ -44,7 +44,9 @@ def predict_command(
     if recompute and (start is None or end is None):
         raise typer.BadParameter("--recompute needs both --from and --to")
     from flows.predict import predict  # Prefect and Qlib load only for this command
+    from tasks.core.errors import require_prefect_api
 
+    require_prefect_api()
     state = predict(model_name=model_name, from_date=start, to_date=end, recompute=recompute, top_k=top_k,
                     provider_uri=str(provider_uri) if provider_uri else None, return_state=True)
     result = state.result(raise_on_failure=False)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from registry import ModelInfo, ModelRegistry
 from registry.settings import Settings, load_settings
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_env import QLIB_LOCK, init_qlib
 from tasks.core.training import DATASET_OBJECT, Logger, qlib_step
 
@@ -38,7 +39,7 @@ ANCHOR_BLOCK = 20  # trading days; a one-day update loads at most 19 extra days 
 _log = logging.getLogger(__name__)
 
 
-class ScoringError(ValueError):
+class ScoringError(PipelineInputError):
     """A model cannot be scored on the days asked (the message names the model, the days or the data)."""
 
 

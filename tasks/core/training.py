@@ -40,7 +40,6 @@ class TrainResult:
     recorder_id: str
     params: dict[str, Any] = field(default_factory=dict)
     model_type: str = ""
-    duration_seconds: float = 0.0
 
 
 def prepare_dataset(
@@ -108,7 +107,6 @@ def train_model(
         recorder_id=recorder_id,
         params=cfg.hyperparameters,
         model_type=cfg.model_type,
-        duration_seconds=duration,
     )
 
 
