@@ -157,6 +157,8 @@ def main() -> None:
             if line is None:
                 sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
             results[side].append(json.loads(line[len("RESULT "):]))
+            with (workdir / "results.jsonl").open("a") as log:  # kept when a long run is interrupted
+                log.write(json.dumps({"side": side, **results[side][-1]}) + "\n")
     print(f"\n{args.instruments} instruments, day T = {facts['last']}, {args.repeats} repeats (median; fresh process each)")
     keys = ["total", "qlib_init", "load_model", "load_dataset_state", "features", "predict", "store", "recorder_pred",
             "update", "imports", "rows", "peak_rss_mb"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -60,6 +61,7 @@ class LoadedModel:
     dataset: Any  # qlib.data.dataset.DatasetH, as saved by training (no data inside)
     recorder: Any  # qlib.workflow.recorder.Recorder
     timings: dict[str, float] = field(default_factory=dict)
+    handler_config: dict[str, Any] | None = None  # from the recorder's `task`, for the feature cache check
 
 
 def resolve_provider_uri(provider_uri: str | Path | None, settings: Settings) -> Path:
@@ -108,7 +110,18 @@ def load_registered_model(
                 f"no loadable {DATASET_OBJECT!r} object ({type(exc).__name__}); retrain the model to score it"
             ) from None
         timings["load_dataset_state"] = time.perf_counter() - started
-    return LoadedModel(info=info, model=model, dataset=dataset, recorder=recorder, timings=timings)
+        handler_config = _handler_config(recorder)
+    return LoadedModel(info=info, model=model, dataset=dataset, recorder=recorder, timings=timings,
+                       handler_config=handler_config)
+
+
+def _handler_config(recorder: Any) -> dict[str, Any] | None:
+    """The handler section of the `task` object training saved (None when there is none to read)."""
+    try:
+        handler = recorder.load_object("task")["dataset"]["kwargs"]["handler"]
+    except Exception:  # no task object, or a task whose dataset is not configured this way
+        return None
+    return handler if isinstance(handler, dict) else None
 
 
 def trading_days(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
@@ -169,14 +182,18 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
     from qlib.utils import get_date_by_shift
     from qlib.workflow.online.update import RMDLoader
 
+    from tasks.core.features import skip_cold_qlib_cache
+
     anchor = block_start(first)
     # PredUpdater's look-back rule: a TSDatasetH needs step_len - 1 earlier days to form its first sample.
     hist_ref = loaded.dataset.step_len - 1 if isinstance(loaded.dataset, TSDatasetH) else 0
     load_start = get_date_by_shift(anchor, -hist_ref, clip_shift=False, freq="day") if hist_ref else anchor
     started = time.perf_counter()
-    dataset = RMDLoader(loaded.recorder).get_dataset(
-        start_time=load_start, end_time=last, segments={"test": (first, last)}, unprepared_dataset=loaded.dataset
-    )
+    # A cold Qlib dataset cache (QMP_FEATURE_CACHE=qlib) would be built over the whole calendar: read uncached then.
+    with skip_cold_qlib_cache(loaded.handler_config) if loaded.handler_config else nullcontext():
+        dataset = RMDLoader(loaded.recorder).get_dataset(
+            start_time=load_start, end_time=last, segments={"test": (first, last)}, unprepared_dataset=loaded.dataset
+        )
     loaded.timings["features"] += time.perf_counter() - started
     started = time.perf_counter()
     scores = loaded.model.predict(dataset, segment="test")
