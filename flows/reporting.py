@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from registry.comparison import MetricRow, PromotionComparison
 from registry.retention import CleanupReport
+from tasks.core.champion import ChampionScore
 
 
 def artifact_key(prefix: str, model_name: str) -> str:
@@ -32,29 +33,50 @@ def _table_row(row: MetricRow) -> dict[str, str]:
     }
 
 
+def _markdown_rows(rows: list[MetricRow], with_window: bool) -> list[str]:
+    """Short numbers and few columns: the approval form must fit the Resume dialog (~470 px) unscrolled."""
+    header = ["metric", "candidate", "production", *(["on window"] if with_window else []), "diff"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for row in rows:
+        cells = [row.name, _short(row.candidate), _short(row.production),
+                 *([_short(row.production_on_window)] if with_window else []), _short(row.difference, signed=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _short(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3g}" if signed else f"{value:.4g}"
+
+
 def comparison_markdown(comparison: PromotionComparison, *, key_only: bool = False) -> str:
-    """The comparison as Markdown: the full table for the artifact; with `key_only` (the approval form) only
-    the primary and guardrail metrics. The decision and its reasons follow either way."""
+    """The comparison as Markdown (the artifact and the approval form): the decision and its reasons, the primary
+    and guardrail metrics, then (unless `key_only`) the other metrics below."""
     versus = comparison.production_id or "no production model"
-    lines = [f"### {comparison.candidate_id} vs {versus}", ""]
+    lines = [f"### {comparison.candidate_id} vs {versus}", "",
+             f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons), ""]
     if comparison.segments or comparison.data_version:
         window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
         lines += [f"Window: {window or '-'}; data version: {comparison.data_version or '-'}", ""]
-    lines += ["| metric | role | candidate | production | production on this window | difference |",
-              "|---|---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(_table_row(row).values()) + " |" for row in comparison.rows(key_only=key_only)]
-    lines += ["", f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons)]
+    rows = comparison.rows()
+    with_window = any(row.production_on_window is not None for row in rows)
+    lines += _markdown_rows([row for row in rows if row.role != "other"], with_window)
+    others = [row for row in rows if row.role == "other"]
+    if others and not key_only:
+        lines += ["", "Other metrics:", "", *_markdown_rows(others, with_window)]
     return "\n".join(lines)
 
 
 def publish_decision(model_name: str, comparison: PromotionComparison) -> None:
-    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons."""
+    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons.
+
+    The table holds metrics only (primary and guardrails first); the decision is in its description."""
     rows = [_table_row(row) for row in comparison.rows()]
-    rows.append({"metric": "decision", "role": "", "candidate": comparison.decision.value, "production": "",
-                 "production on this window": "", "difference": ""})
     versus = comparison.production_id or "no production model"
     create_table_artifact(key=artifact_key("model-comparison", model_name), table=rows,
-                          description=f"{comparison.candidate_id} vs {versus}")
+                          description=f"{comparison.candidate_id} vs {versus}: {comparison.decision.value} "
+                                      f"({'; '.join(comparison.reasons)})")
     create_markdown_artifact(key=artifact_key("model-decision", model_name), markdown=comparison_markdown(comparison),
                              description=f"Promotion decision for {comparison.candidate_id}")
 
@@ -75,6 +97,30 @@ def publish_cleanup(report: CleanupReport) -> None:
     create_table_artifact(key="registry-cleanup", table=table, description="Registry cleanup: counts per model name")
     create_markdown_artifact(key="registry-cleanup-summary", markdown=cleanup_markdown(report),
                              description="Registry cleanup summary")
+
+
+def scoring_note(champion: ChampionScore | None) -> str:
+    """How production was scored on the candidate's window, or why it could not be."""
+    if champion is None:
+        return "no production model to re-score"
+    window = f"{champion.window[0]}..{champion.window[1]}"
+    if champion.error:
+        return f"production {champion.model_id} could not be scored on {window} ({champion.error})"
+    return f"production {champion.model_id} re-scored on {window} with its own dataset state in {champion.seconds:.1f} s"
+
+
+def history_summary(comparison: PromotionComparison, scoring_note: str) -> str:
+    """One line for the registry history: window, data version, the primary metric of the candidate, of
+    production on the window and as registered, the decision and its reasons."""
+    metric = comparison.primary_metric
+    window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
+    parts = [f"window {window or '-'}", f"data version {comparison.data_version or '-'}", scoring_note,
+             f"candidate {metric} {_number(comparison.candidate_metrics.get(metric))}"]
+    if comparison.production_id:
+        parts += [f"production on window {metric} {_number(comparison.production_metrics_on_window.get(metric))}",
+                  f"production as registered {metric} {_number(comparison.production_registered_metrics.get(metric))}"]
+    parts.append(f"decision {comparison.decision.value}: " + "; ".join(comparison.reasons))
+    return "; ".join(parts)
 
 
 def publish_signals(result: Any) -> None:

@@ -2,8 +2,10 @@
 
 from registry.errors import (
     AmbiguousProductionError,
+    ArtifactStorageError,
     CorruptedArtifactError,
     DuplicateVersionError,
+    InvalidArgumentError,
     InvalidMetadataError,
     InvalidMetricError,
     InvalidModelError,
@@ -16,6 +18,7 @@ from registry.errors import (
     NoRollbackTargetError,
     ProductionModelDeletionError,
     RegistryUnavailableError,
+    RepositoryModelNotFoundError,
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
 from registry.predictions import Prediction, PredictionWrite, ScoredDay
@@ -27,10 +30,12 @@ from registry.statuses import ModelStatus
 
 __all__ = [
     "AmbiguousProductionError",
+    "ArtifactStorageError",
     "CorruptedArtifactError",
     "DatasetConfig",
     "DuplicateVersionError",
     "IModelRepository",
+    "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidMetricError",
     "InvalidModelError",
@@ -53,6 +58,7 @@ __all__ = [
     "QlibModelRepository",
     "RegistryUnavailableError",
     "RepositoryModelMetadata",
+    "RepositoryModelNotFoundError",
     "ScoredDay",
     "Settings",
     "load_settings",

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     APPROVAL_REJECTED = "approval_rejected"
     APPROVAL_TIMED_OUT = "approval_timed_out"
     PREDICTIONS_RECOMPUTED = "predictions_recomputed"
+    COMPARED = "compared"  # the candidate against production re-scored on its window, before the decision
 
 
 S = ModelStatus

@@ -1,4 +1,8 @@
-"""The `qmp` command: registry, data, training, cleanup, serving and the demo."""
+"""The `qmp` command: registry, data, training, cleanup, serving and the demo.
+
+Importing this package and running `--help`, `models ...`, `registry ...`, `db upgrade` or `cleanup` imports
+neither Prefect, Qlib nor MLflow (a test checks it): a command that needs them imports them inside its body.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,10 @@ from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
 from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
+from deployments.cli.rolling import rolling_command
+from deployments.cli.schedules import schedules_app
 from tasks.core.errors import require_prefect_api
+from tasks.core.third_party import silence_known_notices
 
 app = typer.Typer(
     name="qmp",
@@ -34,7 +41,9 @@ app.add_typer(registry_app, name="registry")
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(schedules_app, name="schedules")
 app.command("retrain")(retrain_command)
+app.command("rolling")(rolling_command)
 app.command("cleanup")(cleanup)
 app.command("predict")(predict_command)
 app.command("signals")(signals_command)
@@ -42,11 +51,11 @@ app.command("signals")(signals_command)
 
 @app.command("serve")
 def serve_command() -> None:
-    """Serve the retrain, cleanup, promote and rollback deployments from this process, with their schedules."""
+    """Serve the retrain, cleanup, promote and rollback deployments from this process (schedules off: `qmp schedules on`)."""
     require_prefect_api()
     from deployments.serve import main as serve_main
 
-    serve_main()
+    serve_main()  # a deployment `prefect deploy` created is a ServeConflict: one line, exit 1
 
 
 @app.command("demo")
@@ -63,6 +72,7 @@ def demo(
 def main() -> None:
     """Entry point: registry, input, storage and Prefect failures become one line on stderr and exit code 1,
     never a traceback (see `deployments.cli.errors`)."""
+    silence_known_notices()
     try:
         app()
     except Exception as exc:

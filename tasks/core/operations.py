@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
@@ -14,7 +14,9 @@ from registry.policy import Action, Decision
 from registry.settings import Settings, load_settings
 from tasks.core.events import emit_model_event
 from tasks.core.online_status import sync_online_tags
-from tasks.core.workflow_config import WorkflowConfig
+
+if TYPE_CHECKING:  # importing it imports Qlib; `qmp models promote` uses this module without Qlib
+    from tasks.core.workflow_config import WorkflowConfig
 
 
 @lru_cache(maxsize=8)
@@ -38,14 +40,19 @@ def metadata_for(
     experiment_name: str | None,
     recorder_id: str | None,
     tags: dict[str, str] | None = None,
+    dataset_extras: dict[str, Any] | None = None,
 ) -> ModelMetadata:
-    """Registry metadata for a model trained from `cfg` (non-finite metrics are left out)."""
+    """Registry metadata for a model trained from `cfg` (non-finite metrics are left out).
+
+    ``dataset_extras`` (the window's exact segments, the data version, ...) are kept in the dataset info.
+    """
     info = cfg.dataset_info
-    dataset = DatasetConfig(
+    fields: dict[str, Any] = dict(
         instruments=info.instruments, start_time=info.start_time, end_time=info.end_time,
         label=info.label[0] if info.label else None, handler=info.handler,
         segments=info.segments, benchmark=info.benchmark,
     )
+    dataset = DatasetConfig(**{**fields, **(dataset_extras or {})})
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
     config_tag = {"config": Path(cfg.source).name} if cfg.source and cfg.source != "<inline config>" else {}
     return ModelMetadata(

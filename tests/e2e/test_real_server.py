@@ -40,6 +40,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 LINEAR = {"config_path": str(ROOT / "examples" / "workflow_config_linear_Alpha158.yaml")}
+# The synthetic data ends in 2022: the deployment's stale-data alarm is switched off for these runs.
+FRESH_ENOUGH: dict[str, Any] = {"freshness": {"max_data_age_days": None}}
 
 
 def _free_port() -> int:
@@ -121,7 +123,7 @@ def _run_stack(
         )
         processes.append(worker)
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            yield {"api": api, "registry_dir": registry_dir, "database_url": postgres_url, "logs": logs}
+            yield {"api": api, "registry_dir": registry_dir, "database_url": postgres_url, "logs": logs, "env": env}
     finally:
         for process in reversed(processes):
             _stop(process)
@@ -144,7 +146,7 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
     manual = run_deployment(
         "retrain/retrain-lgbm-alpha158", timeout=0,
         parameters={"model_name": "e2e_alpha158", "workflow": LINEAR, "policy": {"approval": "manual"},
-                    "approval": {"timeout_seconds": 600, "poll_interval_seconds": 2}},
+                    "approval": {"timeout_seconds": 600, "poll_interval_seconds": 2}, **FRESH_ENOUGH},
     )
     paused = _wait_for(manual.id, {StateType.PAUSED}, 300, stack["logs"])
     registry = ModelRegistry(stack["registry_dir"], stack["database_url"])
@@ -158,13 +160,20 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
     assert promoted and promoted[-1].actor == "erin" and promoted[-1].reason == "looks good"
     assert promoted[-1].flow_run_id == str(manual.id)
 
+    # The same configuration on the same data: the gate ends the run Completed and registers nothing.
+    unchanged = run_deployment(
+        "retrain/retrain-lgbm-alpha158", timeout=0,
+        parameters={"model_name": "e2e_alpha158", "workflow": LINEAR, **FRESH_ENOUGH},
+    )
+    _wait_for(unchanged.id, {StateType.COMPLETED}, 300, stack["logs"])
+    assert len(registry.list_models(ModelFilter(model_name="e2e_alpha158"))) == 1
     automatic = run_deployment(
         "retrain/retrain-lgbm-alpha158", timeout=0,
-        parameters={"model_name": "e2e_alpha158", "workflow": LINEAR},
+        parameters={"model_name": "e2e_alpha158", "workflow": LINEAR, "force": True, **FRESH_ENOUGH},
     )
     _wait_for(automatic.id, {StateType.COMPLETED}, 300, stack["logs"])
     assert len(registry.list_models(ModelFilter(model_name="e2e_alpha158"))) == 2
-    # The same deterministic configuration is not better than production, so production stays.
+    # The same deterministic configuration on the same window is not better than production, so production stays.
     assert registry.get_production_model("e2e_alpha158").model_id == production.model_id  # type: ignore[union-attr]
     registry.close()
 
@@ -175,9 +184,20 @@ def test_deployment_parameters_are_validated_against_their_schema(stack: dict[st
                        parameters={"model_name": "../etc", "workflow": LINEAR})
 
 
-def test_the_nightly_cleanup_schedule_creates_scheduled_runs(stack: dict[str, Any]) -> None:
+def test_schedules_are_deployed_inactive_and_qmp_schedules_on_starts_the_nightly_cleanup(stack: dict[str, Any]) -> None:
+    with get_client(sync_client=True) as client:
+        for name in ("retrain/retrain-lgbm-alpha158", "cleanup/cleanup-nightly"):
+            deployment = client.read_deployment_by_name(name)
+            assert deployment.schedules and not any(s.active for s in deployment.schedules)
+            assert "Asia/Shanghai" in (deployment.description or "")
+    qmp = str(Path(sys.executable).with_name("qmp"))
+    done = subprocess.run([qmp, "schedules", "on", "cleanup-nightly"], env=stack["env"], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 90
     with get_client(sync_client=True) as client:
+        assert all(s.active for s in client.read_deployment_by_name("cleanup/cleanup-nightly").schedules)
+        assert not any(s.active for s in client.read_deployment_by_name("retrain/retrain-lgbm-alpha158").schedules)
         while True:
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["cleanup-nightly"])),

@@ -109,12 +109,16 @@ def _small_dataset() -> DatasetH:
 @pytest.fixture
 def qlib_ready(tmp_path, monkeypatch):
     """LGBModel.fit logs to Qlib's recorder: Qlib initialised on an empty data directory, MLflow in tmp_path."""
+    from qlib.workflow import R
+
     from registry.settings import load_settings
     from tasks.core.qlib_env import init_qlib
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "qlib_data").mkdir()
     init_qlib(tmp_path / "qlib_data", settings=load_settings(registry_dir=tmp_path / "mlflow"))
+    yield
+    R.end_exp()  # fit's metric logging started a default recorder; a later qlib.init needs none active
 
 
 @pytest.mark.asyncio
