@@ -36,6 +36,14 @@ def _load_flow(entrypoint: str) -> Flow[Any, Any]:
     return flow
 
 
+def _trigger(spec: dict[str, Any]) -> Any:
+    """A deployment trigger of prefect.yaml, validated as `prefect deploy` validates it."""
+    from prefect.events import DeploymentTriggerTypes
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(DeploymentTriggerTypes).validate_python(spec)
+
+
 def deployments_from_yaml(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
     """The same deployments, schedules (active or not) and parameters as prefect.yaml, as runner deployments."""
     spec = yaml.safe_load(path.read_text())
@@ -53,6 +61,7 @@ def deployments_from_yaml(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
                 parameters=entry.get("parameters") or {},
                 concurrency_limit=entry.get("concurrency_limit"),
                 enforce_parameter_schema=entry.get("enforce_parameter_schema", True),
+                triggers=[_trigger(spec) for spec in entry.get("triggers") or []] or None,
                 entrypoint_type=EntrypointType.MODULE_PATH,
             )
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 from urllib.parse import quote
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -138,3 +139,14 @@ def history_summary(comparison: PromotionComparison, scoring_note: str) -> str:
                   f"production as registered {metric} {_number(comparison.production_registered_metrics.get(metric))}"]
     parts.append(f"decision {comparison.decision.value}: " + "; ".join(comparison.reasons))
     return "; ".join(parts)
+
+
+def publish_signals(result: Any) -> None:
+    """The top-k instruments of the last predicted day as a table artifact keyed by model name."""
+    create_table_artifact(
+        key=artifact_key("signals", result.model_name),
+        table=[{"rank": rank, "instrument": inst, "score": f"{score:.6g}"}
+               for rank, (inst, score) in enumerate(result.top, start=1)],
+        description=f"top {len(result.top)} of {result.model_name} on {result.last_day} "
+                    f"({', '.join(result.model_ids)}; data {result.data_version})",
+    )

@@ -21,6 +21,7 @@ from registry.errors import (
     RepositoryModelNotFoundError,
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
+from registry.predictions import Prediction, PredictionWrite, ScoredDay
 from registry.registry import ModelRegistry
 from registry.repository import IModelRepository, QlibModelRepository
 from registry.repository_metadata import RepositoryModelMetadata
@@ -53,11 +54,14 @@ __all__ = [
     "ModelRegistryError",
     "ModelStatus",
     "NoRollbackTargetError",
+    "Prediction",
+    "PredictionWrite",
     "ProductionModelDeletionError",
     "QlibModelRepository",
     "RegistryUnavailableError",
     "RepositoryModelMetadata",
     "RepositoryModelNotFoundError",
+    "ScoredDay",
     "Settings",
     "load_settings",
 ]

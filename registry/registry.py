@@ -5,8 +5,8 @@ from __future__ import annotations
 import getpass
 import pickle
 import tempfile
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from registry import predictions as predictions_store
 from registry import retention, store
 from registry.artifact_store import ArtifactStore, StagedArtifact
 from registry.artifacts import LocalArtifactStore
@@ -41,6 +42,7 @@ from registry.models import (
     validate_model_name,
 )
 from registry.object_store import ObjectArtifactStore
+from registry.predictions import Prediction, PredictionWrite, ScoredDay
 from registry.registration import Registration, StatusRule
 from registry.series import EvaluationSeries, validate_series
 from registry.settings import Settings, load_settings
@@ -384,6 +386,42 @@ class ModelRegistry:
                             from_status=row.status, to_status=row.status, spec=spec, now=now)
 
         self.db.run(unit)
+
+    # -- predictions ------------------------------------------------------------------------------
+
+    def write_predictions(
+        self,
+        model_name: str,
+        days: Sequence[ScoredDay],
+        *,
+        data_version: str,
+        recompute: tuple[date, date] | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        flow_run_id: str | None = None,
+    ) -> PredictionWrite:
+        """Store a run's scores in one transaction: new days only, or `recompute`'s range replaced (recorded)."""
+        name = validate_model_name(model_name)
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+        return self.db.run(lambda session: predictions_store.write(
+            session, name, days, data_version=data_version, spec=spec, now=_now(), recompute=recompute,
+        ))
+
+    def predictions(self, model_name: str, on: date | tuple[date, date] | None = None) -> list[Prediction]:
+        """Stored scores of `model_name` on a day or an inclusive (first, last) range; the last stored day by default."""
+        name = validate_model_name(model_name)
+        first, last = on if isinstance(on, tuple) else (on, on)
+        return self.db.run(lambda session: predictions_store.read(session, name, first, last), read_only=True)
+
+    def prediction_days(self, model_name: str, first: date, last: date) -> list[date]:
+        """The trading days in [first, last] that have stored scores for `model_name`, in order."""
+        name = validate_model_name(model_name)
+        return self.db.run(lambda session: predictions_store.days_between(session, name, first, last), read_only=True)
+
+    def last_prediction_date(self, model_name: str) -> date | None:
+        """The last trading day with stored scores for `model_name` (None before the first predict run)."""
+        name = validate_model_name(model_name)
+        return self.db.run(lambda session: predictions_store.last_day(session, name), read_only=True)
 
     # -- deletion ---------------------------------------------------------------------------------
 

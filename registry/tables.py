@@ -247,3 +247,24 @@ TAGS = cast(Table, ModelTagRow.__table__)
 EVENTS = cast(Table, ModelEventRow.__table__)
 SERIES = cast(Table, ModelSeriesRow.__table__)
 NAMES = cast(Table, ModelNameRow.__table__)
+
+
+class PredictionRow(Base):
+    """One score of one instrument on one trading day by one model; no foreign key, so the signals a
+    deleted model produced stay readable."""
+
+    __tablename__ = "predictions"
+
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trading_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float] = mapped_column(Float(precision=53))
+    data_version: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_predictions_name_date", "model_name", "trading_date"),)
+
+
+PREDICTIONS = cast(Table, PredictionRow.__table__)

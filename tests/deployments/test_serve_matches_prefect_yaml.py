@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import yaml
 
 from deployments.serve import PREFECT_YAML, deployments_from_yaml
@@ -10,7 +12,7 @@ from deployments.serve import PREFECT_YAML, deployments_from_yaml
 def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule_and_parameters() -> None:
     spec = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
     served = {d.name: d for d in deployments_from_yaml()}
-    assert set(served) == {entry["name"] for entry in spec} == {"retrain-lgbm-alpha158", "cleanup-nightly", "rolling-linear-alpha158", "promote", "rollback"}
+    assert set(served) == {entry["name"] for entry in spec} == {"retrain-lgbm-alpha158", "predict-daily", "cleanup-nightly", "rolling-linear-alpha158", "promote", "rollback"}
     for entry in spec:
         deployment = served[entry["name"]]
         crons = [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules or []]
@@ -37,10 +39,23 @@ def test_retrain_defaults_in_prefect_yaml_are_valid_flow_parameters() -> None:
     assert retrain["concurrency_limit"] == 1
 
 
+def test_predict_runs_weekdays_after_the_retrain_and_when_a_model_is_promoted() -> None:
+    spec = next(d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"] if d["name"] == "predict-daily")
+    assert spec["entrypoint"] == "flows/predict.py:predict"
+    assert spec["schedules"] == [{"cron": "30 17 * * 1-5", "timezone": "Asia/Shanghai", "active": False}]
+    served = next(d for d in deployments_from_yaml() if d.name == "predict-daily")
+    (trigger,) = served.triggers
+    assert trigger.expect == {"qmp.model.promoted"}
+    assert trigger.parameters == {"model_name": "{{ event.payload.model_name }}", "top_k": 20}
+    trigger.set_deployment_id(uuid.uuid4())
+    automation = trigger.as_automation()
+    assert automation.actions[0].type == "run-deployment"
+
+
 def test_schedules_ship_inactive_and_descriptions_name_their_time_zone() -> None:
     spec = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
     scheduled = [entry for entry in spec if entry.get("schedules")]
-    assert {entry["name"] for entry in scheduled} == {"retrain-lgbm-alpha158", "cleanup-nightly"}
+    assert {entry["name"] for entry in scheduled} == {"retrain-lgbm-alpha158", "predict-daily", "cleanup-nightly"}
     for entry in scheduled:
         for schedule in entry["schedules"]:
             assert schedule["active"] is False
