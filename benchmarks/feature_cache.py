@@ -265,7 +265,8 @@ def _settings() -> Any:
 
 
 def report(results: dict[str, dict[str, Any]], size: int, entries: int, args: argparse.Namespace) -> None:
-    what = "the retrain flow" if args.flow else "the retrain flow's Qlib steps"
+    what = ("feature loading alone" if args.features_only else "the retrain flow" if args.flow
+            else "the retrain flow's Qlib steps")
     print(f"\n{args.instruments} instruments, {args.start}..{args.end}, {what}; "
           f"cache {entries} files, {size / 2**20:.0f} MiB")
     print("| run | wall (s) | feature loading (s) | share |\n|---|---:|---:|---:|")

@@ -136,10 +136,7 @@ def _follow_data_version(provider: str, settings: Settings) -> None:
         return  # not a data directory (yet): Qlib reports what is missing when it reads
     if current == _loaded_version:
         return
-    if _loaded_version is not None:
-        from qlib.data.cache import H
-
-        H.clear()
+    forget_stale_data(provider, current)
     if C.get("dataset_cache") is not None:
         cache_dir = Path(provider) / C["dataset_cache_dir_name"]
         feature_cache.sync_qlib_cache(provider, cache_dir, settings.redis_url)
