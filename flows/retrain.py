@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
-from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field, model_validator
 
+from flows.approval import approval_form
 from flows.concurrency import one_at_a_time
 from flows.reporting import artifact_key, comparison_markdown, publish_decision
 from registry import ModelInfo
@@ -55,14 +55,6 @@ class ApprovalSettings(BaseModel):
     poll_interval_seconds: int = Field(10, ge=1, le=600, title="Poll interval (s)")
 
 
-class ApprovalInput(RunInput):
-    """The form the Prefect UI shows on Resume."""
-
-    approve: bool = Field(description="Promote this candidate to production?")
-    approver: str = Field(min_length=1, max_length=256, description="Your name; recorded in the registry history.")
-    comment: str = Field("", max_length=2000, description="Why; recorded in the registry history.")
-
-
 class RetrainResult(BaseModel):
     model_id: str
     version: str
@@ -85,7 +77,7 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
     logger = get_run_logger()
     reg.record_decision(info.model_id, "approval_requested", "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(info, production, decision), approve=True)
+    form = approval_form(comparison_markdown(info, production, decision))
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
@@ -99,7 +91,7 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
         message = f"no approval within {approval.timeout_seconds} s: {info.model_id} stays {info.status.value}"
         logger.warning(message)
         return None, message
-    if not answer.approve:
+    if answer.decision == "reject":
         reg.record_decision(info.model_id, "approval_rejected", answer.approver, answer.comment or "rejected",
                             awaiting_approval=False)
         return None, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"

@@ -149,7 +149,7 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
     paused = _wait_for(manual.id, {StateType.PAUSED}, 300, stack["logs"])
     registry = ModelRegistry(stack["registry_dir"], stack["database_url"])
     assert registry.get_production_model("e2e_alpha158") is None
-    resume_flow_run(paused.id, run_input={"approve": True, "approver": "erin", "comment": "looks good"})
+    resume_flow_run(paused.id, run_input={"decision": "approve", "approver": "erin", "comment": "looks good"})
     _wait_for(manual.id, {StateType.COMPLETED}, 180, stack["logs"])
 
     production = registry.get_production_model("e2e_alpha158")
