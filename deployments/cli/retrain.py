@@ -39,13 +39,21 @@ def print_result(result: RetrainResult) -> None:
 def retrain_command(
     config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="qrun-style workflow YAML.")],
     model_name: Annotated[str, typer.Option("--model-name", help="Registry name, e.g. lgbm_alpha158.")],
-    approval: Annotated[str, typer.Option(help="auto: promote when better; manual: wait for approval in the Prefect UI.")] = "auto",
+    approval: Annotated[str, typer.Option(help=(
+        "auto: promote when better; manual: wait for a person's answer (Prefect UI Resume, or `qmp approve` / "
+        "`qmp reject` from another shell). This command runs outside a deployment, so it waits in this process "
+        "(a blocking pause); a deployment run suspends instead and holds no process while it waits."))] = "auto",
     provider_uri: Annotated[Path | None, typer.Option("--provider-uri", help="Qlib data directory (overrides the YAML).")] = None,
     approval_timeout: Annotated[int, typer.Option(help="Seconds to wait for a manual approval.")] = 86_400,
 ) -> None:
-    """Train, evaluate, register and (maybe) promote one model."""
+    """Train, evaluate, register and (maybe) promote one model, in this process.
+
+    With --approval manual this process waits for the answer (a blocking pause, up to --approval-timeout):
+    only a deployment run (`qmp serve`, or a worker) can suspend and free its process while it waits.
+    """
     if approval not in ("auto", "manual"):
         raise typer.BadParameter("--approval must be auto or manual")
     if approval == "manual":
-        console.print("[yellow]manual approval: resume the paused run in the Prefect UI (Resume button) to decide[/]")
+        console.print("[yellow]manual approval: this process waits; answer with the Prefect UI's Resume button or "
+                      "`qmp approve MODEL_ID --approver NAME` / `qmp reject ...` from another shell[/]")
     print_result(run_retrain(config, model_name, approval, provider_uri, approval_timeout))  # type: ignore[arg-type]

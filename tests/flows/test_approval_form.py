@@ -75,11 +75,11 @@ def test_the_decision_is_a_required_choice_without_default_and_a_blank_answer_is
     # What the UI would send when nobody chose: the server validates against the schema and refuses.
     with pytest.raises(RuntimeError, match="decision"):
         resume_flow_run(run.id, run_input={"approver": "alice", "comment": "rejected: drawdown too deep"})
-    with pytest.raises(RuntimeError, match="decision|enum|maybe"):
+    with pytest.raises(RuntimeError, match=r"decision|enum|maybe"):
         resume_flow_run(run.id, run_input={"decision": "maybe", "approver": "alice"})
     resume_flow_run(run.id, run_input={"decision": "reject", "approver": "alice", "comment": "drawdown too deep"})
     thread.join(timeout=60)
-    assert box.get("result") == {"decision": "reject", "approver": "alice", "comment": "drawdown too deep"}
+    assert box.get("result") == {"decision": "reject", "approver": "alice", "comment": "drawdown too deep", "force": False}
 
 
 def test_the_python_model_refuses_an_answer_without_a_decision() -> None:
