@@ -18,7 +18,7 @@ from prefect import get_run_logger, pause_flow_run, suspend_flow_run, task
 from prefect.client.orchestration import get_client
 from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
 from prefect.input import RunInput
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
@@ -127,7 +127,7 @@ def wait_for_answer(form: type[ApprovalInput], approval: Approval, settings: App
     """Suspend (deployment) or pause (no deployment) until answered; None when the pause timed out."""
     seconds = max(1, math.ceil((approval.expires_at - datetime.now(UTC)).total_seconds()) + 1)
     key = approval_key(approval.model_id)
-    if flow_run.get_deployment_id():
+    if deployment.get_id():
         return suspend_flow_run(wait_for_input=form, timeout=seconds, key=key)
     try:
         return pause_flow_run(wait_for_input=form, timeout=seconds, poll_interval=settings.poll_interval_seconds, key=key)

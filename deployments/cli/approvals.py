@@ -74,7 +74,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
         raise typer.Exit(2) from None
     with ModelRegistry.from_settings() as registry:
         approval = Approvals(registry).require(model_id)
-        if approval.pending:
+        if approval.pending and approval.expires_at > datetime.now(UTC):  # a late answer is refused and recorded below
             try:
                 check_resumable(approval, answer)
             except NotResumableError as exc:

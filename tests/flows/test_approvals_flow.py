@@ -181,3 +181,22 @@ def test_a_blank_or_invalid_cli_answer_never_reaches_the_run(env: ModelRegistry)
         assert client.read_flow_run(run.id).state.is_paused()  # type: ignore[union-attr]
     assert _qmp("reject", candidate, "--approver", "alice").exit_code == 0
     thread.join(timeout=60)
+
+
+def test_the_cleanup_flow_times_out_requests_nothing_is_running_for(env: ModelRegistry) -> None:
+    from datetime import timedelta
+
+    from flows.cleanup import CleanupParameters, cleanup
+
+    candidate = _model(env, "swept", 0.05)
+    Approvals(env).request(candidate, production_model_id=None, candidate_metrics={"ic_mean": 0.05},
+                           production_metrics=None, reasons=["no production"], policy=MANUAL.model_dump(),
+                           timeout=timedelta(seconds=1))
+    time.sleep(1.5)
+    cleanup(CleanupParameters(dry_run=True))
+    assert Approvals(env).require(candidate).pending  # a dry run changes nothing
+    cleanup(CleanupParameters())
+    assert Approvals(env).require(candidate).state == ApprovalState.TIMED_OUT
+    last = env.history(model_id=candidate)[-1]
+    assert (last.event, last.actor) == ("approval_timed_out", "cleanup flow")
+    assert env.get_model_info(candidate).status == ModelStatus.CANDIDATE
