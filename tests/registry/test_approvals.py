@@ -144,3 +144,30 @@ def test_concurrent_answers_give_exactly_one_decision(registry: ModelRegistry, d
     assert all(c.refusal and f"by {winner} at" in c.refusal for c in claims if not c.won)
     decided = [e for e in registry.history(model_id=model_id) if e.event in {"approved", "rejected"}]
     assert [e.actor for e in decided] == [winner]
+
+
+def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry: ModelRegistry) -> None:
+    from tasks.core.approvals import check_still_better, pending_approvals
+
+    approvals = Approvals(registry)
+    first = _candidate(registry, "stale_chk", 0.01)
+    registry.set_production_model(first, reason="baseline")
+    candidate = _candidate(registry, "stale_chk", 0.05)
+    approvals.request(candidate, production_model_id=first, candidate_metrics={"ic_mean": 0.05},
+                      production_metrics={"ic_mean": 0.01}, reasons=["better"], policy=POLICY, timeout=timedelta(hours=1))
+    unchanged = check_still_better(approvals.require(candidate), registry)
+    assert unchanged.ok and not unchanged.production_changed
+
+    worse = _candidate(registry, "stale_chk", 0.02)
+    registry.set_production_model(worse, reason="someone promoted another")
+    still = check_still_better(approvals.require(candidate), registry)
+    assert still.production_changed and still.still_better and still.ok
+
+    better = _candidate(registry, "stale_chk", 0.08)
+    registry.set_production_model(better, reason="a better one")
+    stale = check_still_better(approvals.require(candidate), registry)
+    assert not stale.ok and better in stale.summary() and "not better" in stale.summary()
+
+    [listed] = pending_approvals(registry, model_name="stale_chk")
+    assert listed.model_id == candidate and listed.age_seconds >= 0
+    assert [(r.metric, r.candidate, r.production) for r in listed.comparison] == [("ic_mean", 0.05, 0.01)]
