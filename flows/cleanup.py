@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from pydantic import Field
 
 from flows.approval import sweep_expired_approvals
-from registry.retention import CleanupPolicy, CleanupReport
-from tasks.cleanup_steps import archive_stale_models, publish_cleanup_report, sweep_orphan_artifacts
+from flows.reporting import cleanup_markdown, publish_cleanup
+from registry.retention import CleanupPolicy, CleanupReport, summarize
+from tasks.cleanup_steps import archive_stale_models, sweep_orphan_artifacts
 
 
 class CleanupParameters(CleanupPolicy):
@@ -29,4 +30,7 @@ def cleanup(params: CleanupParameters = CleanupParameters()) -> CleanupReport:
         sweep_expired_approvals()  # a suspended run holds no process to notice its own deadline
     result = archive_stale_models(params.policy())
     sweep = sweep_orphan_artifacts(timedelta(hours=params.orphan_grace_hours), params.dry_run)
-    return publish_cleanup_report(result, sweep)
+    report = summarize(result, sweep)
+    publish_cleanup(report)
+    get_run_logger().info("%s", cleanup_markdown(report))
+    return report

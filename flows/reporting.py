@@ -1,4 +1,6 @@
-"""What the Prefect UI shows for a model decision: a comparison table artifact and a markdown summary."""
+"""What the Prefect UI shows: the promotion comparison and the cleanup report as table and Markdown artifacts,
+and the approval form's text. Both reports are computed elsewhere (`registry.comparison`,
+`registry.retention`); this module only draws them."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ import re
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from registry import ModelInfo
-from registry.policy import Decision
+from registry.comparison import MetricRow, PromotionComparison
+from registry.retention import CleanupReport
 
 
 def artifact_key(prefix: str, model_name: str) -> str:
@@ -15,48 +17,60 @@ def artifact_key(prefix: str, model_name: str) -> str:
     return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
 
 
-def comparison_rows(candidate: ModelInfo, production: ModelInfo | None) -> list[dict[str, str]]:
-    old = production.performance_metrics if production else {}
-    rows = []
-    for name in sorted(set(candidate.performance_metrics) | set(old)):
-        new_value, old_value = candidate.performance_metrics.get(name), old.get(name)
-        rows.append({
-            "metric": name,
-            "candidate": "-" if new_value is None else f"{new_value:.6g}",
-            "production": "-" if old_value is None else f"{old_value:.6g}",
-            "difference": "-" if new_value is None or old_value is None else f"{new_value - old_value:+.6g}",
-        })
-    return rows
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.6g}" if signed else f"{value:.6g}"
 
 
-def comparison_markdown(candidate: ModelInfo, production: ModelInfo | None, decision: Decision) -> str:
-    """The comparison as a markdown table plus the decision's reasons (also the approval form's text)."""
-    title = production.model_id if production else "no production model"
-    lines = [
-        f"### {candidate.model_id} vs {title}",
-        "",
-        "| metric | candidate | production | difference |",
-        "|---|---:|---:|---:|",
-        *(f"| {r['metric']} | {r['candidate']} | {r['production']} | {r['difference']} |" for r in comparison_rows(candidate, production)),
-        "",
-        f"**Decision: {decision.action.value}**",
-        "",
-        *(f"- {reason}" for reason in decision.reasons),
-    ]
+def _table_row(row: MetricRow) -> dict[str, str]:
+    return {
+        "metric": row.name, "role": row.role, "candidate": _number(row.candidate),
+        "production": _number(row.production), "production on this window": _number(row.production_on_window),
+        "difference": _number(row.difference, signed=True),
+    }
+
+
+def comparison_markdown(comparison: PromotionComparison, *, key_only: bool = False) -> str:
+    """The comparison as Markdown: the full table for the artifact; with `key_only` (the approval form) only
+    the primary and guardrail metrics. The decision and its reasons follow either way."""
+    versus = comparison.production_id or "no production model"
+    lines = [f"### {comparison.candidate_id} vs {versus}", ""]
+    if comparison.segments or comparison.data_version:
+        window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
+        lines += [f"Window: {window or '-'}; data version: {comparison.data_version or '-'}", ""]
+    lines += ["| metric | role | candidate | production | production on this window | difference |",
+              "|---|---|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join(_table_row(row).values()) + " |" for row in comparison.rows(key_only=key_only)]
+    lines += ["", f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons)]
     return "\n".join(lines)
 
 
-def publish_decision(candidate: ModelInfo, production: ModelInfo | None, decision: Decision) -> None:
-    """Table artifact keyed by model name (so the UI keeps its history) and the markdown reasons."""
-    rows = comparison_rows(candidate, production)
-    rows.append({"metric": "decision", "candidate": decision.action.value, "production": "", "difference": ""})
-    create_table_artifact(
-        key=artifact_key("model-comparison", candidate.model_name),
-        table=rows,
-        description=f"{candidate.model_id} vs {production.model_id if production else 'no production model'}",
-    )
-    create_markdown_artifact(
-        key=artifact_key("model-decision", candidate.model_name),
-        markdown=comparison_markdown(candidate, production, decision),
-        description=f"Promotion decision for {candidate.model_id}",
-    )
+def publish_decision(model_name: str, comparison: PromotionComparison) -> None:
+    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons."""
+    rows = [_table_row(row) for row in comparison.rows()]
+    rows.append({"metric": "decision", "role": "", "candidate": comparison.decision.value, "production": "",
+                 "production on this window": "", "difference": ""})
+    versus = comparison.production_id or "no production model"
+    create_table_artifact(key=artifact_key("model-comparison", model_name), table=rows,
+                          description=f"{comparison.candidate_id} vs {versus}")
+    create_markdown_artifact(key=artifact_key("model-decision", model_name), markdown=comparison_markdown(comparison),
+                             description=f"Promotion decision for {comparison.candidate_id}")
+
+
+def cleanup_markdown(report: CleanupReport) -> str:
+    """The summary sentence, then the per-name table."""
+    lines = [f"### Registry cleanup{' (dry run)' if report.dry_run else ''}", "", report.summary()]
+    if report.rows:
+        lines += ["", "| model name | archived | purged | bytes reclaimed | orphans removed |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r.model_name} | {r.archived} | {r.purged} | {r.bytes_reclaimed} | {r.orphans_removed} |"
+                  for r in report.rows]
+    return "\n".join(lines)
+
+
+def publish_cleanup(report: CleanupReport) -> None:
+    """The per-name counts as a table artifact (totals last) and the Markdown summary."""
+    table = [row.model_dump() for row in [*report.rows, report.totals]]
+    create_table_artifact(key="registry-cleanup", table=table, description="Registry cleanup: counts per model name")
+    create_markdown_artifact(key="registry-cleanup-summary", markdown=cleanup_markdown(report),
+                             description="Registry cleanup summary")

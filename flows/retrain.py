@@ -13,6 +13,7 @@ from flows.approval import ApprovalSettings, request_approval, resumed_request
 from flows.concurrency import one_at_a_time
 from flows.reporting import comparison_markdown, publish_decision
 from registry import ModelInfo
+from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, PromotionPolicy
 from tasks import registry_steps as reg
@@ -43,7 +44,7 @@ class WorkflowSource(BaseModel):
 
     def load(self) -> WorkflowConfig:
         source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri)
+        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
 class RetrainResult(BaseModel):
@@ -55,6 +56,7 @@ class RetrainResult(BaseModel):
     reasons: list[str]
     production_model_id: str | None
     message: str
+    comparison: PromotionComparison
 
 
 def _run_name() -> str:
@@ -78,6 +80,7 @@ def retrain(
     resumed = resumed_request(model_name)
     if resumed is not None:
         info, production, decision = resumed
+        comparison = compare_for_promotion(info, production, policy, decision)
     else:
         cfg = workflow.load()
         with one_at_a_time("retrain", model_name):
@@ -89,7 +92,9 @@ def retrain(
             info = reg.register_model(trained.model, metadata)
         production = reg.read_production(model_name)
         decision = reg.decide(info, production, policy)
-        publish_decision(info, production, decision)
+        info = reg.mark_candidate(info, decision)
+        comparison = compare_for_promotion(info, production, policy, decision)
+        publish_decision(model_name, comparison)
         for reason in decision.reasons:
             logger.info("decision %s: %s", decision.action.value, reason)
 
@@ -100,7 +105,7 @@ def retrain(
         message = f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
         new_production, message = request_approval(info, production, decision, policy, approval,
-                                                   comparison_markdown(info, production, decision))
+                                                   comparison_markdown(comparison, key_only=True))
     else:
         message = f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
@@ -109,5 +114,5 @@ def retrain(
     return RetrainResult(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
         decision=decision.action, reasons=decision.reasons,
-        production_model_id=current.model_id if current else None, message=message,
+        production_model_id=current.model_id if current else None, message=message, comparison=comparison,
     )

@@ -20,7 +20,8 @@ from registry.errors import (
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
 from registry.registry import ModelRegistry
-from registry.repository import IModelRepository, QlibModelRepository, RepositoryModelMetadata
+from registry.repository import IModelRepository, QlibModelRepository
+from registry.repository_metadata import RepositoryModelMetadata
 from registry.settings import Settings, load_settings
 from registry.statuses import ModelStatus
 

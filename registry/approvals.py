@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from registry import store
 from registry.errors import ModelRegistryError
-from registry.statuses import ModelStatus
+from registry.statuses import EventKind, ModelStatus
 from registry.tables import APPROVALS, ApprovalRow, ModelStateRow, ModelVersionRow, as_utc
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def _close(session: Session, row: ApprovalRow, state: ApprovalState, *, actor: s
     """Close a pending request the caller holds locked, clear the model's awaiting flag, record the event."""
     row.state, row.decided_by, row.decided_at, row.comment = state.value, actor, now, comment
     model = store.get_state(session, row.model_id, for_update=True)
-    model.approval_requested_at = None
+    store.set_awaiting_approval(session, model.pk, False, now)
     store.add_event(session, model_id=row.model_id, model_name=row.model_name, event=event,
                     from_status=model.status, to_status=model.status, spec=spec, now=now)
 
@@ -181,12 +181,12 @@ class Approvals:
             superseded = []
             for old in older:
                 why = f"superseded by {model_id}, a newer candidate awaiting approval"
-                _close(session, old, ApprovalState.SUPERSEDED, actor=actor, comment=why, event="approval_superseded",
+                _close(session, old, ApprovalState.SUPERSEDED, actor=actor, comment=why, event=EventKind.APPROVAL_SUPERSEDED,
                        spec=store.EventSpec(actor, why, flow_run_id), now=at)
                 superseded.append(_approval(old))
             model = store.get_state(session, model_id, for_update=True)
-            model.approval_requested_at = at
-            store.add_event(session, model_id=model_id, model_name=name, event="approval_requested",
+            store.set_awaiting_approval(session, model.pk, True, at)
+            store.add_event(session, model_id=model_id, model_name=name, event=EventKind.APPROVAL_REQUESTED,
                             from_status=model.status, to_status=model.status, spec=spec, now=at)
             session.flush()
             return _approval(row), superseded
@@ -256,22 +256,23 @@ class Approvals:
                 raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
             model = store.get_state(session, model_id, for_update=True)
             if won:
-                model.approval_requested_at = None
+                store.set_awaiting_approval(session, model.pk, False, at)
                 why = comment or ("approved" if answer == "approve" else "rejected")
                 if forced:
                     why += " (forced past the stale-approval check)"
-                store.add_event(session, model_id=model_id, model_name=row.model_name, event=state.value,
+                event = EventKind.APPROVED if answer == "approve" else EventKind.APPROVAL_REJECTED
+                store.add_event(session, model_id=model_id, model_name=row.model_name, event=event,
                                 from_status=model.status, to_status=model.status,
                                 spec=store.EventSpec(approver, why, flow_run_id), now=at)
                 return Claim(True, _approval(row))
             if row.state == ApprovalState.PENDING.value:  # still open but past its deadline: close it now
                 _close(session, row, ApprovalState.TIMED_OUT, actor=approver, comment="answered after the timeout",
-                       event="approval_timed_out",
+                       event=EventKind.APPROVAL_TIMED_OUT,
                        spec=store.EventSpec(approver, f"no decision before {row.expires_at:%Y-%m-%d %H:%M:%S} UTC",
                                             flow_run_id), now=at)
             closed = _approval(row)
             refusal = closed.closed_reason()
-            store.add_event(session, model_id=model_id, model_name=row.model_name, event="approval_refused",
+            store.add_event(session, model_id=model_id, model_name=row.model_name, event=EventKind.APPROVAL_REFUSED,
                             from_status=model.status, to_status=model.status,
                             spec=store.EventSpec(approver, f"{answer} refused: {refusal}", flow_run_id), now=at)
             return Claim(False, closed, refusal)
@@ -291,11 +292,11 @@ class Approvals:
                 raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
             spec = store.EventSpec(actor, reason, flow_run_id)
             if close and row.state == ApprovalState.PENDING.value:
-                _close(session, row, ApprovalState.REFUSED, actor=actor, comment=reason, event="approval_refused",
+                _close(session, row, ApprovalState.REFUSED, actor=actor, comment=reason, event=EventKind.APPROVAL_REFUSED,
                        spec=spec, now=at)
             else:
                 model = store.get_state(session, model_id)
-                store.add_event(session, model_id=model_id, model_name=row.model_name, event="approval_refused",
+                store.add_event(session, model_id=model_id, model_name=row.model_name, event=EventKind.APPROVAL_REFUSED,
                                 from_status=model.status, to_status=model.status, spec=spec, now=at)
             return _approval(row)
 
@@ -315,7 +316,7 @@ class Approvals:
             expired = []
             for row in session.scalars(query.order_by(ApprovalRow.id).with_for_update()).all():
                 why = f"no decision before {as_utc(row.expires_at):%Y-%m-%d %H:%M:%S} UTC; the model keeps its status"
-                _close(session, row, ApprovalState.TIMED_OUT, actor=actor, comment=why, event="approval_timed_out",
+                _close(session, row, ApprovalState.TIMED_OUT, actor=actor, comment=why, event=EventKind.APPROVAL_TIMED_OUT,
                        spec=store.EventSpec(actor, why, flow_run_id), now=at)
                 expired.append(_approval(row))
             return expired

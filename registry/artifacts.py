@@ -9,61 +9,30 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any
 
-import orjson
-
+from registry.artifact_store import (
+    METADATA_FILE,
+    MODEL_FILE,
+    STAGING_DIR,
+    EntryState,
+    StagedArtifact,
+    check_artifact,
+    snapshot_bytes,
+    storage_error,
+)
 from registry.codec import Compression, encode
-from registry.errors import CorruptedArtifactError, InvalidModelError
-
-MODEL_FILE = "model.pkl"
-METADATA_FILE = "metadata.json"
-STAGING_DIR = ".staging"
-CHUNK = 1 << 20
+from registry.errors import InvalidModelError
 
 
-@dataclass
-class StagedArtifact:
-    """A model file written (and made durable) under the staging area, not yet visible under its model id.
-
-    `sha256` and `size` describe the stored bytes (compressed when `compression` is set);
-    `original_size` is the pickle's size before compression.
-    """
-
-    path: PurePath
-    sha256: str
-    size: int
-    original_size: int = 0
-    compression: Compression | None = None
-    syncing: list[Future[None]] = field(default_factory=list)  # fsyncs still running in the background
-
-    def settle(self) -> None:
-        """Wait for the background fsyncs; raises the OSError of the first that failed."""
-        pending, self.syncing = self.syncing, []
-        errors = [exc for exc in (f.exception() for f in pending) if exc is not None]
-        if errors:
-            raise errors[0]
-
-
-@dataclass(frozen=True)
-class EntryState:
-    """What an artifact directory (or staging entry) holds, for the orphan sweep."""
-
-    names: frozenset[str]
-    size: int
-    touched: float  # newest modification time of the entry or anything in it (epoch seconds)
-
-
-def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
-    """The metadata.json body: indented, keys sorted, values that JSON lacks as strings."""
-    return orjson.dumps(snapshot, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+def _open_binary(path: str) -> IO[bytes]:
+    return open(path, "rb")
 
 
 def _sync(fd: int, path: Path) -> None:
@@ -105,7 +74,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 class LocalArtifactStore:
-    """`{root}/{model_id}/model.pkl` + `metadata.json`, as in the seed's layout."""
+    """`{root}/{model_id}/model.pkl` + `metadata.json`, as in the original registry API's layout."""
 
     def __init__(self, root: Path, compression: Compression | None = None):
         self.root = root
@@ -120,8 +89,8 @@ class LocalArtifactStore:
     def model_dir(self, model_id: str) -> Path:
         return self.root / model_id
 
-    def model_file(self, model_id: str) -> Path:
-        return self.root / model_id / MODEL_FILE
+    def model_file(self, model_id: str) -> str:
+        return str(self.root / model_id / MODEL_FILE)
 
     def metadata_file(self, model_id: str) -> Path:
         return self.root / model_id / METADATA_FILE
@@ -134,11 +103,17 @@ class LocalArtifactStore:
 
     def stage_object(self, model: Any) -> StagedArtifact:
         """Pickle `model` into a new staging directory; InvalidModelError if it cannot be pickled."""
-        path = self._new_staging_dir()
+        try:
+            path = self._new_staging_dir()
+        except OSError as exc:
+            raise storage_error(exc, "stage a model", self.location) from exc
         try:
             with open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, model=model)
                 fd = os.dup(sink.fileno())
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise storage_error(exc, "write a model", self.location) from exc
         except Exception as exc:
             shutil.rmtree(path, ignore_errors=True)
             raise InvalidModelError(f"model of type {type(model).__name__} cannot be pickled: {exc}") from exc
@@ -146,14 +121,22 @@ class LocalArtifactStore:
 
     def stage_file(self, source: Path) -> StagedArtifact:
         """Copy an existing model file into a new staging directory (the registry owns its artifacts)."""
-        path = self._new_staging_dir()
         try:
-            with open(source, "rb") as src, open(path / MODEL_FILE, "wb") as sink:
+            src = open(source, "rb")  # noqa: SIM115 - closed below; a failure here is the caller's file
+        except OSError as exc:
+            raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
+        try:
+            path = self._new_staging_dir()
+        except OSError as exc:
+            src.close()
+            raise storage_error(exc, "stage a model", self.location) from exc
+        try:
+            with src, open(path / MODEL_FILE, "wb") as sink:
                 encoded = encode(sink, self.compression, source=src)
                 fd = os.dup(sink.fileno())
         except OSError as exc:
             shutil.rmtree(path, ignore_errors=True)
-            raise InvalidModelError(f"cannot copy model file {str(source)!r}: {exc.strerror or exc}") from exc
+            raise storage_error(exc, f"copy model file {str(source)!r}", self.location) from exc
         return self._staged(path, encoded, fd)
 
     def _staged(self, path: Path, encoded: Any, fd: int) -> StagedArtifact:
@@ -192,7 +175,7 @@ class LocalArtifactStore:
         staged.path = final
         staged.syncing.append(_sync_later(os.open(self.root, os.O_RDONLY), self.root))
 
-    def publish(self, staged: StagedArtifact, model_id: str) -> Path:
+    def publish(self, staged: StagedArtifact, model_id: str) -> None:
         """Wait for `start_publishing`'s fsyncs: the files are then durable under the model id."""
         staged.settle()
         final = self.model_dir(model_id)
@@ -205,7 +188,6 @@ class LocalArtifactStore:
             os.rename(staged.path, final)
             staged.path = final
             _sync_now(self.root)
-        return final
 
     def unpublish(self, staged: StagedArtifact) -> None:
         """Undo `publish` when the transaction that was to own the directory did not commit."""
@@ -220,33 +202,12 @@ class LocalArtifactStore:
     def read_verified(self, model_id: str, sha256: str, size: int) -> bytes:
         """The model file's bytes, after checking size and sha256 against the database's record."""
         path = self.model_file(model_id)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise CorruptedArtifactError(f"artifact of model {model_id!r} is missing: {path}") from None
-        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-            raise CorruptedArtifactError(
-                f"artifact of model {model_id!r} does not match its checksum "
-                f"(expected sha256 {sha256[:12]}... and {size} bytes, found {len(data)} bytes): {path}"
-            )
-        return data
+        return check_artifact(partial(_open_binary, path), model_id, sha256, size, path, keep=True)
 
     def verify(self, model_id: str, sha256: str, size: int) -> None:
         """Raise CorruptedArtifactError unless the model file matches, without keeping its bytes."""
         path = self.model_file(model_id)
-        digest = hashlib.sha256()
-        seen = 0
-        try:
-            with open(path, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    seen += len(chunk)
-        except FileNotFoundError:
-            raise CorruptedArtifactError(f"artifact of model {model_id!r} is missing: {path}") from None
-        if seen != size or digest.hexdigest() != sha256:
-            raise CorruptedArtifactError(
-                f"artifact of model {model_id!r} does not match its checksum (expected {size} bytes, found {seen}): {path}"
-            )
+        check_artifact(partial(_open_binary, path), model_id, sha256, size, path, keep=False)
 
     def delete(self, model_id: str) -> int:
         """Remove a model's directory; returns the bytes freed."""
@@ -257,7 +218,7 @@ class LocalArtifactStore:
 
     def delete_model_file(self, model_id: str) -> int:
         """Remove only the model file (purge), keeping the metadata snapshot; returns the bytes freed."""
-        path = self.model_file(model_id)
+        path = Path(self.model_file(model_id))
         try:
             size = path.stat().st_size
             path.unlink()
@@ -280,9 +241,11 @@ class LocalArtifactStore:
         """Remove an orphan entry found by `entries`."""
         shutil.rmtree(entry, ignore_errors=True)
 
-    def entries(self) -> list[Path]:
+    def entries(self) -> list[PurePath]:
         """Every model directory and staging directory on disk (for the orphan sweep)."""
-        found = [p for p in self.root.iterdir() if p.is_dir() and p.name != STAGING_DIR] if self.root.exists() else []
+        found: list[PurePath] = (
+            [p for p in self.root.iterdir() if p.is_dir() and p.name != STAGING_DIR] if self.root.exists() else []
+        )
         if self.staging.exists():
             found.extend(p for p in self.staging.iterdir() if p.is_dir())
         return found

@@ -65,3 +65,23 @@ class NoRollbackTargetError(ModelRegistryError):
 
 class RegistryUnavailableError(ModelRegistryError):
     """The database stayed unreachable (or kept conflicting) for longer than the retry budget."""
+
+
+class ArtifactStorageError(RegistryUnavailableError):
+    """The artifact storage failed (full disk, permission denied, unreachable bucket): not a fault of the model."""
+
+
+class RepositoryModelNotFoundError(ModelNotFoundError, FileNotFoundError):
+    """The async repository port's not-found: also a FileNotFoundError, as the original registry API raised."""
+
+
+class RecorderUnavailableError(ModelRegistryError):
+    """A Qlib recorder copy was asked for but no recorder store can be used (not installed, Qlib not initialised)."""
+
+
+class QlibNotInitialisedError(RecorderUnavailableError):
+    """A recorder copy was asked for before `qlib.init` (call `tasks.core.qlib_env.init_qlib` first)."""
+
+
+class RecorderMismatchError(CorruptedArtifactError):
+    """The Qlib recorder copy of a model is missing or differs from the registry's artifact."""

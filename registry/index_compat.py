@@ -1,4 +1,4 @@
-"""Compatibility with the seed's storage: export an `index.json`, import a seed-style registry directory."""
+"""Compatibility with the original registry API's storage: export an `index.json`, import such a directory."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ INDEX_FILE = "index.json"
 
 
 def index_entries(registry: ModelRegistry) -> dict[str, dict[str, Any]]:
-    """The registry's models in the seed's index.json shape, keyed by model id."""
+    """The registry's models in the original API's index.json shape, keyed by model id."""
     return {
         info.model_id: {
             "model_id": info.model_id,
@@ -35,7 +35,7 @@ def index_entries(registry: ModelRegistry) -> dict[str, dict[str, Any]]:
 
 
 def export_index(registry: ModelRegistry, path: Path | None = None) -> Path:
-    """Write the seed's index.json (default: inside registry_dir), atomically."""
+    """Write the original API's index.json (default: inside registry_dir), atomically."""
     target = path or registry.registry_dir / INDEX_FILE
     tmp = target.with_name(f".{target.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as sink:
@@ -74,12 +74,12 @@ def _metadata_for(entry: dict[str, Any], model_dir: Path) -> ModelMetadata:
 
 
 def import_index(registry: ModelRegistry, source: Path, *, actor: str | None = None) -> ImportReport:
-    """Import every model of a seed-style directory (index.json + `{model_id}/model.pkl`), keeping statuses."""
+    """Import every model of an original-API directory (index.json + `{model_id}/model.pkl`), keeping statuses."""
     index_path = source / INDEX_FILE
     try:
         index = json.loads(index_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelRegistryError(f"no {INDEX_FILE} in {str(source)!r}: not a seed-style registry directory") from None
+        raise ModelRegistryError(f"no {INDEX_FILE} in {str(source)!r}: not a registry directory of the original API") from None
     except json.JSONDecodeError as exc:
         raise ModelRegistryError(f"{index_path} is not valid JSON: {exc}") from exc
     report = ImportReport()

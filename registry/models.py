@@ -97,7 +97,7 @@ def json_values(values: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 class DatasetConfig(BaseModel):
-    """What the model was trained on (the seed's fields plus the Qlib handler)."""
+    """What the model was trained on (the original API's fields plus the Qlib handler)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -137,7 +137,7 @@ def dataset_columns(config: DatasetConfig | None) -> dict[str, Any]:
 
 
 class ModelMetadata(BaseModel):
-    """What a caller registers: the seed's fields plus experiment, recorder id, tags and model type."""
+    """What a caller registers: the original API's fields plus experiment, recorder id, tags and model type."""
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -204,14 +204,14 @@ class ModelMetadata(BaseModel):
 
     @model_validator(mode="after")
     def _default_model_type(self) -> ModelMetadata:
-        # The seed carries the type inside hyperparameters["model_type"].
+        # The original API carries the type inside hyperparameters["model_type"].
         if self.model_type is None:
             self.model_type = str(self.hyperparameters.get("model_type", "unknown"))
         return self
 
 
 class ModelInfo(BaseModel):
-    """A registered model as the registry reports it (the seed's fields plus integrity and times)."""
+    """A registered model as the registry reports it (the original API's fields plus integrity and times)."""
 
     model_config = ConfigDict(protected_namespaces=(), frozen=True)
 
@@ -224,6 +224,10 @@ class ModelInfo(BaseModel):
     status: ModelStatus
     model_path: str
     metadata_path: str
+    # The model's directory where its artifact was written (a path or an object-store URL); `inferred` when the
+    # version predates recorded locations and it was derived from the settings at upgrade (or read) time.
+    artifact_location: str
+    artifact_location_inferred: bool = False
     checksum: str
     size_bytes: int  # the stored bytes, which the checksum covers (compressed when `compression` is set)
     created_at: datetime
@@ -240,17 +244,13 @@ class ModelInfo(BaseModel):
     archived_at: datetime | None = None
     purged_at: datetime | None = None
 
-    @property
-    def stored_size(self) -> int:
-        """Bytes the artifact takes in storage."""
-        return self.size_bytes
 
 
 OrderBy = Literal["created_at", "version", "model_name", "training_date"]
 
 
 class ModelFilter(BaseModel):
-    """Which models `list_models` returns: the seed's fields plus name, tags, ordering and paging."""
+    """Which models `list_models` returns: the original API's fields plus name, tags, ordering and paging."""
 
     model_config = ConfigDict(protected_namespaces=())
 

@@ -10,7 +10,6 @@ Every load checks size and sha256 against the database, as on a local disk.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import uuid
 from datetime import datetime
 from pathlib import Path, PurePath, PurePosixPath
@@ -19,17 +18,18 @@ from typing import Any
 import fsspec
 from fsspec import AbstractFileSystem
 
-from registry.artifacts import (
-    CHUNK,
+from registry.artifact_store import (
     METADATA_FILE,
     MODEL_FILE,
     STAGING_DIR,
     EntryState,
     StagedArtifact,
+    check_artifact,
     snapshot_bytes,
+    storage_error,
 )
 from registry.codec import Compression, encode
-from registry.errors import CorruptedArtifactError, InvalidModelError, RegistryUnavailableError
+from registry.errors import InvalidModelError
 
 
 class ObjectArtifactStore:
@@ -66,8 +66,9 @@ class ObjectArtifactStore:
             with self.fs.open(str(path / MODEL_FILE), "wb") as sink:
                 encoded = encode(sink, self.compression, **source)
         except OSError as exc:
-            self._remove(path)
-            raise RegistryUnavailableError(f"cannot write {what} to artifact storage {self.uri}: {exc}") from exc
+            with contextlib.suppress(OSError):
+                self._remove(path)
+            raise storage_error(exc, f"write {what}", self.uri) from exc
         except Exception as exc:
             self._remove(path)
             raise InvalidModelError(f"model of type {what} cannot be pickled: {exc}") from exc
@@ -104,14 +105,13 @@ class ObjectArtifactStore:
         """Write the metadata snapshot next to the staged model (`publish` then copies both)."""
         self.fs.pipe_file(str(staged.path / METADATA_FILE), snapshot_bytes(snapshot))
 
-    def publish(self, staged: StagedArtifact, model_id: str) -> PurePosixPath:
+    def publish(self, staged: StagedArtifact, model_id: str) -> None:
         """Copy the staged model and its snapshot to the model id's keys."""
         final = self.model_dir(model_id)
         if self.fs.exists(str(final)):
             self._remove(final)  # no row owns it (the caller holds the name lock and the id is new): a leftover
         self._move(staged.path, final)
         staged.path = final
-        return final
 
     def unpublish(self, staged: StagedArtifact) -> None:
         """Move published keys back under staging when the transaction that was to own them did not commit."""
@@ -121,38 +121,17 @@ class ObjectArtifactStore:
         self._move(staged.path, target)
         staged.path = target
 
-    def _open_error(self, model_id: str) -> CorruptedArtifactError:
-        return CorruptedArtifactError(f"artifact of model {model_id!r} is missing: {self.model_file(model_id)}")
+    def _open(self, model_id: str) -> Any:
+        return self.fs.open(str(self.model_dir(model_id) / MODEL_FILE), "rb")
 
     def read_verified(self, model_id: str, sha256: str, size: int) -> bytes:
         """The stored bytes of the model object, after checking size and sha256 against the database's record."""
-        try:
-            data = self.fs.cat_file(str(self.model_dir(model_id) / MODEL_FILE))
-        except FileNotFoundError:
-            raise self._open_error(model_id) from None
-        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-            raise CorruptedArtifactError(
-                f"artifact of model {model_id!r} does not match its checksum "
-                f"(expected sha256 {sha256[:12]}... and {size} bytes, found {len(data)} bytes): {self.model_file(model_id)}"
-            )
-        return bytes(data)
+        return check_artifact(lambda: self._open(model_id), model_id, sha256, size, self.model_file(model_id),
+                              keep=True)
 
     def verify(self, model_id: str, sha256: str, size: int) -> None:
         """Raise CorruptedArtifactError unless the stored object matches, streaming it."""
-        digest = hashlib.sha256()
-        seen = 0
-        try:
-            with self.fs.open(str(self.model_dir(model_id) / MODEL_FILE), "rb") as src:
-                while chunk := src.read(CHUNK):
-                    digest.update(chunk)
-                    seen += len(chunk)
-        except FileNotFoundError:
-            raise self._open_error(model_id) from None
-        if seen != size or digest.hexdigest() != sha256:
-            raise CorruptedArtifactError(
-                f"artifact of model {model_id!r} does not match its checksum (expected {size} bytes, found {seen}): "
-                f"{self.model_file(model_id)}"
-            )
+        check_artifact(lambda: self._open(model_id), model_id, sha256, size, self.model_file(model_id), keep=False)
 
     def _listing(self, prefix: PurePath) -> dict[str, dict[str, Any]]:
         self.fs.invalidate_cache(str(prefix))
@@ -197,10 +176,10 @@ class ObjectArtifactStore:
         self.fs.invalidate_cache(key)
         return size
 
-    def entries(self) -> list[PurePosixPath]:
+    def entries(self) -> list[PurePath]:
         """Every model prefix and staging prefix in the store."""
         keys = self.sizes(self.root)
-        found: set[PurePosixPath] = set()
+        found: set[PurePath] = set()
         for key in keys:
             relative = PurePosixPath(key).relative_to(self.root)
             parts = relative.parts

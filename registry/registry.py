@@ -1,4 +1,4 @@
-"""ModelRegistry: the seed's API over a SQL database and an artifact directory, safe for concurrent writers."""
+"""ModelRegistry: the original registry API over a SQL database and an artifact directory, safe for concurrent writers."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 
 from registry import retention as cleanup
 from registry import store
-from registry.artifacts import LocalArtifactStore, StagedArtifact
+from registry.artifact_store import ArtifactStore, StagedArtifact
+from registry.artifacts import LocalArtifactStore
 from registry.codec import check_compression, decode
+from registry.constraints import violated_constraint
 from registry.db import Database, describe_url, sqlite_url_for
 from registry.errors import (
     AmbiguousProductionError,
@@ -44,8 +46,11 @@ from registry.models import (
 )
 from registry.object_store import ObjectArtifactStore
 from registry.settings import Settings, load_settings
-from registry.statuses import PROMOTABLE, ModelStatus, check_transition, parse_status
+from registry.statuses import PROMOTABLE, EventKind, ModelStatus, check_transition, parse_status
 from registry.versions import next_version, parse_version
+
+# A registration that breaks one of these lost a race for its version (or model id) to another writer.
+VERSION_CONSTRAINTS = frozenset({"uq_model_versions_name_semver", "uq_model_versions_model_id"})
 
 
 @lru_cache(maxsize=1)
@@ -93,29 +98,30 @@ class ModelRegistry:
     ) -> None:
         """Artifacts go to `artifact_uri` (`s3://bucket/prefix`, fsspec `storage_options`) when given, compressed if asked."""
         self.registry_dir = Path(registry_dir).expanduser().resolve()
-        self.registry_dir.mkdir(parents=True, exist_ok=True)
+        embedded = database_url is None
+        if embedded:  # the SQLite file lives in the directory; otherwise nothing is written before the database answers
+            self.registry_dir.mkdir(parents=True, exist_ok=True)
         self.database_url = database_url or sqlite_url_for(self.registry_dir)
         self.primary_metric = validate_metric_name(primary_metric)
         self.higher_is_better = higher_is_better
         sources: Iterable[str | Path] = allowed_source_dirs if allowed_source_dirs is not None else [Path.cwd(), tempfile.gettempdir(), self.registry_dir]
         self.allowed_source_dirs = [Path(p).expanduser().resolve() for p in sources]
-        codec = check_compression(compression)
-        self.artifacts: LocalArtifactStore | ObjectArtifactStore
+        self._codec = check_compression(compression)
+        self._storage_options = storage_options
+        self.artifacts: ArtifactStore
         if artifact_uri is None:
-            self.artifacts = LocalArtifactStore(self.registry_dir, codec)
+            self.artifacts = LocalArtifactStore(self.registry_dir, self._codec)
         else:
-            self.artifacts = ObjectArtifactStore(artifact_uri, storage_options, codec)
+            self.artifacts = ObjectArtifactStore(artifact_uri, storage_options, self._codec)
+        self._stores: dict[str, ArtifactStore] = {self.artifacts.location: self.artifacts}
         self.db = Database(self.database_url, retry_budget_s=retry_budget_s, **engine_options)
-        self.db.ensure_schema()
-
-    @staticmethod
-    def default_database_url(registry_dir: str | Path) -> str:
-        """The embedded default: a SQLite file inside the registry directory."""
-        return sqlite_url_for(Path(registry_dir).expanduser().resolve())
+        self.db.ensure_schema(self.artifacts.location)
+        self.registry_dir.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **options: Any) -> ModelRegistry:
-        """The registry that QMP_REGISTRY_DIR / QMP_DATABASE_URL (or `settings`) name."""
+        """The registry the QMP_* settings (or `settings`) name, artifact location and compression included:
+        every entry point (flows, tasks, CLI, demo, the async port) opens the registry through this."""
         settings = settings or load_settings()
         options.setdefault("artifact_uri", settings.artifact_uri)
         options.setdefault("storage_options", settings.artifact_storage_options or None)
@@ -148,8 +154,16 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
+        initial_status: ModelStatus | None = None,
     ) -> str:
-        """Store the model and its metadata; returns the model id `{model_name}_v{version}`."""
+        """Store the model and its metadata; returns the model id `{model_name}_v{version}`.
+
+        Without `initial_status` the original registry API's rule sets it: `candidate` when the primary
+        metric (`ic_mean`, higher is better, by default) beats production's, else `registered`. A caller with
+        a promotion policy (the retrain flow) passes `registered` and decides the candidate itself.
+        """
+        if initial_status is not None and initial_status not in (ModelStatus.REGISTERED, ModelStatus.CANDIDATE):
+            raise InvalidTransitionError(f"a new model starts as registered or candidate, not {initial_status.value}")
         metadata = ModelMetadata.model_validate(metadata.model_dump())  # re-run validators on mutated input
         if metadata.version is not None:
             parse_version(metadata.version)
@@ -158,7 +172,7 @@ class ModelRegistry:
         work = _Registration(staged)
         try:
             model_id = self.db.run(
-                lambda session: self._register_in(session, work, metadata, spec),
+                lambda session: self._register_in(session, work, metadata, spec, initial_status),
                 undo=lambda: self._undo_registration(work),
             )
         except BaseException:
@@ -186,7 +200,8 @@ class ModelRegistry:
             raise InvalidModelError(f"model_path {str(model_path)!r} is not a readable file")
         return self.artifacts.stage_file(source)
 
-    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec) -> str:
+    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec,
+                     initial_status: ModelStatus | None) -> str:
         if work.committed and work.model_id is not None:
             return work.model_id  # an earlier attempt's commit succeeded though its reply was lost
         if work.unsettled and work.model_id is not None:
@@ -214,7 +229,7 @@ class ModelRegistry:
                 raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
         parsed = parse_version(version)
         model_id = f"{name}_v{version}"
-        status = self._initial_status(context, metadata.performance_metrics)
+        status = initial_status or self._initial_status(context, metadata.performance_metrics)
         snapshot = {
             "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
             "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
@@ -236,11 +251,12 @@ class ModelRegistry:
                     spec=spec,
                     highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
                     now=now,
+                    location=f"{self.artifacts.location}/{model_id}",
                     compression=work.staged.compression,
                     original_size=work.staged.original_size,
                 )
             except IntegrityError as exc:
-                if "flow_run" in str(exc.orig):
+                if violated_constraint(exc) not in VERSION_CONSTRAINTS:
                     raise
                 raise DuplicateVersionError(
                     f"model {name!r} already has version {version!r} (model id {model_id!r})"
@@ -304,19 +320,34 @@ class ModelRegistry:
         """The ModelInfo objects one SELECT of `store` returns (a single-statement read, retried)."""
         return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
 
+    def artifacts_at(self, location: str | None, model_id: str) -> ArtifactStore:
+        """The artifact store a version was written to, from its recorded `location` (`{root}/{model_id}`);
+        an object store other than today's is opened with today's storage options."""
+        if location is None or not location.endswith(f"/{model_id}"):
+            return self.artifacts
+        root = location[: -len(model_id) - 1]
+        known = self._stores.get(root)
+        if known is not None:
+            return known
+        found: ArtifactStore = (ObjectArtifactStore(root, self._storage_options, self._codec) if "://" in root
+                                else LocalArtifactStore(Path(root), self._codec))
+        self._stores[root] = found
+        return found
+
     def get_model(self, model_id: str) -> Any:
         """Load the model object after verifying its artifact's checksum."""
         info = self.get_model_info(model_id)
         if info.purged_at is not None:
             raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged on {info.purged_at:%Y-%m-%d}")
-        data = self.artifacts.read_verified(model_id, info.checksum, info.size_bytes)
+        artifacts = self.artifacts_at(info.artifact_location, model_id)
+        data = artifacts.read_verified(model_id, info.checksum, info.size_bytes)
         return pickle.loads(decode(data, info.compression, model_id))
 
     def get_model_metadata(self, model_id: str) -> dict[str, Any]:
         """The model's metadata and registry fields as a JSON-ready dict."""
         return self.get_model_info(model_id).model_dump(mode="json")
 
-    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the seed's name
+    def list_models(self, filter: ModelFilter | None = None) -> list[ModelInfo]:  # `filter`: the original API's name
         """Models matching `filter` (all models, newest first, without one)."""
         return self._read_infos(*store.filter_query(filter or ModelFilter()))
 
@@ -348,7 +379,7 @@ class ModelRegistry:
     def verify_artifact(self, model_id: str) -> ModelInfo:
         """Check the model file against its recorded checksum; CorruptedArtifactError if it differs."""
         info = self.get_model_info(model_id)
-        self.artifacts.verify(model_id, info.checksum, info.size_bytes)
+        self.artifacts_at(info.artifact_location, model_id).verify(model_id, info.checksum, info.size_bytes)
         return info
 
     # -- status changes ---------------------------------------------------------------------------
@@ -379,12 +410,12 @@ class ModelRegistry:
                 return
             check_transition(model_id, current, target, force=force)
             now = _now()
-            store.set_status(session, row, target, now)
-            event = {ModelStatus.ARCHIVED: "archived", ModelStatus.REGISTERED: "status_changed"}.get(target, "status_changed")
+            store.set_status(session, row.pk, target, now)
+            event = EventKind.ARCHIVED if target == ModelStatus.ARCHIVED else EventKind.STATUS_CHANGED
             if current == ModelStatus.ARCHIVED:
-                event = "restored"
+                event = EventKind.RESTORED
             elif current == ModelStatus.PRODUCTION:
-                event = "retired"
+                event = EventKind.RETIRED
                 store.set_previous_production(session, name, model_id)
             store.add_event(session, model_id=model_id, model_name=name, event=event,
                             from_status=current.value, to_status=target.value, spec=spec, now=now)
@@ -399,7 +430,7 @@ class ModelRegistry:
         reason: str | None = None,
         flow_run_id: str | None = None,
         verify: bool = True,
-        event: str = "promoted",
+        event: EventKind = EventKind.PROMOTED,
     ) -> ModelInfo:
         """Promote `model_id`; the old production model becomes a candidate, in the same transaction."""
         if verify:
@@ -419,7 +450,7 @@ class ModelRegistry:
                 if rows.target.purged_at is not None:
                     raise CorruptedArtifactError(f"artifact of model {model_id!r} was purged; it cannot serve production")
                 store.swap_production(session, name, rows, event=event, spec=spec, now=_now())
-            return store.read_infos(session, store.INFO_BY_PK, {"pk": rows.target.id}, self.artifacts.location)[0]
+            return store.read_infos(session, store.INFO_BY_PK, {"pk": rows.target.pk}, self.artifacts.location)[0]
 
         return self.db.run(unit)
 
@@ -435,7 +466,7 @@ class ModelRegistry:
             if info is None or info.purged_at is not None or info.status == ModelStatus.ARCHIVED:
                 continue
             return self.set_production_model(model_id, actor=actor, reason=reason or "rollback",
-                                             flow_run_id=flow_run_id, event="rolled_back")
+                                             flow_run_id=flow_run_id, event=EventKind.ROLLED_BACK)
         raise NoRollbackTargetError(f"model {model_name!r} has no earlier production model that can be restored")
 
     def record_event(self, model_id: str, event: str, *, actor: str | None = None, reason: str | None = None,
@@ -447,7 +478,7 @@ class ModelRegistry:
             row = store.get_state(session, model_id, for_update=True)
             now = _now()
             if awaiting_approval is not None:
-                row.approval_requested_at = now if awaiting_approval else None
+                store.set_awaiting_approval(session, row.pk, awaiting_approval, now)
             store.add_event(session, model_id=model_id, model_name=row.model_name, event=event,
                             from_status=row.status, to_status=row.status, spec=spec, now=now)
 
@@ -457,6 +488,7 @@ class ModelRegistry:
 
     def delete_model(self, model_id: str, *, actor: str | None = None, reason: str | None = None) -> None:
         """Remove a non-production model's row and files; its history stays."""
+        artifacts = self.artifacts_at(self.get_model_info(model_id).artifact_location, model_id)
         spec = store.EventSpec(actor or _default_actor(), reason, None)
 
         def unit(session: Session) -> str:
@@ -467,9 +499,9 @@ class ModelRegistry:
                 raise ProductionModelDeletionError(
                     f"model {model_id!r} is the production model of {name!r}: promote another model first"
                 )
-            store.add_event(session, model_id=model_id, model_name=name, event="deleted",
+            store.add_event(session, model_id=model_id, model_name=name, event=EventKind.DELETED,
                             from_status=row.status, to_status=None, spec=spec, now=_now())
-            store.delete_row(session, row)
+            store.delete_row(session, row.pk)
             return name
 
         def remove_unowned_files(session: Session, name: str) -> None:
@@ -477,7 +509,7 @@ class ModelRegistry:
             # version may have published its own directory since the delete committed.
             store.lock_name(session, name, _now(), create=False)
             if not store.existing_ids(session, [model_id]):
-                self.artifacts.delete(model_id)
+                artifacts.delete(model_id)
 
         name = self.db.run(unit)
         # Files go only after the commit: a crash in between leaves an orphan, never a row without files.
@@ -505,7 +537,8 @@ class ModelRegistry:
             purge_archived_after_days=purge_archived_after_days, dry_run=dry_run,
         )
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
-        return cleanup.archive_stale(self, policy, spec=spec, now=now or _now())
+        return cleanup.archive_stale(self.db, self.artifacts_at, policy, metric=self.primary_metric,
+                                     higher_is_better=self.higher_is_better, spec=spec, now=now or _now())
 
     def sweep_orphans(
         self,
@@ -515,4 +548,5 @@ class ModelRegistry:
         now: datetime | None = None,
     ) -> cleanup.OrphanSweepResult:
         """Remove artifact directories that no row owns, after a grace period; see `registry.retention`."""
-        return cleanup.sweep_orphans(self, grace_period=grace_period, dry_run=dry_run, now=now or _now())
+        return cleanup.sweep_orphans(self.db, self.artifacts, grace_period=grace_period, dry_run=dry_run,
+                                     now=now or _now())

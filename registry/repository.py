@@ -1,14 +1,18 @@
-"""The seed's async model repository port (`IModelRepository`) and its adapter over the registry.
+"""The original registry API's async model repository port (`IModelRepository`) and its adapter over the registry.
 
 `QlibModelRepository` keeps no store of its own: every call goes to a `ModelRegistry`, run in a worker
 thread (`asyncio.to_thread`) so that an async flow or service keeps its event loop serving while a
 model is pickled, hashed, written or read.
 
-Ids: the seed names a model with a caller-chosen id such as `"lgbm_001"`. That id is the registry's
+Ids: the original API names a model with a caller-chosen id such as `"lgbm_001"`. That id is the registry's
 model *name*; saving it again adds a version (the registry allocates `1.0.0`, `1.1.0`, ...), and
 `load_model`/`get_model_metadata` return the newest version (or the one passed as `version=`).
-`delete_model` removes every version. `created_at` is the registry's registration time; the caller's
-`created_at` is kept as the training date.
+`delete_model` removes every version.
+
+Times: the caller's `created_at` comes back unchanged as `created_at` (stored in the reserved tag
+`repository:created_at`, its date also as the training date); the registry's registration time comes back
+as `registered_at`. A model that is not there raises `RepositoryModelNotFoundError`, which is both the
+registry's `ModelNotFoundError` and the `FileNotFoundError` the original registry API raised.
 """
 
 from __future__ import annotations
@@ -22,33 +26,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from registry.errors import ModelNotFoundError, ProductionModelDeletionError
-from registry.models import DatasetConfig, ModelFilter, ModelInfo, ModelMetadata
+from registry.errors import (
+    ModelNotFoundError,
+    ProductionModelDeletionError,
+    RecorderMismatchError,
+    RepositoryModelNotFoundError,
+)
+from registry.models import ModelFilter, ModelInfo, ModelMetadata
+from registry.recorder import RecorderStore, recorder_store_for
 from registry.registry import ModelRegistry
+from registry.repository_metadata import CREATED_AT_TAG, RepositoryModelMetadata
+from registry.settings import load_settings
 from registry.statuses import ModelStatus
-from tasks.core.recorder_store import QlibRecorderStore, RecorderMismatchError, RecorderStore
 
 DEFAULT_CONCURRENCY = 8
-
-
-class RepositoryModelMetadata(BaseModel):
-    """The seed's ModelMetadata entity, plus the dataset, version and registry id the registry adds."""
-
-    model_config = ConfigDict(protected_namespaces=())
-
-    model_id: str
-    experiment_name: str
-    model_type: str
-    hyperparameters: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
-    created_at: datetime = Field(default_factory=datetime.now)
-    qlib_recorder_id: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    dataset: DatasetConfig | None = None
-    version: str | None = None
-    registry_model_id: str | None = None
 
 
 class IModelRepository(ABC):
@@ -78,22 +69,26 @@ class IModelRepository(ABC):
 
 
 def to_entity(info: ModelInfo) -> RepositoryModelMetadata:
-    """The seed's view of a registered model."""
+    """The original registry API's view of a registered model."""
+    tags = dict(info.tags)
+    created = tags.pop(CREATED_AT_TAG, None)
     return RepositoryModelMetadata(
         model_id=info.model_name, experiment_name=info.experiment_name or "", model_type=info.model_type,
-        hyperparameters=info.hyperparameters, metrics=info.performance_metrics, created_at=info.created_at,
-        qlib_recorder_id=info.qlib_recorder_id, tags=info.tags, dataset=info.dataset_info,
-        version=info.version, registry_model_id=info.model_id,
+        hyperparameters=info.hyperparameters, metrics=info.performance_metrics,
+        created_at=datetime.fromisoformat(created) if created else info.created_at,
+        qlib_recorder_id=info.qlib_recorder_id, tags=tags, dataset=info.dataset_info,
+        version=info.version, registry_model_id=info.model_id, registered_at=info.created_at,
     )
 
 
 def to_registry_metadata(metadata: RepositoryModelMetadata, recorder_id: str | None) -> ModelMetadata:
-    """The registry's metadata for a seed entity (its id becomes the model name)."""
+    """The registry's metadata for an entity of the original API (its id becomes the model name)."""
     return ModelMetadata(
         model_name=metadata.model_id, version=metadata.version, training_date=metadata.created_at.date(),
         performance_metrics=metadata.metrics, hyperparameters=metadata.hyperparameters,
         model_type=metadata.model_type, experiment_name=metadata.experiment_name,
-        qlib_recorder_id=recorder_id, tags=metadata.tags, dataset_info=metadata.dataset,
+        qlib_recorder_id=recorder_id, tags={**metadata.tags, CREATED_AT_TAG: metadata.created_at.isoformat()},
+        dataset_info=metadata.dataset,
     )
 
 
@@ -117,11 +112,12 @@ class QlibModelRepository(IModelRepository):
     ) -> None:
         if registry is None:
             url = None if db_path is None else f"sqlite:///{Path(db_path).expanduser().resolve()}"
-            registry = ModelRegistry(models_dir, url, **registry_options)
+            settings = load_settings(registry_dir=models_dir, database_url=url)
+            registry = ModelRegistry.from_settings(settings, **registry_options)
         self.registry = registry
         self.use_qlib_recorder = use_qlib_recorder
         if recorder is None and use_qlib_recorder:
-            recorder = QlibRecorderStore(artifact_root=registry.registry_dir / "mlruns")
+            recorder = recorder_store_for(registry.registry_dir / "mlruns")
         self.recorder: RecorderStore | None = recorder
         self.max_concurrency = max_concurrency
 
@@ -146,7 +142,7 @@ class QlibModelRepository(IModelRepository):
             if self.use_qlib_recorder and self.recorder is not None and recorder_id is not None:
                 self.recorder.delete(recorder_id, metadata.experiment_name)  # one source of truth
             raise
-        metadata.qlib_recorder_id = recorder_id  # the seed hands the recorder id back on the caller's object
+        metadata.qlib_recorder_id = recorder_id  # the original API hands the recorder id back on the caller's object
         return metadata.model_id
 
     async def load_model(
@@ -176,7 +172,7 @@ class QlibModelRepository(IModelRepository):
         return model, to_entity(info)
 
     async def get_model_metadata(self, model_id: str, *, version: str | None = None) -> RepositoryModelMetadata:
-        """The newest version's metadata (or `version`'s); ModelNotFoundError when there is none."""
+        """The newest version's metadata (or `version`'s); RepositoryModelNotFoundError when there is none."""
         return to_entity(await asyncio.to_thread(self._info, model_id, version))
 
     async def list_models(
@@ -222,16 +218,19 @@ class QlibModelRepository(IModelRepository):
 
     def _info(self, model_id: str, version: str | None) -> ModelInfo:
         if version is not None:
-            return self.registry.get_model_info(f"{model_id}_v{version}")
+            try:
+                return self.registry.get_model_info(f"{model_id}_v{version}")
+            except ModelNotFoundError as exc:
+                raise RepositoryModelNotFoundError(str(exc)) from None
         found = self.registry.list_models(ModelFilter(model_name=model_id, limit=1))
         if not found:
-            raise ModelNotFoundError(f"model {model_id!r} not found in registry at {self.registry.artifacts.location}")
+            raise RepositoryModelNotFoundError(f"model {model_id!r} not found in registry at {self.registry.artifacts.location}")
         return found[0]
 
     def _delete(self, model_id: str) -> None:
         versions = self.registry.list_models(ModelFilter(model_name=model_id))
         if not versions:
-            raise ModelNotFoundError(f"model {model_id!r} not found in registry at {self.registry.artifacts.location}")
+            raise RepositoryModelNotFoundError(f"model {model_id!r} not found in registry at {self.registry.artifacts.location}")
         production = [v.model_id for v in versions if v.status == ModelStatus.PRODUCTION]
         if production:
             raise ProductionModelDeletionError(

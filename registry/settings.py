@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = Field(
         None, description="MLflow tracking URI for Qlib recorders; default: SQLite file inside registry_dir."
     )
+    feature_cache: Literal["off", "qlib"] = Field(
+        "off", description="Qlib's dataset cache (DiskDatasetCache, Redis-locked) for every Qlib initialisation."
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/1", description="Redis holding the feature cache's read/write locks (redis://host:port/db)."
+    )
+    feature_cache_dir: Path | None = Field(
+        None,
+        description="Where feature caches live; default: inside the Qlib data directory (which must then be writable).",
+    )
 
     def resolved_mlflow_uri(self) -> str:
         """The tracking URI Qlib's recorders use (MLflow 3 refuses the file store, so a database URI)."""

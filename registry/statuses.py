@@ -1,4 +1,4 @@
-"""Model statuses and the explicit table of allowed transitions."""
+"""Model statuses, the explicit table of allowed transitions, and the kinds of history events."""
 
 from __future__ import annotations
 
@@ -14,6 +14,27 @@ class ModelStatus(StrEnum):
     CANDIDATE = "candidate"
     PRODUCTION = "production"
     ARCHIVED = "archived"
+
+
+class EventKind(StrEnum):
+    """What a history event records (`ModelEvent.event`)."""
+
+    REGISTERED = "registered"
+    PROMOTED = "promoted"
+    DEMOTED = "demoted"
+    ROLLED_BACK = "rolled_back"
+    RETIRED = "retired"
+    ARCHIVED = "archived"
+    RESTORED = "restored"
+    STATUS_CHANGED = "status_changed"
+    PURGED = "purged"
+    DELETED = "deleted"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_REJECTED = "approval_rejected"
+    APPROVAL_TIMED_OUT = "approval_timed_out"
+    APPROVED = "approved"
+    APPROVAL_REFUSED = "approval_refused"  # an answer that came too late, to a closed request, or failed the stale check
+    APPROVAL_SUPERSEDED = "approval_superseded"
 
 
 S = ModelStatus

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -114,6 +115,9 @@ class ModelVersionRow(Base):
     artifact_size: Mapped[int] = mapped_column(BigInteger)  # stored bytes, which the sha256 covers
     artifact_compression: Mapped[str | None] = mapped_column(String(16))
     artifact_original_size: Mapped[int | None] = mapped_column(BigInteger)  # the pickle before compression
+    # The model's directory as written (NULL: registered before locations were recorded, see ModelInfo).
+    artifact_location: Mapped[str | None] = mapped_column(String(1024))
+    artifact_location_inferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # The dataset columns copy dataset_info's fields so that list_models can filter on them.
     dataset_instruments: Mapped[str | None] = mapped_column(Text)
     dataset_start: Mapped[date | None] = mapped_column(Date)

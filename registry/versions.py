@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from registry.errors import InvalidNameError
 
-# MAJOR[.MINOR[.PATCH]][-label]: the seed's "1.0" and semantic "1.2.3-rc1" both fit.
+# MAJOR[.MINOR[.PATCH]][-label]: the original registry API's "1.0" and semantic "1.2.3-rc1" both fit.
 # ASCII digits only and matched with fullmatch: `\d` accepts other scripts' digits and `$` a trailing newline.
 VERSION_PATTERN = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,9}))?(?:\.([0-9]{1,9}))?(?:-([0-9A-Za-z][0-9A-Za-z.]{0,31}))?")
 

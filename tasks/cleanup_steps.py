@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect import task
 from prefect.runtime import flow_run
 
-from registry.retention import CleanupPolicy, CleanupReport, CleanupResult, OrphanSweepResult, summarize
+from registry.retention import CleanupPolicy, CleanupResult, OrphanSweepResult
 from tasks.core.operations import open_registry
 
 
@@ -27,13 +26,3 @@ def archive_stale_models(policy: CleanupPolicy) -> CleanupResult:
 def sweep_orphan_artifacts(grace_period: timedelta, dry_run: bool) -> OrphanSweepResult:
     return open_registry().sweep_orphans(grace_period=grace_period, dry_run=dry_run)
 
-
-@task(name="publish cleanup report")
-def publish_cleanup_report(result: CleanupResult, sweep: OrphanSweepResult) -> CleanupReport:
-    report = summarize(result, sweep)
-    create_table_artifact(key="registry-cleanup", table=report.table(),
-                          description="Registry cleanup: counts per model name")
-    create_markdown_artifact(key="registry-cleanup-summary", markdown=report.markdown(),
-                             description="Registry cleanup summary")
-    get_run_logger().info("%s", report.markdown())
-    return report

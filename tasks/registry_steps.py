@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import task
-from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from registry import ModelInfo, ModelMetadata
@@ -18,20 +17,10 @@ def current_flow_run_id() -> str | None:
     return str(run_id) if run_id else None
 
 
-def _emit(event: str, info: ModelInfo, **payload: Any) -> None:
-    emit_event(
-        event=f"qmp.model.{event}",
-        resource={"prefect.resource.id": f"qmp.model.{info.model_id}", "qmp.model-name": info.model_name},
-        payload={"model_id": info.model_id, "model_name": info.model_name, "version": info.version, **payload},
-    )
-
-
 # Idempotent: the registry returns this flow run's earlier registration instead of a second one.
 @task(name="register model", retries=2, retry_delay_seconds=2)
 def register_model(model: Any, metadata: ModelMetadata) -> ModelInfo:
-    info = registration.register_trained(model, metadata, flow_run_id=current_flow_run_id())
-    _emit("registered", info, status=info.status.value, metrics=info.performance_metrics)
-    return info
+    return registration.register_trained(model, metadata, flow_run_id=current_flow_run_id())
 
 
 @task(name="read production model", retries=2, retry_delay_seconds=2)
@@ -46,18 +35,22 @@ def decide(candidate: ModelInfo, production: ModelInfo | None, policy: Promotion
     )
 
 
+# Idempotent: a model already a candidate (or beyond) is left as it is.
+@task(name="mark candidate", retries=2, retry_delay_seconds=2)
+def mark_candidate(info: ModelInfo, decision: Decision) -> ModelInfo:
+    return registration.mark_candidate(info, decision, actor="retrain-flow", flow_run_id=current_flow_run_id())
+
+
 # Promotion is idempotent (promoting the production model again is a no-op), so it may retry.
 @task(name="promote model", retries=2, retry_delay_seconds=2)
 def promote_model(model_id: str, actor: str, reason: str) -> ModelInfo:
-    new, old = registration.promote(model_id, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
-    _emit("promoted", new, previous=old.model_id if old else None, actor=actor, reason=reason)
+    new, _old = registration.promote(model_id, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
     return new
 
 
 @task(name="roll back production", retries=1, retry_delay_seconds=2)
 def rollback_production(model_name: str, actor: str, reason: str) -> ModelInfo:
-    new, old = registration.rollback(model_name, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
-    _emit("rolled_back", new, previous=old.model_id if old else None, actor=actor, reason=reason)
+    new, _old = registration.rollback(model_name, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
     return new
 
 

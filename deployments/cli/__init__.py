@@ -17,9 +17,10 @@ from deployments.cli.approvals import approvals_app, approve_command, reject_com
 from deployments.cli.cleanup import cleanup
 from deployments.cli.console import err_console
 from deployments.cli.data import data_app
+from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
 from deployments.cli.retrain import retrain_command
-from registry import ModelRegistryError
+from tasks.core.errors import require_prefect_api
 
 app = typer.Typer(
     name="qmp",
@@ -43,6 +44,7 @@ app.command("cleanup")(cleanup)
 @app.command("serve")
 def serve_command() -> None:
     """Serve the retrain, cleanup, promote and rollback deployments from this process, with their schedules."""
+    require_prefect_api()
     from deployments.serve import main as serve_main
 
     serve_main()
@@ -60,9 +62,13 @@ def demo(
 
 
 def main() -> None:
-    """Entry point: registry errors become one line on stderr and exit code 1, never a traceback."""
+    """Entry point: registry, input, storage and Prefect failures become one line on stderr and exit code 1,
+    never a traceback (see `deployments.cli.errors`)."""
     try:
         app()
-    except ModelRegistryError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    except Exception as exc:
+        message = one_line(exc)
+        if message is None:
+            raise
+        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(1)

@@ -63,6 +63,9 @@ def list_approvals(
 def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str, comment: str, force: bool) -> None:
     from pydantic import ValidationError
 
+    from tasks.core.errors import require_prefect_api
+
+    require_prefect_api()  # a Prefect server that is down is one line, before anything is decided
     from flows.approval import ApprovalInput, NotResumableError, check_resumable, resume_with_answer
     from tasks.core.approvals import take_answer
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from deployments.cli.console import console
+from deployments.cli.console import cleanup_table, console
 from registry import ModelRegistry
-from registry.retention import CleanupPolicy, CleanupReport, make_policy, summarize
+from registry.retention import CleanupPolicy, make_policy, summarize
 from registry.settings import load_settings
 
 DEFAULTS = CleanupPolicy()
@@ -25,12 +26,20 @@ def cleanup(
     ] = None,
     orphan_grace_hours: Annotated[float, typer.Option(min=0, help="Leave orphan directories younger than this.")] = 1.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+    feature_cache: Annotated[
+        bool, typer.Option("--feature-cache", help="Instead: report and delete the data directory's feature caches.")
+    ] = False,
+    provider_uri: Annotated[
+        Path | None, typer.Option("--provider-uri", help="Data directory whose feature caches to clean (QMP_PROVIDER_URI).")
+    ] = None,
 ) -> None:
     """Archive stale models, purge long-archived model files and sweep orphan directories."""
+    if feature_cache:
+        cleanup_feature_cache(provider_uri, dry_run)
+        return
     policy = make_policy(max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
                          purge_archived_after_days=purge_archived_after_days, dry_run=dry_run)
-    settings = load_settings()
-    with ModelRegistry(settings.registry_dir, settings.database_url) as reg:
+    with ModelRegistry.from_settings() as reg:
         result = reg.archive_stale(**policy.model_dump())
         sweep = reg.sweep_orphans(grace_period=timedelta(hours=orphan_grace_hours), dry_run=dry_run)
     report = summarize(result, sweep)
@@ -38,17 +47,31 @@ def cleanup(
     console.print(report.summary(), highlight=False)
 
 
-def cleanup_table(report: CleanupReport) -> Table:
-    """The per-name counts, totals last."""
-    title = "Registry cleanup (dry run: nothing changed)" if report.dry_run else "Registry cleanup"
-    table = Table(title=title)
-    columns = ("model name", "archived", "purged", "bytes reclaimed", "orphans removed")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model name" else "right")
-    for row in report.rows:
-        table.add_row(row.model_name, str(row.archived), str(row.purged), str(row.bytes_reclaimed),
-                      str(row.orphans_removed))
-    t = report.totals
-    table.add_section()
-    table.add_row("[bold]total[/]", str(t.archived), str(t.purged), str(t.bytes_reclaimed), str(t.orphans_removed))
-    return table
+def cleanup_feature_cache(provider_uri: Path | None, dry_run: bool) -> None:
+    """Report the feature caches of a data directory (Qlib's dataset cache, the local store) and delete them."""
+    from tasks.core.feature_cache import cache_usage, delete_cache, qlib_cache_dir
+    from tasks.core.features import local_store_dir
+
+    settings = load_settings(provider_uri=provider_uri)
+    if settings.provider_uri is None:
+        raise typer.BadParameter("name the data directory (--provider-uri or QMP_PROVIDER_URI)")
+    table = Table(title="Feature caches (dry run: nothing deleted)" if dry_run else "Feature caches")
+    for column in ("cache", "path", "entries", "size", "deleted"):
+        table.add_column(column, justify="right" if column in {"entries", "size"} else "left")
+    total = 0
+    for name, path in (("qlib dataset cache", qlib_cache_dir(settings.provider_uri, settings)),
+                       ("local store", local_store_dir(settings.provider_uri, settings))):
+        usage = cache_usage(path) if dry_run else delete_cache(path)
+        total += usage.bytes
+        table.add_row(name, str(path), str(usage.entries), _size(usage.bytes), "yes" if usage.removed else "no")
+    console.print(table)
+    verb = "would free" if dry_run else "freed"
+    console.print(f"feature caches: {verb} {_size(total)}", highlight=False)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"

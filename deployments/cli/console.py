@@ -1,4 +1,4 @@
-"""Rich rendering shared by the CLI commands."""
+"""Rich rendering shared by the CLI commands (the reports themselves are computed in `registry/`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from registry import ModelEvent, ModelInfo
+from registry.comparison import PromotionComparison
+from registry.retention import CleanupReport
 
 # Piped output (CI logs, `| less`) gets room for the wide model tables instead of Rich's 80 columns.
 _width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
@@ -49,14 +51,39 @@ def history_table(events: Iterable[ModelEvent], title: str = "History") -> Table
     return table
 
 
-def comparison_table(
-    candidate: Mapping[str, float], production: Mapping[str, float] | None, title: str = "Candidate vs production"
-) -> Table:
+def metrics_table(metrics: Mapping[str, float], title: str = "Metrics") -> Table:
     table = Table(title=title)
-    for column in ("metric", "candidate", "production", "difference"):
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name in sorted(metrics):
+        table.add_row(name, fmt(metrics[name]))
+    return table
+
+
+def promotion_table(comparison: PromotionComparison) -> Table:
+    """The candidate-vs-production comparison: primary metric and guardrails first (in bold), then the rest."""
+    versus = comparison.production_id or "no production model"
+    table = Table(title=f"{comparison.candidate_id} vs {versus}", caption=f"decision: {comparison.decision.value}")
+    for column in ("metric", "candidate", "production", "production on this window", "difference"):
         table.add_column(column, justify="left" if column == "metric" else "right")
-    for name in sorted(set(candidate) | set(production or {})):
-        new, old = candidate.get(name), (production or {}).get(name)
-        diff = None if new is None or old is None else new - old
-        table.add_row(name, fmt(new), fmt(old), "-" if diff is None else f"{diff:+.4f}")
+    for row in comparison.rows():
+        name = f"[bold]{row.name}[/] ({row.role})" if row.role != "other" else row.name
+        diff = "-" if row.difference is None else f"{row.difference:+.4f}"
+        table.add_row(name, fmt(row.candidate), fmt(row.production), fmt(row.production_on_window), diff)
+    return table
+
+
+def cleanup_table(report: CleanupReport) -> Table:
+    """The per-name cleanup counts, totals last."""
+    title = "Registry cleanup (dry run: nothing changed)" if report.dry_run else "Registry cleanup"
+    table = Table(title=title)
+    columns = ("model name", "archived", "purged", "bytes reclaimed", "orphans removed")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "model name" else "right")
+    for row in report.rows:
+        table.add_row(row.model_name, str(row.archived), str(row.purged), str(row.bytes_reclaimed),
+                      str(row.orphans_removed))
+    t = report.totals
+    table.add_section()
+    table.add_row("[bold]total[/]", str(t.archived), str(t.purged), str(t.bytes_reclaimed), str(t.orphans_removed))
     return table

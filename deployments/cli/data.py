@@ -26,12 +26,6 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    """One line on stderr and exit code 1 instead of a traceback."""
-    err_console.print(f"[red]error:[/] {exc}", highlight=False)
-    return typer.Exit(code=1)
-
-
 @data_app.command("synth")
 def synth(
     out: Path = typer.Option(..., "--out", help="Data directory to write (use as provider_uri)."),
@@ -44,14 +38,11 @@ def synth(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
-    try:
-        with _progress("writing instruments") as progress:
-            report = synthesize(
-                out, instruments, start, end, seed,
-                benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
-            )  # fmt: skip
-    except ValueError as exc:
-        raise _fail(exc) from None
+    with _progress("writing instruments") as progress:
+        report = synthesize(
+            out, instruments, start, end, seed,
+            benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
+        )  # fmt: skip
     console.print(
         f"wrote {report.instruments} instruments x {report.days} days ({report.start}..{report.end}) to "
         f"{report.out}: universes all, {report.universe}; benchmark {report.benchmark}; "
@@ -73,13 +64,10 @@ def import_csv_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
 ) -> None:
     """Convert per-instrument CSV files into a Qlib data directory."""
-    try:
-        with _progress("writing instruments") as progress:
-            report = import_csv(
-                src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, progress=progress
-            )
-    except ValueError as exc:
-        raise _fail(exc) from None
+    with _progress("writing instruments") as progress:
+        report = import_csv(
+            src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, progress=progress
+        )
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(
@@ -95,8 +83,5 @@ def validate(
     benchmark: str | None = typer.Option(None, help="Also check this benchmark's series."),
 ) -> None:
     """Check a data directory against Qlib's silent failure modes."""
-    try:
-        validate_qlib_dir(data_dir, benchmark=benchmark)
-    except (ValueError, OSError) as exc:
-        raise _fail(exc) from None
+    validate_qlib_dir(data_dir, benchmark=benchmark)
     console.print(f"{data_dir}: valid Qlib data directory")

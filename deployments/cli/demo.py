@@ -38,6 +38,9 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
     """Run the whole pipeline twice on embedded defaults inside `workspace`."""
     import shutil
 
+    from tasks.core.errors import require_prefect_api
+
+    require_prefect_api()  # before anything is written
     workspace = workspace.resolve()
     if fresh and workspace.exists():
         shutil.rmtree(workspace)

@@ -10,15 +10,15 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from deployments.cli.console import comparison_table, console, history_table, models_table
+from deployments.cli.console import console, history_table, metrics_table, models_table
 from registry import ModelFilter, ModelRegistry, ModelStatus
-from registry.db import Database
+from registry.db import Database, sqlite_url_for
 from registry.index_compat import export_index, import_index
 from registry.settings import load_settings
 
 models_app = typer.Typer(help="List, inspect, promote, archive and roll back registered models.", no_args_is_help=True)
 db_app = typer.Typer(help="The registry database's schema.", no_args_is_help=True)
-registry_app = typer.Typer(help="Compatibility with the seed's index.json layout.", no_args_is_help=True)
+registry_app = typer.Typer(help="Compatibility with the original registry API's index.json layout.", no_args_is_help=True)
 
 Reason = Annotated[str | None, typer.Option("--reason", help="Why; recorded in the history.")]
 Actor = Annotated[str | None, typer.Option("--actor", help="Who; default: the current user.")]
@@ -73,7 +73,7 @@ def show(model_id: str) -> None:
     fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters"})
     body = "\n".join(f"[bold]{k}[/]: {v}" for k, v in fields.items() if v not in (None, {}, []))
     console.print(Panel(body, title=model_id))
-    console.print(comparison_table(info.performance_metrics, None, title="Metrics"))
+    console.print(metrics_table(info.performance_metrics))
     if info.hyperparameters:
         console.print_json(json.dumps(info.hyperparameters, default=str))
     console.print(history_table(events, title=f"History of {model_id}"))
@@ -82,8 +82,9 @@ def show(model_id: str) -> None:
 @models_app.command("promote")
 def promote(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
     """Make a model the production model of its name (the old one becomes a candidate)."""
-    with ModelRegistry.from_settings() as reg:
-        info = reg.set_production_model(model_id, actor=actor, reason=reason)
+    from tasks.core.operations import promote as promote_model
+
+    info, _previous = promote_model(model_id, actor=actor, reason=reason)
     console.print(f"[green]{info.model_id} is now the production model of {info.model_name}[/]")
 
 
@@ -122,8 +123,9 @@ def delete(
 @models_app.command("rollback")
 def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> None:
     """Restore the previous production model of a name (after checking its artifact)."""
-    with ModelRegistry.from_settings() as reg:
-        info = reg.rollback(model_name, actor=actor, reason=reason)
+    from tasks.core.operations import rollback as rollback_production
+
+    info, _previous = rollback_production(model_name, actor=actor, reason=reason)
     console.print(f"[green]rolled back: {info.model_id} is the production model of {model_name} again[/]")
 
 
@@ -141,11 +143,12 @@ def history(
 def upgrade(database_url: Annotated[str | None, typer.Option(help="Default: QMP_DATABASE_URL or the SQLite file.")] = None) -> None:
     """Apply the registry's schema migrations."""
     settings = load_settings(database_url=database_url)
-    settings.registry_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.database_url or ModelRegistry.default_database_url(settings.registry_dir)
-    db = Database(url)
+    registry_dir = settings.registry_dir.expanduser().resolve()
+    if settings.database_url is None:
+        registry_dir.mkdir(parents=True, exist_ok=True)  # for the embedded SQLite file
+    db = Database(settings.database_url or sqlite_url_for(registry_dir))
     try:
-        db.upgrade()
+        db.upgrade(artifact_root=(settings.artifact_uri or str(registry_dir)).rstrip("/"))
     finally:
         db.dispose()
     console.print("registry schema is up to date")
@@ -153,7 +156,7 @@ def upgrade(database_url: Annotated[str | None, typer.Option(help="Default: QMP_
 
 @registry_app.command("export-index")
 def export_index_command(out: Annotated[Path | None, typer.Option(help="Default: <registry_dir>/index.json.")] = None) -> None:
-    """Write the seed's index.json for the registry."""
+    """Write the original API's index.json for the registry."""
     with ModelRegistry.from_settings() as reg:
         path = export_index(reg, out)
     console.print(f"wrote {path}")
@@ -161,7 +164,7 @@ def export_index_command(out: Annotated[Path | None, typer.Option(help="Default:
 
 @registry_app.command("import-index")
 def import_index_command(source: Path, actor: Actor = None) -> None:
-    """Import a seed-style registry directory (index.json + model directories)."""
+    """Import a registry directory of the original API (index.json + model directories)."""
     with ModelRegistry.from_settings() as reg:
         report = import_index(reg, source, actor=actor)
     console.print(f"imported {len(report.imported)} models")

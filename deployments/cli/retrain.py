@@ -7,9 +7,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from deployments.cli.console import comparison_table, console
+from deployments.cli.console import console, promotion_table
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry.policy import PromotionPolicy
+from tasks.core.errors import require_prefect_api
 
 
 def run_retrain(
@@ -19,19 +20,22 @@ def run_retrain(
     provider_uri: Path | None = None,
     approval_timeout: int = 86_400,
 ) -> RetrainResult:
-    """Run the retrain flow in this process (Prefect starts a local API if none is configured)."""
+    """Run the retrain flow in this process (Prefect starts a local API if none is configured); the workflow,
+    its data directory and the Prefect API are checked first, so bad input starts no run."""
+    workflow = WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None)
+    workflow.load()
+    require_prefect_api()
     return retrain(
         model_name=model_name,
-        workflow=WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None),
+        workflow=workflow,
         policy=PromotionPolicy(approval=approval),
         approval=ApprovalSettings(timeout_seconds=approval_timeout),
     )
 
 
 def print_result(result: RetrainResult) -> None:
-    console.print(comparison_table(result.metrics, None, title=f"Metrics of {result.model_id}"))
-    console.print(f"[bold]decision:[/] {result.decision.value}")
-    for reason in result.reasons:
+    console.print(promotion_table(result.comparison))
+    for reason in result.comparison.reasons:
         console.print(f"  - {reason}")
     console.print(result.message)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import (
     FIELDS,
     Span,
@@ -35,7 +36,7 @@ OPTIONAL = ("vwap", "factor")
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class CsvImportError(ValueError):
+class CsvImportError(PipelineInputError):
     """A CSV file cannot be imported; the message names the file and line."""
 
     def __init__(self, path: Path, line: int | None, problem: str) -> None:

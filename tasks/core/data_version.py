@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from tasks.core.errors import PipelineInputError
+
 CALENDAR = Path("calendars") / "day.txt"
 
 
-class DataVersionError(ValueError):
+class DataVersionError(PipelineInputError):
     """The directory is not a readable Qlib data directory (the message names what is missing)."""
 
 

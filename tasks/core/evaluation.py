@@ -15,7 +15,7 @@ Qlib's convention: returns are summed, not compounded, and annualised with 238 t
 - ``annualized_return``: annualised excess return over the benchmark after costs
   (PortAnaRecord's ``1day.excess_return_with_cost.annualized_return``)
 - ``information_ratio``: of the excess return after costs; ``sharpe_ratio`` is the same number,
-  under the name the seed used
+  under the name the original registry API used
 - ``max_drawdown``: of the cumulative excess return after costs (<= 0; closer to 0 is better)
 - ``annualized_return_without_cost``, ``information_ratio_without_cost``, ``max_drawdown_without_cost``
 - ``benchmark_annualized_return``: the benchmark's own annualised return

@@ -1,4 +1,4 @@
-"""Plain functions between a trained model and the registry: register, promote, roll back."""
+"""Plain functions between a trained model and the registry: open it, register, promote, roll back."""
 
 from __future__ import annotations
 
@@ -9,21 +9,25 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry
+from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
+from registry.policy import Action, Decision
 from registry.settings import Settings, load_settings
+from tasks.core.events import emit_model_event
 from tasks.core.online_status import sync_online_tags
 from tasks.core.workflow_config import WorkflowConfig
 
 
 @lru_cache(maxsize=8)
-def _registry_for(registry_dir: Path, database_url: str | None) -> ModelRegistry:
-    return ModelRegistry(registry_dir, database_url)
+def _registry_for(settings_json: str) -> ModelRegistry:
+    return ModelRegistry.from_settings(Settings.model_validate_json(settings_json))
 
 
 def open_registry(settings: Settings | None = None) -> ModelRegistry:
-    """The registry QMP_REGISTRY_DIR / QMP_DATABASE_URL name, one instance (and pool) per process."""
+    """The registry the QMP_* settings name (`ModelRegistry.from_settings`), one instance (and pool) per
+    process and settings."""
     settings = settings or load_settings()
-    return _registry_for(settings.registry_dir.expanduser().resolve(), settings.database_url)
+    resolved = settings.model_copy(update={"registry_dir": settings.registry_dir.expanduser().resolve()})
+    return _registry_for(resolved.model_dump_json())
 
 
 def metadata_for(
@@ -59,29 +63,50 @@ def metadata_for(
 def register_trained(
     model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow"
 ) -> ModelInfo:
-    """Register a trained model; a retried flow run gets its earlier registration back, not a new one."""
+    """Register a trained model as `registered` (the flow's promotion policy decides whether it becomes a
+    candidate); a retried flow run gets its earlier registration back, not a new one."""
     registry = open_registry()
     model_id = registry.register_model(
-        model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id
+        model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id,
+        initial_status=ModelStatus.REGISTERED,
     )
-    return registry.get_model_info(model_id)
+    info = registry.get_model_info(model_id)
+    emit_model_event("registered", info, status=info.status.value, metrics=info.performance_metrics)
+    return info
 
 
-def promote(model_id: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
-    """Make `model_id` production and mirror it on the Qlib recorders; returns (new, old) production."""
+def mark_candidate(info: ModelInfo, decision: Decision, *, actor: str, flow_run_id: str | None = None) -> ModelInfo:
+    """Make a registered model a candidate when the policy's decision says it beats production (promote or
+    ask for approval); otherwise leave it as it is."""
+    if decision.action == Action.KEEP or info.status != ModelStatus.REGISTERED:
+        return info
     registry = open_registry()
+    registry.set_model_status(info.model_id, ModelStatus.CANDIDATE, actor=actor,
+                              reason="; ".join(decision.reasons), flow_run_id=flow_run_id)
+    return registry.get_model_info(info.model_id)
+
+
+def promote(model_id: str, *, actor: str | None, reason: str | None, flow_run_id: str | None = None,
+            settings: Settings | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+    """Make `model_id` production, tag the Qlib recorders `online_status` and emit `qmp.model.promoted`;
+    returns (new, old) production. Every entry point (flows, CLI) promotes through this."""
+    registry = open_registry(settings)
     name = registry.get_model_info(model_id).model_name
     old = registry.get_production_model(name)
     new = registry.set_production_model(model_id, actor=actor, reason=reason, flow_run_id=flow_run_id)
     previous = old if old is not None and old.model_id != new.model_id else None
-    sync_online_tags(new, previous)
+    sync_online_tags(new, previous, settings)
+    emit_model_event("promoted", new, previous=previous.model_id if previous else None, actor=actor, reason=reason)
     return new, previous
 
 
-def rollback(model_name: str, *, actor: str, reason: str, flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
-    """Restore the previous production model (its artifact checksum is verified first)."""
-    registry = open_registry()
+def rollback(model_name: str, *, actor: str | None, reason: str | None, flow_run_id: str | None = None,
+             settings: Settings | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+    """Restore the previous production model (its artifact checksum is verified first), with the same recorder
+    tags and event (`qmp.model.rolled_back`) as a promotion; returns (new, old) production."""
+    registry = open_registry(settings)
     old = registry.get_production_model(model_name)
     new = registry.rollback(model_name, actor=actor, reason=reason, flow_run_id=flow_run_id)
-    sync_online_tags(new, old)
+    sync_online_tags(new, old, settings)
+    emit_model_event("rolled_back", new, previous=old.model_id if old else None, actor=actor, reason=reason)
     return new, old

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.core.errors import PipelineInputError
+
 #: Every field Alpha158 / Alpha360 and the backtest's exchange read.
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "vwap", "factor", "change")
 PRICE_FIELDS = frozenset({"open", "high", "low", "close", "vwap", "factor"})
@@ -26,7 +28,7 @@ _BIN_DTYPE = np.dtype("<f4")
 _IMPLAUSIBLE = 1e15
 
 
-class QlibDataError(ValueError):
+class QlibDataError(PipelineInputError):
     """A Qlib data directory is malformed (the message names the file)."""
 
 

@@ -3,7 +3,8 @@
 Qlib keeps its data provider and experiment manager in module globals, and its recorder is not
 thread-safe (two threads inside ``R.start`` mix their runs). Every task that touches Qlib therefore
 runs under :data:`QLIB_LOCK`, and :func:`init_qlib` only re-initialises when the data directory or
-the tracking URI changes.
+the tracking URI changes. It is also the one place that switches Qlib's dataset cache on
+(``QMP_FEATURE_CACHE=qlib``) and keeps it, and Qlib's in-memory caches, at the data's current version.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +23,18 @@ from qlib.config import C
 from qlib.log import set_log_with_config
 
 from registry.settings import Settings, load_settings
+from tasks.core import feature_cache
+from tasks.core.data_version import DataVersionError, data_version
 
 DEFAULT_EXPERIMENT = "qmp"
 # Re-entrant so that a training that also evaluates can nest the lock.
 QLIB_LOCK = threading.RLock()
 _log = logging.getLogger(__name__)
 _current_key: tuple[Any, ...] | None = None
+_loaded_version: str | None = None
+_warned_redis: set[str] = set()
+_redis_down_until: dict[str, float] = {}
+REDIS_RETRY_SECONDS = 60.0  # an unreachable Redis is asked again after this, not at every step
 
 # Qlib's logging (the `qlib` logger's console handler) is set up once, here, when the flow modules are imported,
 # and `init_qlib` asks qlib.init not to set it up again. qlib.init's `dictConfig`, run inside a Prefect run,
@@ -70,28 +78,77 @@ def init_qlib(
     default_exp_name: str = DEFAULT_EXPERIMENT,
     **qlib_kwargs: Any,
 ) -> None:
-    """Initialise Qlib with an MLflow experiment manager on a database URI, unless already done alike."""
-    global _current_key
+    """Initialise Qlib with an MLflow experiment manager on a database URI, unless already done alike.
+
+    With ``QMP_FEATURE_CACHE=qlib`` Qlib's dataset cache is switched on with the Redis of ``QMP_REDIS_URL``
+    for its locks (or, when that Redis does not answer, one warning and no cache), and its files are brought
+    to the data directory's current version on every call.
+    """
+    global _current_key, _loaded_version
     settings = settings or load_settings()
     provider = str(Path(provider_uri).expanduser().resolve())
     tracking_uri = settings.resolved_mlflow_uri()
-    key = (provider, region, tracking_uri, default_exp_name, repr(sorted(qlib_kwargs.items())))
+    cache_options = _cache_options(provider, settings) if "dataset_cache" not in qlib_kwargs else {}
+    options = {**cache_options, **qlib_kwargs}
+    key = (provider, region, tracking_uri, default_exp_name, repr(sorted(options.items())))
     with QLIB_LOCK:
-        if key == _current_key:
-            return
-        settings.registry_dir.mkdir(parents=True, exist_ok=True)
-        exp_manager = {
-            "class": "MLflowExpManager",
-            "module_path": "qlib.workflow.expm",
-            "kwargs": {"uri": tracking_uri, "default_exp_name": default_exp_name},
-        }
-        _log.info("initialising Qlib on %s (tracking %s)", provider, tracking_uri)
-        qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager,
-                  **{"logging_config": None, **qlib_kwargs})
-        if "logging_config" not in qlib_kwargs:
-            # Kept in Qlib's config for its worker processes, which set their logging up from it.
-            C["logging_config"] = QLIB_LOGGING
-        _current_key = key
+        if key != _current_key:
+            settings.registry_dir.mkdir(parents=True, exist_ok=True)
+            exp_manager = {
+                "class": "MLflowExpManager",
+                "module_path": "qlib.workflow.expm",
+                "kwargs": {"uri": tracking_uri, "default_exp_name": default_exp_name},
+            }
+            _log.info("initialising Qlib on %s (tracking %s)", provider, tracking_uri)
+            qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager,
+                      **{"logging_config": None, **options})
+            if "logging_config" not in options:
+                # Kept in Qlib's config for its worker processes, which set their logging up from it.
+                C["logging_config"] = QLIB_LOGGING
+            _current_key = key
+            _loaded_version = None
+        _follow_data_version(provider, settings)
+
+
+def _cache_options(provider: str, settings: Settings) -> dict[str, Any]:
+    """qlib.init's dataset-cache arguments when the cache is asked for and its Redis answers, else none."""
+    if settings.feature_cache != "qlib":
+        return {}
+    url = settings.redis_url
+    down = time.monotonic() < _redis_down_until.get(url, 0.0)
+    if down or not feature_cache.redis_reachable(url):
+        if not down:
+            _redis_down_until[url] = time.monotonic() + REDIS_RETRY_SECONDS
+        if settings.redis_url not in _warned_redis:  # once per process, not once per step
+            _warned_redis.add(settings.redis_url)
+            _log.warning("feature cache off: Redis at %s does not answer (QMP_REDIS_URL); features are "
+                         "computed without the cache", settings.redis_url)
+        return {}
+    return feature_cache.qlib_init_options(provider, settings)
+
+
+def _follow_data_version(provider: str, settings: Settings) -> None:
+    """Forget data Qlib holds in memory, and sync its dataset cache, once the data directory changed."""
+    global _loaded_version
+    try:
+        current = str(data_version(provider))
+    except DataVersionError:
+        return  # not a data directory (yet): Qlib reports what is missing when it reads
+    if current == _loaded_version:
+        return
+    if _loaded_version is not None:
+        from qlib.data.cache import H
+
+        H.clear()
+    if C.get("dataset_cache") is not None:
+        cache_dir = Path(provider) / C["dataset_cache_dir_name"]
+        feature_cache.sync_qlib_cache(provider, cache_dir, settings.redis_url)
+    _loaded_version = current
+
+
+def qlib_cache_enabled() -> bool:
+    """True when the current Qlib session reads features through its dataset cache."""
+    return C.get("dataset_cache") is not None
 
 
 def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings | None = None) -> None:
@@ -115,9 +172,3 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
         location = mlflow_artifact_root(settings) / name
         return str(client.create_experiment(name, artifact_location=location.as_uri()))
 
-
-@contextmanager
-def qlib_session() -> Iterator[None]:
-    """Hold the process-wide Qlib lock (serialises recorder runs, fits and backtests)."""
-    with QLIB_LOCK:
-        yield

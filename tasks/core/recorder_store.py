@@ -1,4 +1,4 @@
-"""The Qlib Recorder copy of a model: logged with its params and metrics so Qlib's tools and MLflow see it.
+"""The Qlib Recorder copy of a model (the `registry.recorder.RecorderStore` the async port uses): logged with its params and metrics so Qlib's tools and MLflow see it.
 
 Qlib keeps its experiment manager in module globals set by `qlib.init` (see `tasks.core.qlib_env.init_qlib`),
 and its recorder is not thread-safe: every recorder call here runs under one re-entrant lock, which
@@ -10,33 +10,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from registry.errors import CorruptedArtifactError, ModelRegistryError
+from registry.errors import QlibNotInitialisedError, RecorderMismatchError
 
 if TYPE_CHECKING:
-    from registry.repository import RepositoryModelMetadata
+    from registry.repository_metadata import RepositoryModelMetadata
 
 MODEL_OBJECT = "trained_model"  # the name Qlib's own workflow saves the model under
 MODEL_ID_TAG = "qmp_model_id"
-
-
-class QlibNotInitialisedError(ModelRegistryError):
-    """A recorder copy was asked for before `qlib.init` (call `tasks.core.qlib_env.init_qlib` first)."""
-
-
-class RecorderMismatchError(CorruptedArtifactError):
-    """The Qlib recorder copy of a model is missing or differs from the registry's artifact."""
-
-
-class RecorderStore(Protocol):
-    """Where a second copy of each model goes (the Qlib Recorder in production, a fake in unit tests)."""
-
-    def save(self, model: Any, metadata: RepositoryModelMetadata) -> str: ...
-
-    def load(self, recorder_id: str, experiment_name: str) -> Any: ...
-
-    def delete(self, recorder_id: str, experiment_name: str) -> None: ...
 
 
 def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -76,6 +58,11 @@ class QlibRecorderStore:
         self.prepare_experiment = prepare_experiment or (
             (lambda name: _create_experiment(name, artifact_root)) if artifact_root is not None else None
         )
+
+    @classmethod
+    def for_registry(cls, artifact_root: Path) -> QlibRecorderStore:
+        """The store `registry.recorder` finds through the `qmp.recorder_stores` entry point."""
+        return cls(artifact_root=artifact_root)
 
     @staticmethod
     def _recorder_api() -> Any:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import (
     FIELDS,
     Span,
@@ -72,11 +73,11 @@ def generate_market(
 ) -> SyntheticMarket:
     """Generate prices, volumes and adjustment factors for ``instruments`` stocks and an index."""
     if instruments < 2:
-        raise ValueError(f"need at least 2 instruments, got {instruments}")
+        raise PipelineInputError(f"need at least 2 instruments, got {instruments}")
     rng = np.random.default_rng(seed)
     business = pd.bdate_range(start, end)
     if len(business) < 80:
-        raise ValueError(f"{start}..{end} has {len(business)} business days; Alpha158 needs at least 80")
+        raise PipelineInputError(f"{start}..{end} has {len(business)} business days; Alpha158 needs at least 80")
     holidays = rng.choice(np.arange(1, len(business) - 1), size=len(business) // 50, replace=False)
     calendar = business.delete(np.sort(holidays))
     days, n = len(calendar), instruments

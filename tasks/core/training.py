@@ -27,6 +27,7 @@ from tasks.core.qlib_env import QLIB_LOCK, ensure_experiment, init_from_qlib_ini
 from tasks.core.workflow_config import WorkflowConfig
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+DATASET_OBJECT = "dataset"  # the recorder object name Qlib's trainer and PredUpdater use
 _log = logging.getLogger(__name__)
 
 
@@ -39,7 +40,6 @@ class TrainResult:
     recorder_id: str
     params: dict[str, Any] = field(default_factory=dict)
     model_type: str = ""
-    duration_seconds: float = 0.0
 
 
 def prepare_dataset(
@@ -94,6 +94,10 @@ def train_model(
             model = init_instance_by_config(cfg.model, accept_types=Model)
             model.fit(dataset)
             R.save_objects(**{"params.pkl": model})
+            # Saved as Qlib's trainer saves it (the handler's fitted processors, no data), so that
+            # Qlib's PredUpdater / OnlineToolR and tasks.core.scoring can predict new days with it.
+            dataset.config(dump_all=False, recursive=True)
+            R.save_objects(**{DATASET_OBJECT: dataset})
             recorder_id = str(recorder.id)
         duration = time.perf_counter() - started
         log.info("trained %s in %.1f s (recorder %s)", cfg.model_type, duration, recorder_id)
@@ -103,7 +107,6 @@ def train_model(
         recorder_id=recorder_id,
         params=cfg.hyperparameters,
         model_type=cfg.model_type,
-        duration_seconds=duration,
     )
 
 

@@ -29,13 +29,14 @@ from qlib.cli.run import render_template, sys_config
 from qlib.utils.data import update_config
 
 from registry.settings import load_settings
+from tasks.core.errors import PipelineInputError
 
 THREAD_KEYS = frozenset({"num_threads", "nthread", "n_jobs", "n_threads", "thread_count", "kernels"})
 DEFAULT_LABEL = "Ref($close, -2)/Ref($close, -1) - 1"  # Alpha158 / Alpha360 default
 _log = logging.getLogger(__name__)
 
 
-class WorkflowConfigError(ValueError):
+class WorkflowConfigError(PipelineInputError):
     """A workflow configuration is missing a required part or cannot be read."""
 
 
@@ -86,6 +87,16 @@ class WorkflowConfig(BaseModel):
     def hyperparameters(self) -> dict[str, Any]:
         """The model's constructor kwargs."""
         return dict(self.model.get("kwargs") or {})
+
+    def require_data_dir(self) -> WorkflowConfig:
+        """This configuration, or WorkflowConfigError when its data directory does not exist."""
+        path = Path(self.provider_uri).expanduser()
+        if "://" not in self.provider_uri and not path.is_dir():
+            raise WorkflowConfigError(
+                f"{self.source}: Qlib data directory {path} does not exist "
+                "(from --provider-uri, QMP_PROVIDER_URI or qlib_init.provider_uri)"
+            )
+        return self
 
     @property
     def provider_uri(self) -> str:

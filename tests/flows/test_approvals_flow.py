@@ -124,7 +124,7 @@ def test_the_ui_answer_loses_to_the_decision_already_taken_and_is_recorded_as_re
     thread.join(timeout=60)
     assert "bob rejected" in box.get("result", ""), box
     assert env.get_production_model("ui_race") is None
-    assert _events(env, candidate)[-2:] == [("rejected", "bob"), ("approval_refused", "alice")]
+    assert _events(env, candidate)[-2:] == [("approval_rejected", "bob"), ("approval_refused", "alice")]
     late = _qmp("approve", candidate, "--approver", "carol")
     assert late.exit_code == 1 and "already rejected by bob at" in late.output
 

@@ -25,7 +25,6 @@ from flows.promotion import promote, rollback
 from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
-from tasks.core.synthetic import synthesize
 from tasks.registry_steps import register_model
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -43,18 +42,6 @@ def _strong_config() -> dict[str, Any]:
 
 
 STRONG = _strong_config()
-
-
-@pytest.fixture(scope="session")
-def flow_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small synthetic Qlib dataset shared by the flow tests."""
-    return synthesize(tmp_path_factory.mktemp("flow-data") / "qlib", instruments=24, seed=5).out
-
-
-@pytest.fixture(scope="session")
-def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One recorder database for the session (creating MLflow's schema takes seconds)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
 
 
 @pytest.fixture

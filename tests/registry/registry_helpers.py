@@ -10,7 +10,7 @@ from registry import ModelMetadata, ModelRegistry
 
 def metadata(name: str = "lgbm_alpha158", version: str | None = None, ic_mean: float | None = None,
              **fields: Any) -> ModelMetadata:
-    """Metadata in the seed's shape, with `ic_mean` as the only metric when given."""
+    """Metadata in the original API's shape, with `ic_mean` as the only metric when given."""
     metrics = {} if ic_mean is None else {"ic_mean": ic_mean}
     fields.setdefault("performance_metrics", metrics)
     fields.setdefault("training_date", "2024-01-01")

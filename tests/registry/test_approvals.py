@@ -142,7 +142,7 @@ def test_concurrent_answers_give_exactly_one_decision(registry: ModelRegistry, d
     assert len(winners) == 1
     winner = winners[0].approval.decided_by
     assert all(c.refusal and f"by {winner} at" in c.refusal for c in claims if not c.won)
-    decided = [e for e in registry.history(model_id=model_id) if e.event in {"approved", "rejected"}]
+    decided = [e for e in registry.history(model_id=model_id) if e.event in {"approved", "approval_rejected"}]
     assert [e.actor for e in decided] == [winner]
 
 

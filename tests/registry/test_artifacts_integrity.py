@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from registry import CorruptedArtifactError, DuplicateVersionError, ModelPathNotAllowedError, ModelRegistry
+from registry.errors import ArtifactStorageError, InvalidModelError
 from tests.registry.registry_helpers import leftover_dirs, metadata
 
 
@@ -192,3 +193,11 @@ def test_registering_a_taken_version_leaves_the_existing_model_files_untouched(r
     assert {p.name: p.read_bytes() for p in (registry.registry_dir / first).iterdir()} == before
     assert registry.get_model(first) == {"first": True}
     assert not any((registry.registry_dir / ".staging").iterdir())
+
+
+def test_a_storage_failure_is_reported_as_storage_not_as_an_invalid_model(registry: ModelRegistry) -> None:
+    (registry.registry_dir / ".staging").write_text("not a directory")  # every write under it fails
+    with pytest.raises(ArtifactStorageError, match="artifact storage") as caught:
+        registry.register_model({"w": 1}, metadata(ic_mean=0.01))
+    assert not isinstance(caught.value, InvalidModelError)
+    assert registry.list_models() == []

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from registry.db import sqlite_url_for
 from registry.settings import Settings, load_settings
 
 
@@ -52,5 +53,5 @@ def test_registry_from_settings_uses_the_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(tmp_path / "env_registry"))
     with ModelRegistry.from_settings() as reg:
         assert reg.registry_dir == tmp_path / "env_registry"
-        assert reg.database_url == ModelRegistry.default_database_url(tmp_path / "env_registry")
+        assert reg.database_url == sqlite_url_for((tmp_path / "env_registry").resolve())
     assert (tmp_path / "env_registry" / "registry.db").is_file()

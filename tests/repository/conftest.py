@@ -1,4 +1,4 @@
-"""Fixtures for the model repository tests: the seed's adapter over the backend-parametrized registry."""
+"""Fixtures for the model repository tests: the original API's adapter over the backend-parametrized registry."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def repo(registry: ModelRegistry) -> QlibModelRepository:
 
 @pytest.fixture
 def seed_metadata() -> Callable[..., RepositoryModelMetadata]:
-    """Metadata in the seed's shape: `seed_metadata("test_001", model_type="MLP", IC=0.05)`."""
+    """Metadata in the original API's shape: `seed_metadata("test_001", model_type="MLP", IC=0.05)`."""
 
     def make(model_id: str, *, experiment_name: str = "test_exp", model_type: str = "LGBM",
              hyperparameters: dict[str, Any] | None = None, **metrics: float) -> RepositoryModelMetadata:

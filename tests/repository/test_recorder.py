@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from registry import ModelNotFoundError, ModelRegistry, QlibModelRepository, RepositoryModelMetadata
+from registry.errors import RecorderMismatchError
 from registry.settings import load_settings
-from tasks.core.recorder_store import QlibRecorderStore, RecorderMismatchError
+from tasks.core.recorder_store import QlibRecorderStore
 
 Meta = Callable[..., RepositoryModelMetadata]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -132,3 +133,14 @@ async def test_the_seed_constructor_opens_a_registry_in_models_dir(tmp_path: Any
         assert (await repo.load_model("seeded"))[0] == [1, 2, 3]
     finally:
         repo.close()
+
+
+async def test_caller_created_at_comes_back_and_registration_time_has_its_own_field(repo: QlibModelRepository) -> None:
+    created = datetime(2021, 3, 4, 5, 6, 7)
+    metadata = RepositoryModelMetadata(model_id="dated", experiment_name="e", model_type="LGBM",
+                                       hyperparameters={}, metrics={}, created_at=created, tags=None)
+    await repo.save_model({}, metadata)
+    loaded = await repo.get_model_metadata("dated")
+    assert loaded.created_at == created
+    assert loaded.tags == {}
+    assert loaded.registered_at is not None and loaded.registered_at.year >= 2026

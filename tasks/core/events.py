@@ -1,0 +1,34 @@
+"""Prefect events about registry changes (`qmp.model.registered|promoted|rolled_back`), for automations."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from registry import ModelInfo
+
+
+def _prefect_is_listening() -> bool:
+    """Inside a flow run, or with PREFECT_API_URL set: outside both, no server could receive an event, and
+    emitting would start Prefect's temporary local API just to drop it."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    if "prefect" not in sys.modules:  # no flow run without Prefect loaded
+        return False
+    from prefect.runtime import flow_run
+
+    return flow_run.get_id() is not None
+
+
+def emit_model_event(event: str, info: ModelInfo, **payload: Any) -> None:
+    """Emit `qmp.model.<event>` about `info` (Prefect is imported only here: the CLI stays light)."""
+    if not _prefect_is_listening():
+        return
+    from prefect.events import emit_event
+
+    emit_event(
+        event=f"qmp.model.{event}",
+        resource={"prefect.resource.id": f"qmp.model.{info.model_id}", "qmp.model-name": info.model_name},
+        payload={"model_id": info.model_id, "model_name": info.model_name, "version": info.version, **payload},
+    )

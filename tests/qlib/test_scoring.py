@@ -1,0 +1,120 @@
+"""The shared scoring function on real trained models, checked against Qlib's own PredUpdater."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from qlib.workflow import R
+from qlib.workflow.online.update import PredUpdater
+
+from registry import ModelRegistry
+from registry.errors import CorruptedArtifactError
+from registry.settings import Settings
+from tasks.core.operations import metadata_for
+from tasks.core.scoring import (
+    MissingDatasetStateError,
+    OutsideCalendarError,
+    load_registered_model,
+    score_loaded,
+    score_registered_model,
+)
+from tests.qlib.conftest import Trained
+
+pytestmark = [pytest.mark.qlib, pytest.mark.slow]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
+    reg = ModelRegistry(tmp_path / "registry")
+    yield reg
+    reg.close()
+
+
+def _register(registry: ModelRegistry, trained: Trained, name: str) -> str:
+    metadata = metadata_for(
+        name, trained.cfg, trained.metrics,
+        experiment_name=trained.result.experiment_name, recorder_id=trained.result.recorder_id,
+    )
+    return registry.register_model(trained.result.model, metadata)
+
+
+def _recorder(trained: Trained):  # type: ignore[no-untyped-def]
+    return R.get_recorder(recorder_id=trained.result.recorder_id, experiment_name=trained.result.experiment_name)
+
+
+@pytest.mark.parametrize("which", ["lightgbm", "linear"])
+def test_scores_equal_qlib_pred_updater_on_the_same_recorder(
+    which: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    trained: Trained = request.getfixturevalue(which)
+    model_id = _register(registry, trained, f"score_{which}")
+    updater = PredUpdater(_recorder(trained))  # from the day after pred.pkl's last day to the calendar's end
+    first, last = updater.last_end + pd.Timedelta(days=1), updater.to_date
+    qlib_dataset = updater.prepare_data()
+    by_hand = trained.result.model.predict(qlib_dataset)
+    by_updater = updater.update(write=False, ret_new=True)["score"].loc[first:last]
+
+    scores = score_registered_model(model_id, first, last, registry=registry, settings=qlib_settings,
+                                    provider_uri=qlib_data)
+
+    assert scores.index.names == ["datetime", "instrument"]
+    assert scores.index.get_level_values("datetime").nunique() >= 5
+    assert scores.index.get_level_values("datetime").min() >= first
+    pd.testing.assert_series_equal(scores, by_hand.sort_index().rename("score"), check_exact=False, rtol=0, atol=1e-12)
+    pd.testing.assert_series_equal(scores, by_updater.rename("score"), check_exact=False, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("which", ["lightgbm", "linear"])
+def test_a_short_segment_equals_the_same_days_of_the_training_datasets_full_load(
+    which: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    trained: Trained = request.getfixturevalue(which)
+    model_id = _register(registry, trained, f"segment_{which}")
+    full = trained.result.model.predict(trained.dataset, segment="test").sort_index()
+
+    scores = score_registered_model(model_id, "2022-11-01", "2022-11-30", registry=registry,
+                                    settings=qlib_settings, provider_uri=qlib_data)
+
+    expected = full.loc[pd.Timestamp("2022-11-01"):pd.Timestamp("2022-11-30")]
+    assert len(scores) == len(expected) > 0
+    np.testing.assert_allclose(scores.to_numpy(), expected.to_numpy(), rtol=0, atol=1e-9)
+
+
+def test_training_saves_the_dataset_state_without_its_data(lightgbm: Trained) -> None:
+    saved = _recorder(lightgbm).load_object("dataset")
+    assert type(saved).__name__ == "DatasetH"
+    assert not hasattr(saved.handler, "_data") or saved.handler._data is None or len(saved.handler._data) == 0
+
+
+def test_a_range_outside_the_calendar_is_one_clear_error(
+    lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    loaded = load_registered_model(_register(registry, lightgbm, "outside"), registry=registry,
+                                   settings=qlib_settings, provider_uri=qlib_data)
+    with pytest.raises(OutsideCalendarError, match=r"no trading day between 2030-01-01 and 2030-02-01.*covers"):
+        score_loaded(loaded, "2030-01-01", "2030-02-01")
+
+
+def test_a_model_without_a_recorder_cannot_be_scored(
+    lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    metadata = metadata_for("norecorder", lightgbm.cfg, lightgbm.metrics, experiment_name=None, recorder_id=None)
+    model_id = registry.register_model(lightgbm.result.model, metadata)
+    with pytest.raises(MissingDatasetStateError, match="has no Qlib recorder"):
+        score_registered_model(model_id, "2022-12-01", "2022-12-05", registry=registry, settings=qlib_settings,
+                               provider_uri=qlib_data)
+
+
+def test_a_corrupted_artifact_is_refused_before_scoring(
+    lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    model_id = _register(registry, lightgbm, "corrupt")
+    path = registry.registry_dir / model_id / "model.pkl"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(CorruptedArtifactError):
+        score_registered_model(model_id, "2022-12-01", "2022-12-05", registry=registry, settings=qlib_settings,
+                               provider_uri=qlib_data)
