@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from registry.comparison import MetricRow, PromotionComparison
 from registry.retention import CleanupReport
+from tasks.core.champion import ChampionScore
 
 
 def artifact_key(prefix: str, model_name: str) -> str:
@@ -74,3 +75,27 @@ def publish_cleanup(report: CleanupReport) -> None:
     create_table_artifact(key="registry-cleanup", table=table, description="Registry cleanup: counts per model name")
     create_markdown_artifact(key="registry-cleanup-summary", markdown=cleanup_markdown(report),
                              description="Registry cleanup summary")
+
+
+def scoring_note(champion: ChampionScore | None) -> str:
+    """How production was scored on the candidate's window, or why it could not be."""
+    if champion is None:
+        return "no production model to re-score"
+    window = f"{champion.window[0]}..{champion.window[1]}"
+    if champion.error:
+        return f"production {champion.model_id} could not be scored on {window} ({champion.error})"
+    return f"production {champion.model_id} re-scored on {window} with its own dataset state in {champion.seconds:.1f} s"
+
+
+def history_summary(comparison: PromotionComparison, scoring_note: str) -> str:
+    """One line for the registry history: window, data version, the primary metric of the candidate, of
+    production on the window and as registered, the decision and its reasons."""
+    metric = comparison.primary_metric
+    window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
+    parts = [f"window {window or '-'}", f"data version {comparison.data_version or '-'}", scoring_note,
+             f"candidate {metric} {_number(comparison.candidate_metrics.get(metric))}"]
+    if comparison.production_id:
+        parts += [f"production on window {metric} {_number(comparison.production_metrics_on_window.get(metric))}",
+                  f"production as registered {metric} {_number(comparison.production_registered_metrics.get(metric))}"]
+    parts.append(f"decision {comparison.decision.value}: " + "; ".join(comparison.reasons))
+    return "; ".join(parts)

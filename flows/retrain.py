@@ -6,20 +6,23 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from pydantic import BaseModel, Field, model_validator
 
 from flows.approval import ApprovalSettings, request_approval, resumed_request
 from flows.concurrency import one_at_a_time
-from flows.reporting import comparison_markdown, publish_decision
+from flows.reporting import comparison_markdown, history_summary, publish_decision, scoring_note
 from registry import ModelInfo
 from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, PromotionPolicy
+from registry.statuses import EventKind
 from tasks import registry_steps as reg
+from tasks.core.events import emit_stale_data
 from tasks.core.operations import metadata_for, open_registry
+from tasks.core.rolling import ResolvedRun, StaleDataError, WindowSettings, stale_data_reason
 from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
-from tasks.qlib_steps import evaluate_model, prepare_dataset, train_model
+from tasks.qlib_steps import evaluate_model, prepare_dataset, rescore_production, resolve_windows, train_model
 
 ModelName = Annotated[
     str, Field(title="Model name", description="Registry name of the model, e.g. lgbm_alpha158.",
@@ -47,21 +50,62 @@ class WorkflowSource(BaseModel):
         return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
 
 
+class DataFreshness(BaseModel):
+    """The stale-data alarm of deployment runs (``qmp retrain`` and the demo never raise it)."""
+
+    max_data_age_days: int | None = Field(
+        5, ge=0, le=366, title="Max data age (weekdays)",
+        description="Fail when the calendar ends more weekdays ago than this (empty: no alarm).",
+    )
+    timezone: str | None = Field(
+        None, title="Time zone", description="Where 'today' is counted (default: the deployment schedule's time zone)."
+    )
+
+
 class RetrainResult(BaseModel):
-    model_id: str
-    version: str
-    status: str
+    model_id: str | None
+    version: str | None
+    status: str | None
     metrics: dict[str, float]
-    decision: Action
+    decision: Action | None
     reasons: list[str]
     production_model_id: str | None
     message: str
-    comparison: PromotionComparison
+    skipped: bool = False
+    segments: dict[str, list[str]] = {}
+    data_version: str | None = None
+    comparison: PromotionComparison | None = None  # None when the gate skipped the run
+    production_unscored: str | None = None
+    production_rescoring_seconds: float | None = None
 
 
 def _run_name() -> str:
     name = flow_run.parameters.get("model_name", "model")
     return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d}"
+
+
+def _deployment_timezone() -> str:
+    """The time zone of the running deployment's first schedule (UTC when it has none)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        found = client.read_deployment(deployment.id)
+    for schedule in found.schedules:
+        zone = getattr(schedule.schedule, "timezone", None)
+        if zone:
+            return str(zone)
+    return "UTC"
+
+
+def check_data_freshness(model_name: str, run: ResolvedRun, freshness: DataFreshness) -> None:
+    """Deployment runs only: fail on a calendar that ends too long ago, with a ``qmp.data.stale`` event."""
+    if deployment.id is None or freshness.max_data_age_days is None:
+        return
+    zone = freshness.timezone or _deployment_timezone()
+    reason = stale_data_reason(run.data_version, freshness.max_data_age_days, zone)
+    if reason is not None:
+        emit_stale_data(model_name, run.cfg.provider_uri, run.data_version.calendar_end.isoformat(), reason)
+        raise StaleDataError(reason)
 
 
 @flow(name="retrain", flow_run_name=_run_name, log_prints=True)
@@ -73,28 +117,57 @@ def retrain(
     evaluation_segment: Annotated[
         str, Field(title="Evaluation segment", description="Dataset segment the metrics are computed on.")
     ] = "test",
+    windows: WindowSettings = WindowSettings(),
+    force: Annotated[
+        bool, Field(title="Force", description="Train even when the data has not changed since the last version.")
+    ] = False,
+    freshness: DataFreshness = DataFreshness(),
 ) -> RetrainResult:
     """Train a Qlib model, evaluate it, register it and promote it when it beats production."""
     logger = get_run_logger()
-    # A suspended run resumes from the top: if this run already asked for approval, go back to the question.
+    # A suspended run resumes from the top: if this run already asked for approval, go back to the question
+    # (before the no-new-data gate, which would otherwise end it: its own model has this data version).
     resumed = resumed_request(model_name)
+    run: ResolvedRun | None = None
+    champion = None
     if resumed is not None:
         info, production, decision = resumed
         comparison = compare_for_promotion(info, production, policy, decision)
     else:
-        cfg = workflow.load()
+        run = resolve_windows(workflow.load(), windows)
+        check_data_freshness(model_name, run, freshness)
+        cfg = run.cfg
         with one_at_a_time("retrain", model_name):
+            previous = None if force else reg.find_same_data(model_name, run)
+            if previous is not None:
+                message = (
+                    f"no new data since {run.data_version.calendar_end.isoformat()}: nothing to train "
+                    f"({previous.model_id} was trained on data version {run.data_version})"
+                )
+                logger.info(message)
+                return RetrainResult(
+                    model_id=None, version=None, status=None, metrics={}, decision=None, reasons=[],
+                    production_model_id=None, message=message, skipped=True, segments=run.segments,
+                    data_version=str(run.data_version),
+                )
             dataset = prepare_dataset(cfg)
             trained = train_model(cfg, dataset, experiment_name=model_name)
             metrics = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=evaluation_segment)
             metadata = metadata_for(model_name, cfg, metrics, experiment_name=trained.experiment_name,
-                                    recorder_id=trained.recorder_id)
+                                    recorder_id=trained.recorder_id, tags=run.tags(), dataset_extras=run.dataset_extras())
             info = reg.register_model(trained.model, metadata)
         production = reg.read_production(model_name)
-        decision = reg.decide(info, production, policy)
+        # The fair comparison: production scored on the candidate's evaluation days with the same metric code.
+        champion = rescore_production(production, cfg, dataset, evaluation_segment) if production else None
+        decision = reg.decide(info, production, policy, champion)
         info = reg.mark_candidate(info, decision)
-        comparison = compare_for_promotion(info, production, policy, decision)
+        comparison = compare_for_promotion(
+            info, production, policy, decision, production_on_window=champion.metrics if champion else None,
+            data_version=str(run.data_version),
+        )
         publish_decision(model_name, comparison)
+        reg.record_decision(info.model_id, EventKind.COMPARED, "retrain-flow",
+                            history_summary(comparison, scoring_note(champion)))
         for reason in decision.reasons:
             logger.info("decision %s: %s", decision.action.value, reason)
 
@@ -115,4 +188,7 @@ def retrain(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
         decision=decision.action, reasons=decision.reasons,
         production_model_id=current.model_id if current else None, message=message, comparison=comparison,
+        segments=run.segments if run else {}, data_version=str(run.data_version) if run else None,
+        production_unscored=champion.error if champion else None,
+        production_rescoring_seconds=champion.seconds if champion else None,
     )

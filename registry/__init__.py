@@ -3,8 +3,10 @@
 from registry.approvals import Approval, ApprovalClosedError, Approvals, ApprovalState, Claim
 from registry.errors import (
     AmbiguousProductionError,
+    ArtifactStorageError,
     CorruptedArtifactError,
     DuplicateVersionError,
+    InvalidArgumentError,
     InvalidMetadataError,
     InvalidMetricError,
     InvalidModelError,
@@ -17,6 +19,7 @@ from registry.errors import (
     NoRollbackTargetError,
     ProductionModelDeletionError,
     RegistryUnavailableError,
+    RepositoryModelNotFoundError,
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
 from registry.registry import ModelRegistry
@@ -31,11 +34,13 @@ __all__ = [
     "ApprovalClosedError",
     "ApprovalState",
     "Approvals",
+    "ArtifactStorageError",
     "Claim",
     "CorruptedArtifactError",
     "DatasetConfig",
     "DuplicateVersionError",
     "IModelRepository",
+    "InvalidArgumentError",
     "InvalidMetadataError",
     "InvalidMetricError",
     "InvalidModelError",
@@ -56,6 +61,7 @@ __all__ = [
     "QlibModelRepository",
     "RegistryUnavailableError",
     "RepositoryModelMetadata",
+    "RepositoryModelNotFoundError",
     "Settings",
     "load_settings",
 ]

@@ -9,7 +9,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, Protocol
 
-from registry.errors import CorruptedArtifactError, InvalidModelError
+from registry.errors import CorruptedArtifactError, UnknownCompressionError
 
 Compression = Literal["gzip", "zstd"]
 COMPRESSIONS: tuple[Compression, ...] = ("gzip", "zstd")
@@ -20,10 +20,6 @@ ZSTD_LEVEL = 3
 
 class Sink(Protocol):
     def write(self, data: bytes | memoryview, /) -> int: ...
-
-
-class UnknownCompressionError(InvalidModelError):
-    """A compression name the registry does not support."""
 
 
 def check_compression(name: str | None) -> Compression | None:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.errors import InvalidNameError, RegistryUnavailableError
+from registry.errors import InvalidNameError, MigrationError, RegistryUnavailableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -295,7 +295,7 @@ class Database:
                     config.attributes["connection"] = connection
                     command.upgrade(config, "head")
                     if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()):
-                        raise RuntimeError(f"migration left rows without their parent: {broken[:5]}")
+                        raise MigrationError(f"migration left rows without their parent: {broken[:5]}")
             finally:
                 if sqlite:
                     connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

@@ -63,6 +63,22 @@ class NoRollbackTargetError(ModelRegistryError):
     """A rollback was asked for but the name never had an earlier production model that still exists."""
 
 
+class InvalidArgumentError(ModelRegistryError):
+    """An argument outside what the call accepts (a naive datetime, an unknown source name)."""
+
+
+class InvalidCleanupPolicyError(InvalidArgumentError):
+    """A cleanup parameter out of range (negative ages or counts)."""
+
+
+class UnknownCompressionError(InvalidModelError):
+    """A compression name the registry does not support."""
+
+
+class MigrationError(ModelRegistryError):
+    """A schema migration would leave the database inconsistent; it was rolled back."""
+
+
 class RegistryUnavailableError(ModelRegistryError):
     """The database stayed unreachable (or kept conflicting) for longer than the retry budget."""
 

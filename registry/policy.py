@@ -126,3 +126,29 @@ def decide_promotion(
     if policy.approval == "manual":
         return Decision(action=Action.NEEDS_APPROVAL, reasons=[*reasons, "approval mode is manual: a person must approve"])
     return Decision(action=Action.PROMOTE, reasons=[*reasons, "approval mode is auto: promoting"])
+
+
+def decide_on_window(
+    candidate: Mapping[str, float],
+    production_on_window: Mapping[str, float] | None,
+    policy: PromotionPolicy,
+    *,
+    window: str,
+    production_unscored: str | None = None,
+) -> Decision:
+    """``decide_promotion`` with production's metrics measured on the candidate's ``window``.
+
+    When a production model exists but could not be scored there (``production_unscored`` says why),
+    the comparison is impossible: never an automatic promotion — "needs approval" in manual mode,
+    "keep" in auto mode.
+    """
+    if production_unscored is not None:
+        why = f"the production model could not be scored on the candidate's window {window}: {production_unscored}"
+        if policy.approval == "manual":
+            return Decision(action=Action.NEEDS_APPROVAL, reasons=[why, "a person must decide without the comparison"])
+        return Decision(action=Action.KEEP, reasons=[why, "approval mode is auto: never promoted without a comparison"])
+    decision = decide_promotion(candidate, production_on_window, policy)
+    if production_on_window is None:
+        return decision
+    compared = f"both models scored on the candidate's window {window} with the same metric code"
+    return Decision(action=decision.action, reasons=[compared, *decision.reasons])

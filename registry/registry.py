@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import getpass
-import math
 import pickle
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Executable
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from registry import retention as cleanup
-from registry import store
+from registry import retention, store
 from registry.artifact_store import ArtifactStore, StagedArtifact
 from registry.artifacts import LocalArtifactStore
 from registry.codec import check_compression, decode
-from registry.constraints import violated_constraint
 from registry.db import Database, describe_url, sqlite_url_for
 from registry.errors import (
     AmbiguousProductionError,
     CorruptedArtifactError,
-    DuplicateVersionError,
+    InvalidArgumentError,
     InvalidModelError,
     InvalidTransitionError,
     ModelNotFoundError,
@@ -45,12 +41,10 @@ from registry.models import (
     validate_model_name,
 )
 from registry.object_store import ObjectArtifactStore
+from registry.registration import Registration, StatusRule
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, EventKind, ModelStatus, check_transition, parse_status
-from registry.versions import next_version, parse_version
-
-# A registration that breaks one of these lost a race for its version (or model id) to another writer.
-VERSION_CONSTRAINTS = frozenset({"uq_model_versions_name_semver", "uq_model_versions_model_id"})
+from registry.versions import parse_version
 
 
 @lru_cache(maxsize=1)
@@ -64,19 +58,6 @@ def _default_actor() -> str:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass
-class _Registration:
-    """What one registration has done outside the database, so a failed attempt can be undone."""
-
-    staged: StagedArtifact
-    model_id: str | None = None
-    published: bool = False
-    committed: bool = False
-    reused: str | None = field(default=None)
-    # Published, but the database could not say whether the commit landed: the files stay until it can.
-    unsettled: bool = False
 
 
 class ModelRegistry:
@@ -169,12 +150,11 @@ class ModelRegistry:
             parse_version(metadata.version)
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
         staged = self._stage(model, model_path)
-        work = _Registration(staged)
+        work = Registration(staged, metadata, spec, initial_status)
+        rule = StatusRule(self.primary_metric, self.higher_is_better)
         try:
-            model_id = self.db.run(
-                lambda session: self._register_in(session, work, metadata, spec, initial_status),
-                undo=lambda: self._undo_registration(work),
-            )
+            model_id = self.db.run(lambda session: work.run(session, self.artifacts, rule),
+                                   undo=lambda: self._undo_registration(work))
         except BaseException:
             if not (work.committed or work.unsettled):  # a commit whose reply was lost owns the published files
                 self.artifacts.discard(work.staged)
@@ -200,112 +180,22 @@ class ModelRegistry:
             raise InvalidModelError(f"model_path {str(model_path)!r} is not a readable file")
         return self.artifacts.stage_file(source)
 
-    def _register_in(self, session: Session, work: _Registration, metadata: ModelMetadata, spec: store.EventSpec,
-                     initial_status: ModelStatus | None) -> str:
-        if work.committed and work.model_id is not None:
-            return work.model_id  # an earlier attempt's commit succeeded though its reply was lost
-        if work.unsettled and work.model_id is not None:
-            work.unsettled = False
-            if store.artifact_checksum(session, work.model_id) == work.staged.sha256:
-                work.committed = True
-                return work.model_id
-            self.artifacts.unpublish(work.staged)
-            work.published = False
-        name = metadata.model_name
-        # Creates, locks and counts the name, and reads the latest version and production under the lock.
-        locked = store.lock_for_registration(session, name, _now(), self.primary_metric, spec.flow_run_id)
-        highest, context = locked.highest, locked.context
-        now = _now()  # after the lock: registration times then follow the order rows are written in
-        if locked.existing is not None:
-            store.uncount_registration(session, name)
-            work.reused = locked.existing
-            return locked.existing
-        if metadata.version is None:
-            latest = max((v for v in (context.latest, highest) if v is not None), key=lambda v: v.sort_key, default=None)
-            version = next_version(latest)
-        else:
-            version = metadata.version
-            if store.version_taken(session, name, parse_version(version)):
-                raise DuplicateVersionError(f"model {name!r} already has version {version!r}")
-        parsed = parse_version(version)
-        model_id = f"{name}_v{version}"
-        status = initial_status or self._initial_status(context, metadata.performance_metrics)
-        snapshot = {
-            "model_id": model_id, **metadata.model_dump(mode="json"), "version": version,
-            "registered_at": now.isoformat(), "sha256": work.staged.sha256, "size_bytes": work.staged.size,
-            "compression": work.staged.compression, "original_size": work.staged.original_size,
-        }
+    def _undo_registration(self, work: Registration) -> None:
+        """After a failed attempt: keep files a lost-reply commit owns, take back the others (see Registration)."""
         try:
-            # The files' fsyncs run on background threads while the row is written; publish waits for them.
-            self.artifacts.start_publishing(work.staged, model_id, snapshot)
-            try:
-                store.insert_model(
-                    session,
-                    model_id=model_id,
-                    metadata=metadata,
-                    version=version,
-                    parsed=parsed,
-                    status=status,
-                    sha256=work.staged.sha256,
-                    size=work.staged.size,
-                    spec=spec,
-                    highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
-                    now=now,
-                    location=f"{self.artifacts.location}/{model_id}",
-                    compression=work.staged.compression,
-                    original_size=work.staged.original_size,
-                )
-            except IntegrityError as exc:
-                if violated_constraint(exc) not in VERSION_CONSTRAINTS:
-                    raise
-                raise DuplicateVersionError(
-                    f"model {name!r} already has version {version!r} (model id {model_id!r})"
-                ) from exc
-            session.flush()
-            self.artifacts.publish(work.staged, model_id)
-        except BaseException:
-            # Still under the name lock: take the directory back before the rollback lets the next
-            # registration of this name in (it may get the same model id).
-            self.artifacts.unpublish(work.staged)
-            raise
-        work.model_id = model_id
-        work.published = True
-        return model_id
-
-    def _undo_registration(self, work: _Registration) -> None:
-        if not work.published or work.model_id is None:
-            return
-        try:
-            info = self._find(work.model_id)
+            info = self._find(work.model_id) if work.published and work.model_id is not None else None
         except (RegistryUnavailableError, DBAPIError):
             # Keep the files: an orphan is swept later, a committed row without its artifact is lost for good.
             # The next attempt (or the orphan sweep) settles it once the database answers.
             work.unsettled = True
             return
-        if info is not None and info.checksum == work.staged.sha256:
-            work.committed = True  # the commit reached the database; keep the files
-            return
-        self.artifacts.unpublish(work.staged)
-        work.published = False
+        work.settle_after_failure(info.checksum if info is not None else None, self.artifacts)
 
     def _find(self, model_id: str) -> ModelInfo | None:
         try:
             return self.get_model_info(model_id)
         except ModelNotFoundError:
             return None
-
-    def _initial_status(self, context: store.RegistrationContext, metrics: dict[str, float]) -> ModelStatus:
-        """Candidate when the primary metric beats production's (or there is no production)."""
-        value = metrics.get(self.primary_metric)
-        if value is None or not math.isfinite(value):
-            return ModelStatus.REGISTERED
-        if not context.has_production:
-            return ModelStatus.CANDIDATE
-        current = context.production_metric
-        if current is None or not math.isfinite(current):
-            return ModelStatus.CANDIDATE
-        better = value > current if self.higher_is_better else value < current
-        return ModelStatus.CANDIDATE if better else ModelStatus.REGISTERED
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -373,7 +263,7 @@ class ModelRegistry:
     def production_at(self, model_name: str, when: datetime) -> str | None:
         """The id of the model that was production for `model_name` at `when` (None if none was)."""
         if when.tzinfo is None:
-            raise ValueError("production_at needs a timezone-aware datetime")
+            raise InvalidArgumentError("production_at needs a timezone-aware datetime")
         return self.db.run(lambda s: store.production_at(s, model_name, when), read_only=True)
 
     def verify_artifact(self, model_id: str) -> ModelInfo:
@@ -516,7 +406,7 @@ class ModelRegistry:
         self.db.run(lambda session: remove_unowned_files(session, name))
 
 
-    # -- cleanup (rules and SQL in registry/retention.py) ----------------------------------------------
+    # -- cleanup (rules in registry/retention.py, SQL in registry/store/cleanup.py) ------------------
 
     def archive_stale(
         self,
@@ -530,23 +420,23 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
-    ) -> cleanup.CleanupResult:
+    ) -> retention.CleanupResult:
         """Archive stale non-production models and purge long-archived artifacts; see `registry.retention`."""
-        policy = cleanup.make_policy(
+        policy = retention.make_policy(
             max_age_days=max_age_days, keep_last=keep_last, keep_best=keep_best,
             purge_archived_after_days=purge_archived_after_days, dry_run=dry_run,
         )
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
-        return cleanup.archive_stale(self.db, self.artifacts_at, policy, metric=self.primary_metric,
+        return retention.archive_stale(self.db, self.artifacts_at, policy, metric=self.primary_metric,
                                      higher_is_better=self.higher_is_better, spec=spec, now=now or _now())
 
     def sweep_orphans(
         self,
         *,
-        grace_period: timedelta = cleanup.DEFAULT_ORPHAN_GRACE,
+        grace_period: timedelta = retention.DEFAULT_ORPHAN_GRACE,
         dry_run: bool = False,
         now: datetime | None = None,
-    ) -> cleanup.OrphanSweepResult:
+    ) -> retention.OrphanSweepResult:
         """Remove artifact directories that no row owns, after a grace period; see `registry.retention`."""
-        return cleanup.sweep_orphans(self.db, self.artifacts, grace_period=grace_period, dry_run=dry_run,
+        return retention.sweep_orphans(self.db, self.artifacts, grace_period=grace_period, dry_run=dry_run,
                                      now=now or _now())

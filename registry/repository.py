@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import (
+    InvalidArgumentError,
     ModelNotFoundError,
     ProductionModelDeletionError,
     RecorderMismatchError,
@@ -156,7 +157,7 @@ class QlibModelRepository(IModelRepository):
     ) -> tuple[Any, RepositoryModelMetadata]:
         """`load_model` for synchronous callers; with a recorder copy, both copies must agree."""
         if source not in ("registry", "recorder"):
-            raise ValueError(f"source must be 'registry' or 'recorder', not {source!r}")
+            raise InvalidArgumentError(f"source must be 'registry' or 'recorder', not {source!r}")
         info = self._info(model_id, version)
         model = self.registry.get_model(info.model_id)
         if self.use_qlib_recorder and self.recorder is not None and info.qlib_recorder_id:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
 from registry.artifact_store import METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryState
-from registry.errors import ModelRegistryError
+from registry.errors import InvalidCleanupPolicyError
 from registry.store import cleanup as sql
 from registry.store import lock_name
 
@@ -38,10 +38,6 @@ DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
 # Only directories shaped like a model's artifacts are ever swept from the registry root.
 MODEL_DIR_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*_v[A-Za-z0-9.+-]+$")
 ARTIFACT_FILES = frozenset({MODEL_FILE, METADATA_FILE})
-
-
-class InvalidCleanupPolicyError(ModelRegistryError):
-    """A cleanup parameter out of range (negative ages or counts)."""
 
 
 class CleanupPolicy(BaseModel):

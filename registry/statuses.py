@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     APPROVED = "approved"
     APPROVAL_REFUSED = "approval_refused"  # an answer that came too late, to a closed request, or failed the stale check
     APPROVAL_SUPERSEDED = "approval_superseded"
+    COMPARED = "compared"  # the candidate against production re-scored on its window, before the decision
 
 
 S = ModelStatus

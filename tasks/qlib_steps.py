@@ -13,9 +13,24 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from qlib.data.dataset import DatasetH
 
-from tasks.core import evaluation, training
+from registry import ModelInfo
+from tasks.core import champion, evaluation, rolling, training
+from tasks.core.champion import ChampionScore
+from tasks.core.rolling import ResolvedRun, WindowSettings
 from tasks.core.training import TrainResult
 from tasks.core.workflow_config import WorkflowConfig
+
+
+# Idempotent: it only reads the data directory's calendar and files' sizes.
+@task(name="resolve windows", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def resolve_windows(cfg: WorkflowConfig, windows: WindowSettings) -> ResolvedRun:
+    """The data version, the configuration hash and (rolling) the window on the data calendar."""
+    run = rolling.resolve_run(cfg, windows, logger=get_run_logger())
+    get_run_logger().info(
+        "data version %s; windows %s%s", run.data_version, windows.describe(),
+        f": {run.window.describe()}" if run.window else "",
+    )  # fmt: skip
+    return run
 
 
 # Idempotent: it only reads the data directory.
@@ -41,3 +56,16 @@ def evaluate_model(
     return evaluation.evaluate_model(
         model, dataset, cfg, recorder_id, logger=get_run_logger(), segment=segment
     )
+
+
+# Idempotent: it only reads the production model and the data.
+@task(name="re-score production on the window", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def rescore_production(production: ModelInfo, cfg: WorkflowConfig, dataset: DatasetH, segment: str = "test") -> ChampionScore:
+    """Production's metrics on the candidate's evaluation segment, scored with its own dataset state."""
+    logger = get_run_logger()
+    score = champion.score_production_on_window(production, cfg, dataset, segment, logger=logger)
+    if score.error:
+        logger.warning("production %s could not be scored on %s..%s: %s", production.model_id, *score.window, score.error)
+    else:
+        logger.info("production %s re-scored on %s..%s in %.1f s", production.model_id, *score.window, score.seconds)
+    return score

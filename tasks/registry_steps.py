@@ -8,8 +8,10 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from registry import ModelInfo, ModelMetadata
-from registry.policy import Decision, PromotionPolicy, decide_promotion
+from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion
 from tasks.core import operations as registration
+from tasks.core.champion import ChampionScore
+from tasks.core.rolling import ResolvedRun, previous_on_same_data
 
 
 def current_flow_run_id() -> str | None:
@@ -29,7 +31,16 @@ def read_production(model_name: str) -> ModelInfo | None:
 
 
 @task(name="decide promotion")
-def decide(candidate: ModelInfo, production: ModelInfo | None, policy: PromotionPolicy) -> Decision:
+def decide(
+    candidate: ModelInfo, production: ModelInfo | None, policy: PromotionPolicy, champion: ChampionScore | None = None
+) -> Decision:
+    """With ``champion`` (production re-scored on the candidate's window) the policy compares those numbers,
+    not production's registration-time metrics."""
+    if production is not None and champion is not None:
+        window = f"{champion.window[0]}..{champion.window[1]}"
+        return decide_on_window(
+            candidate.performance_metrics, champion.metrics, policy, window=window, production_unscored=champion.error
+        )
     return decide_promotion(
         candidate.performance_metrics, production.performance_metrics if production else None, policy
     )
@@ -60,3 +71,10 @@ def record_decision(model_id: str, event: str, actor: str, reason: str, awaiting
         model_id, event, actor=actor, reason=reason, flow_run_id=current_flow_run_id(),
         awaiting_approval=awaiting_approval,
     )
+
+
+@task(name="find a version trained on the same data", retries=2, retry_delay_seconds=2)
+def find_same_data(model_name: str, run: ResolvedRun) -> ModelInfo | None:
+    """The newest version from the same configuration when it saw the same data version (the gate)."""
+    return previous_on_same_data(registration.open_registry(), model_name, run)
+

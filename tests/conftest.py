@@ -18,7 +18,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 POSTGRES_ADMIN = os.environ.get("QMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 # A loaded machine (several test sessions at once) can need minutes to start a Prefect server.
-PREFECT_STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "90"))
+PREFECT_STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "300"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TABLES = "approvals, model_events, model_tags, model_metrics, model_states, model_versions, model_names"
 

@@ -20,6 +20,7 @@ from deployments.cli.data import data_app
 from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
 from deployments.cli.retrain import retrain_command
+from deployments.cli.rolling import rolling_command
 from tasks.core.errors import require_prefect_api
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ app.command("reject")(reject_command)
 
 app.add_typer(data_app, name="data")
 app.command("retrain")(retrain_command)
+app.command("rolling")(rolling_command)
 app.command("cleanup")(cleanup)
 
 

@@ -11,8 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deployments.cli.console import console, err_console
 from tasks.core.csv_import import import_csv
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import validate_qlib_dir
-from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, synthesize
+from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
 
 data_app = typer.Typer(help="Write and check Qlib data directories.", no_args_is_help=True)
 
@@ -28,7 +29,8 @@ def _progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
 @data_app.command("synth")
 def synth(
-    out: Path = typer.Option(..., "--out", help="Data directory to write (use as provider_uri)."),
+    directory: Path | None = typer.Argument(None, help="Data directory (same as --out)."),
+    out: Path | None = typer.Option(None, "--out", help="Data directory to write (use as provider_uri)."),
     instruments: int = typer.Option(60, min=2, max=5000, help="Number of stocks."),
     start: str = typer.Option(DEFAULT_START, help="First calendar day (YYYY-MM-DD)."),
     end: str = typer.Option(DEFAULT_END, help="Last calendar day (YYYY-MM-DD)."),
@@ -36,12 +38,32 @@ def synth(
     benchmark: str = typer.Option("SH000300", help="Symbol of the benchmark index series."),
     universe: str = typer.Option("csi300", help="Name of the index universe (besides 'all')."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
+    append_until: str | None = typer.Option(
+        None,
+        "--append-until",
+        help="Extend an existing synthetic directory with trading days up to this date "
+        "(YYYY-MM-DD); existing bytes stay unchanged.",
+    ),
+    alpha_strength: float = typer.Option(
+        1.0, help="Strength of the planted alpha (-1 flips its sign: a regime change for appended days)."
+    ),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
+    if (directory is None) == (out is None):
+        raise PipelineInputError("give the data directory once: DIR or --out DIR")
+    out = directory or out
+    assert out is not None
+    if append_until is not None:
+        added = append_synthetic(out, append_until, seed, benchmark=benchmark, alpha_strength=alpha_strength)
+        console.print(
+            f"appended {added.days} trading days ({added.start}..{added.end}) for {added.instruments} "
+            f"instruments to {added.out}"
+        )
+        return
     with _progress("writing instruments") as progress:
         report = synthesize(
-            out, instruments, start, end, seed,
-            benchmark=benchmark, universe=universe, overwrite=overwrite, progress=progress,
+            out, instruments, start, end, seed, benchmark=benchmark, universe=universe,
+            alpha_strength=alpha_strength, overwrite=overwrite, progress=progress,
         )  # fmt: skip
     console.print(
         f"wrote {report.instruments} instruments x {report.days} days ({report.start}..{report.end}) to "
@@ -62,12 +84,16 @@ def import_csv_command(
         "SH000300", help="Symbol whose CSV is the benchmark (kept out of universes)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace Qlib data already in --out."),
+    append: bool = typer.Option(
+        False, "--append", help="Add the rows after --out's last day; stored history stays unchanged."
+    ),
 ) -> None:
     """Convert per-instrument CSV files into a Qlib data directory."""
     with _progress("writing instruments") as progress:
         report = import_csv(
-            src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, progress=progress
-        )
+            src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, append=append,
+            progress=progress,
+        )  # fmt: skip
     for warning in report.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(

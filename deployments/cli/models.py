@@ -11,7 +11,7 @@ import typer
 from rich.panel import Panel
 
 from deployments.cli.console import console, history_table, metrics_table, models_table
-from registry import ModelFilter, ModelRegistry, ModelStatus
+from registry import ModelFilter, ModelInfo, ModelRegistry, ModelStatus
 from registry.db import Database, sqlite_url_for
 from registry.index_compat import export_index, import_index
 from registry.settings import load_settings
@@ -41,6 +41,7 @@ def list_models(
     model_type: Annotated[str | None, typer.Option("--type", help="Only this model type.")] = None,
     min_metric: Annotated[list[str] | None, typer.Option("--min", help="METRIC=VALUE lower bound, e.g. ic_mean=0.02.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE tag that must match.")] = None,
+    replay: Annotated[str | None, typer.Option("--replay", help="Only the windows of this rolling replay (its id).")] = None,
     date_from: Annotated[str | None, typer.Option(help="Trained on or after (YYYY-MM-DD).")] = None,
     date_to: Annotated[str | None, typer.Option(help="Trained on or before (YYYY-MM-DD).")] = None,
     order_by: Annotated[str, typer.Option(help="created_at, version, model_name or training_date.")] = "created_at",
@@ -49,9 +50,10 @@ def list_models(
 ) -> None:
     """List registered models as a table."""
     minimum = {k: float(v) for k, v in _pairs(min_metric or [], "--min").items()}
+    tags = {**_pairs(tag or [], "--tag"), **({"replay_id": replay} if replay else {})}
     flt = ModelFilter(
         model_name=name, status=list(status) if status else None, model_type=model_type,
-        min_performance=minimum or None, tags=_pairs(tag or [], "--tag") or None,
+        min_performance=minimum or None, tags=tags or None,
         date_from=date.fromisoformat(date_from) if date_from else None,
         date_to=date.fromisoformat(date_to) if date_to else None,
         order_by=order_by, limit=limit,  # type: ignore[arg-type]
@@ -70,13 +72,29 @@ def show(model_id: str) -> None:
     with ModelRegistry.from_settings() as reg:
         info = reg.get_model_info(model_id)
         events = reg.history(model_id=model_id)
-    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters"})
+    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters", "dataset_info"})
     body = "\n".join(f"[bold]{k}[/]: {v}" for k, v in fields.items() if v not in (None, {}, []))
-    console.print(Panel(body, title=model_id))
+    console.print(Panel(body + dataset_lines(info), title=model_id))
     console.print(metrics_table(info.performance_metrics))
     if info.hyperparameters:
         console.print_json(json.dumps(info.hyperparameters, default=str))
     console.print(history_table(events, title=f"History of {model_id}"))
+
+
+def dataset_lines(info: ModelInfo) -> str:
+    """The dataset a version was trained on: the exact segments and the data version first."""
+    if info.dataset_info is None:
+        return ""
+    dataset = info.dataset_info.model_dump(mode="json")
+    segments = dataset.pop("segments", None) or {}
+    lines = ["", "[bold]dataset[/]:"]
+    if segments:
+        lines.append("  segments: " + ", ".join(f"{name} {a}..{b}" for name, (a, b) in segments.items()))
+    for key in ("data_version", "window"):
+        if dataset.get(key) is not None:
+            lines.append(f"  {key.replace('_', ' ')}: {dataset.pop(key)}")
+    lines.extend(f"  {k}: {v}" for k, v in dataset.items() if v not in (None, {}, []))
+    return "\n".join(lines)
 
 
 @models_app.command("promote")

@@ -236,16 +236,6 @@ class PromotionRows(NamedTuple):
     production: VersionState | None
 
 
-def lock_name_of(session: Session, model_id: str) -> str:
-    """Lock the name row of `model_id`'s name FOR UPDATE and return the name (one statement)."""
-    refuse_impossible_id(model_id)
-    owner = select(ModelVersionRow.model_name).where(ModelVersionRow.model_id == model_id).scalar_subquery()
-    name = session.scalar(select(ModelNameRow.name).where(ModelNameRow.name == owner).with_for_update())
-    if name is None:
-        raise ModelNotFoundError(f"model {model_id!r} not found in registry")
-    return name
-
-
 def _promotion_rows() -> Executable:
     # Two indexed lookups (the target by its id, production by the partial unique index), one round trip.
     v, s = VERSIONS, STATES

@@ -24,7 +24,9 @@ from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import (
     FIELDS,
     Span,
+    append_days,
     prepare_output_dir,
+    read_calendar,
     validate_qlib_dir,
     write_calendar,
     write_features,
@@ -147,10 +149,13 @@ def import_csv(
     universes: Iterable[str] = ("csi300",),
     benchmark: str | None = "SH000300",
     overwrite: bool = False,
+    append: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Convert ``src/*.csv`` into a validated Qlib data directory at ``out``."""
+    """Convert ``src/*.csv`` into a validated Qlib data directory at ``out`` (``append``: extend it)."""
     src, out = Path(src), Path(out)
+    if append and overwrite:
+        raise CsvImportError(out, None, "give either --append or --overwrite, not both")
     files = sorted(p for p in src.glob("*.csv") if p.is_file()) if src.is_dir() else []
     if not files:
         raise CsvImportError(src, None, "no *.csv files found")
@@ -164,6 +169,8 @@ def import_csv(
                 path, None, f"instrument {symbol} appears twice (file names differ only in case)"
             )
         frames[symbol] = read_instrument_csv(path)
+    if append:
+        return _append(src, out, frames, universes, benchmark)
     calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in frames.values()))))
     prepare_output_dir(out, overwrite)
     write_calendar(out, calendar)
@@ -194,5 +201,44 @@ def import_csv(
         universes=names,
         benchmark=written_benchmark,
         rows=sum(len(f) for f in frames.values()),
+        warnings=warnings,
+    )
+
+
+def _append(
+    src: Path, out: Path, frames: dict[str, pd.DataFrame], universes: Iterable[str], benchmark: str | None
+) -> ImportReport:
+    """Append the rows after ``out``'s last calendar day; earlier rows are history and stay as stored."""
+    try:
+        stored = read_calendar(out)
+    except ValueError as exc:
+        raise CsvImportError(out, None, f"nothing to append to ({exc})") from None
+    end = stored[-1]
+    new = {symbol: frame.loc[frame.index > end] for symbol, frame in frames.items()}
+    skipped = sum(len(frame) - len(new[symbol]) for symbol, frame in frames.items())
+    days = pd.DatetimeIndex(sorted(set().union(*(f.index for f in new.values()))))
+    if days.empty:
+        raise CsvImportError(src, None, f"no rows after {end:%Y-%m-%d}, the last day already in {out}")
+    try:
+        members = ["all", *(u.lower() for u in universes)]
+        spans = append_days(out, days, new, new_members=members, keep_out=[benchmark] if benchmark else [])
+        validate_qlib_dir(out, benchmark=benchmark if benchmark in frames else None)
+    except ValueError as exc:
+        raise CsvImportError(src, None, str(exc)) from exc
+    warnings = []
+    if skipped:
+        warnings.append(
+            f"{skipped} rows on or before {end:%Y-%m-%d} skipped: --append never rewrites stored history "
+            "(re-import with --overwrite to correct past values)"
+        )
+    return ImportReport(
+        out=out,
+        instruments=len([s for s in spans if s != benchmark]),
+        days=len(days),
+        start=f"{days[0]:%Y-%m-%d}",
+        end=f"{days[-1]:%Y-%m-%d}",
+        universes=tuple(dict.fromkeys(["all", *(u.lower() for u in universes)])),
+        benchmark=benchmark if benchmark in frames else None,
+        rows=sum(len(f) for f in new.values()),
         warnings=warnings,
     )

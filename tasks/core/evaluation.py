@@ -205,24 +205,13 @@ def evaluate_model(
     workflow's backtest dates (which belong to the test segment).
     """
     log = logger or _log
-    port_analysis = copy.deepcopy(cfg.port_analysis or DEFAULT_PORT_ANALYSIS)
-    if segment != "test":
-        port_analysis["backtest"].update(start_time=None, end_time=None)
     with qlib_step(logger):
         init_from_qlib_init(cfg.qlib_init, settings or load_settings())
         pred = predict(model, dataset, segment)
         label = raw_label(dataset, segment)
-        log.info(
-            "evaluating %d predictions over %d days", len(pred), pred.index.get_level_values(0).nunique()
+        metrics, signal_artifacts, portfolio_artifacts = prediction_metrics(
+            pred, label, model, dataset, cfg, segment, log
         )
-        signal, signal_artifacts = signal_metrics(pred, label)
-        portfolio, portfolio_artifacts = portfolio_metrics(pred, model, dataset, port_analysis, log)
-        metrics = {
-            **signal,
-            **portfolio,
-            "test_days": float(pred.index.get_level_values("datetime").nunique()),
-        }
-        log.info("metrics: %s", ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
         if recorder_id is not None:
             recorder = _recorder(recorder_id)
             recorder.log_metrics(**{k: v for k, v in metrics.items() if math.isfinite(v)})
@@ -230,6 +219,32 @@ def evaluate_model(
             recorder.save_objects(artifact_path="sig_analysis", **signal_artifacts)
             recorder.save_objects(artifact_path="portfolio_analysis", **portfolio_artifacts)
     return metrics
+
+
+def prediction_metrics(
+    pred: pd.DataFrame,
+    label: pd.DataFrame,
+    model: Any,
+    dataset: DatasetH,
+    cfg: WorkflowConfig,
+    segment: str = "test",
+    log: Logger = _log,
+) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+    """Signal and portfolio metrics of ``pred`` against the raw ``label`` (callers hold the Qlib step).
+
+    The one metric code for every model compared: the candidate's evaluation and the production
+    model re-scored on the candidate's window both come here. Returns (metrics, signal artifacts,
+    portfolio artifacts).
+    """
+    port_analysis = copy.deepcopy(cfg.port_analysis or DEFAULT_PORT_ANALYSIS)
+    if segment != "test":
+        port_analysis["backtest"].update(start_time=None, end_time=None)
+    log.info("evaluating %d predictions over %d days", len(pred), pred.index.get_level_values(0).nunique())
+    signal, signal_artifacts = signal_metrics(pred, label)
+    portfolio, portfolio_artifacts = portfolio_metrics(pred, model, dataset, port_analysis, log)
+    metrics = {**signal, **portfolio, "test_days": float(pred.index.get_level_values("datetime").nunique())}
+    log.info("metrics: %s", ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
+    return metrics, signal_artifacts, portfolio_artifacts
 
 
 def _recorder(recorder_id: str) -> Any:

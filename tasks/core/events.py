@@ -1,4 +1,5 @@
-"""Prefect events about registry changes (`qmp.model.registered|promoted|rolled_back`), for automations."""
+"""Prefect events for automations: registry changes (`qmp.model.registered|promoted|rolled_back`) and a
+stale data feed (`qmp.data.stale`)."""
 
 from __future__ import annotations
 
@@ -31,4 +32,17 @@ def emit_model_event(event: str, info: ModelInfo, **payload: Any) -> None:
         event=f"qmp.model.{event}",
         resource={"prefect.resource.id": f"qmp.model.{info.model_id}", "qmp.model-name": info.model_name},
         payload={"model_id": info.model_id, "model_name": info.model_name, "version": info.version, **payload},
+    )
+
+
+def emit_stale_data(model_name: str, provider_uri: str, calendar_end: str, reason: str) -> None:
+    """Emit ``qmp.data.stale``: the data calendar of ``provider_uri`` ends too long ago."""
+    if not _prefect_is_listening():
+        return
+    from prefect.events import emit_event
+
+    emit_event(
+        event="qmp.data.stale",
+        resource={"prefect.resource.id": f"qmp.data.{provider_uri}", "qmp.model-name": model_name},
+        payload={"model_name": model_name, "provider_uri": provider_uri, "calendar_end": calendar_end, "reason": reason},
     )

@@ -179,10 +179,15 @@ class DataManifest:
         return json.dumps(self.__dict__, sort_keys=True)
 
     @classmethod
+    def read_text(cls, text: str) -> DataManifest:
+        """The inverse of :meth:`to_json`."""
+        return cls(**json.loads(text))
+
+    @classmethod
     def read(cls, path: Path) -> DataManifest | None:
         """The manifest at ``path``, or None when missing or unreadable."""
         try:
-            return cls(**json.loads(path.read_text()))
+            return cls.read_text(path.read_text())
         except (OSError, ValueError, TypeError):
             return None
 
@@ -271,7 +276,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _entries(cache_dir: Path) -> list[Path]:
-    """Qlib's complete cache files (data + .meta + .index); half-written ones are removed."""
+    """Qlib's complete cache files (data + .meta + .index)."""
     entries = []
     for meta in sorted(cache_dir.glob("*.meta")):
         data = meta.with_suffix("")
@@ -307,7 +312,8 @@ def sync_qlib_cache(provider_uri: str | Path, cache_dir: Path, redis_url: str) -
     """Bring Qlib's cache files in ``cache_dir`` to the data directory's current version (Qlib initialised).
 
     Returns what was done: ``current`` (nothing to do), ``new`` (no cache files yet), ``extended`` (Qlib's
-    update appended the new days) or ``rebuilt`` (cache files deleted; Qlib builds them again on use).
+    update appended the new days) or ``rebuilt`` (cache files deleted, all or those Qlib's update cannot extend
+    exactly; Qlib builds them again on use).
     """
     import redis
     import redis_lock
@@ -356,8 +362,7 @@ def _qlib_update(entry: Path) -> int:
 
 def _clear_entry(entry: Path, conn: Any) -> None:
     """Delete one cache file under Qlib's writer lock for it, so no reader is half-way through it."""
-    from qlib.config import C
-    from qlib.data.cache import CacheUtils, DiskDatasetCache
+    from qlib.data.cache import CacheUtils
 
-    with CacheUtils.writer_lock(conn, f"{C.dpm.get_data_uri('day')}:dataset-{entry.name}"):
+    with CacheUtils.writer_lock(conn, _qlib_lock_name(entry.name)):
         DiskDatasetCache.clear_cache(entry)

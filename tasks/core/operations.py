@@ -38,14 +38,19 @@ def metadata_for(
     experiment_name: str | None,
     recorder_id: str | None,
     tags: dict[str, str] | None = None,
+    dataset_extras: dict[str, Any] | None = None,
 ) -> ModelMetadata:
-    """Registry metadata for a model trained from `cfg` (non-finite metrics are left out)."""
+    """Registry metadata for a model trained from `cfg` (non-finite metrics are left out).
+
+    ``dataset_extras`` (the window's exact segments, the data version, ...) are kept in the dataset info.
+    """
     info = cfg.dataset_info
-    dataset = DatasetConfig(
+    fields: dict[str, Any] = dict(
         instruments=info.instruments, start_time=info.start_time, end_time=info.end_time,
         label=info.label[0] if info.label else None, handler=info.handler,
         segments=info.segments, benchmark=info.benchmark,
     )
+    dataset = DatasetConfig(**{**fields, **(dataset_extras or {})})
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
     config_tag = {"config": Path(cfg.source).name} if cfg.source and cfg.source != "<inline config>" else {}
     return ModelMetadata(

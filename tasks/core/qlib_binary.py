@@ -172,3 +172,90 @@ def validate_qlib_dir(out: Path, *, benchmark: str | None = None, fields: Iterab
             series = read_field(out, symbol, field, calendar)
             if field == "close" and series.isna().all():
                 raise QlibDataError(f"{out / 'features' / symbol.lower()}: close is all NaN")
+
+
+def _stored_span(out: Path, symbol: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
+    """(first, last) calendar index of ``symbol``'s stored close series, or None if it has none."""
+    path = out / "features" / symbol.lower() / f"close.{FREQ}.bin"
+    if not path.is_file():
+        return None
+    series = read_field(out, symbol, "close", calendar)
+    first = int(calendar.get_loc(series.index[0]))
+    return first, first + len(series) - 1
+
+
+def append_days(
+    out: Path,
+    days: pd.DatetimeIndex,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    new_members: Iterable[str] = (),
+    keep_out: Iterable[str] = (),
+) -> dict[str, Span]:
+    """Extend a Qlib data directory with trading ``days`` after its calendar's last day.
+
+    Every existing byte of the calendar and of each feature file stays as it is: values are appended
+    (a series that stopped before the old last day is padded with NaN first). ``change`` is recomputed
+    across the boundary from the last stored close. Universe members that were listed until their
+    series' old end are extended to the new end; instruments without stored data are written whole
+    and added to the universes named in ``new_members`` (except those in ``keep_out``, e.g. the
+    benchmark). Returns the new spans of the written instruments.
+    """
+    calendar = read_calendar(out)
+    days = pd.DatetimeIndex(days)
+    if days.empty:
+        raise QlibDataError(f"{out}: no new trading days to append after {calendar[-1]:%Y-%m-%d}")
+    if not days.is_monotonic_increasing or not days.is_unique or days[0] <= calendar[-1]:
+        raise QlibDataError(
+            f"{out}: appended days must be strictly increasing and after {calendar[-1]:%Y-%m-%d}, "
+            f"got {days[0]:%Y-%m-%d}"
+        )
+    full = calendar.append(days)
+    old_spans = {symbol: _stored_span(out, symbol, calendar) for symbol in frames}
+    for symbol, frame in frames.items():
+        unknown = frame.index.difference(days)
+        if len(unknown):
+            raise QlibDataError(
+                f"instrument {symbol}: appended rows must be on the new days, got {unknown[0]:%Y-%m-%d}"
+            )
+    spans: dict[str, Span] = {}
+    for symbol, frame in frames.items():
+        traded = frame.dropna(how="all")
+        if traded.empty:
+            continue
+        stored = old_spans[symbol]
+        if stored is None:
+            spans[symbol] = write_features(out, symbol, frame, full)
+            continue
+        first, last = stored
+        directory = out / "features" / symbol.lower()
+        window = frame.reindex(days[: days.get_loc(traded.index[-1]) + 1])
+        if "close" in window and "change" in window:
+            previous = read_field(out, symbol, "close", calendar).ffill().iloc[-1]
+            closes = pd.concat([pd.Series([previous]), window["close"].reset_index(drop=True)])
+            change = (closes / closes.ffill().shift(1) - 1).iloc[1:].to_numpy()
+            window["change"] = np.where(window["close"].notna(), change, np.nan)
+        padding = np.full(len(calendar) - 1 - last, np.nan)
+        for field in window.columns:
+            path = directory / f"{field.lower()}.{FREQ}.bin"
+            stored_len = (path.stat().st_size // 4 - 1) if path.is_file() else None
+            if stored_len is None or first + stored_len - 1 != last:
+                raise QlibDataError(f"{path}: its length does not match the close series; cannot append")
+            values = np.concatenate([padding, window[field].to_numpy(dtype=np.float64)]).astype(_BIN_DTYPE)
+            with path.open("ab") as handle:
+                handle.write(values.tobytes())
+        spans[symbol] = Span(calendar[first], window.index[-1])
+    with (out / "calendars" / f"{FREQ}.txt").open("a") as handle:
+        handle.write("".join(f"{day:%Y-%m-%d}\n" for day in days))
+    added, outside = set(new_members), {symbol.upper() for symbol in keep_out}
+    for path in sorted((out / "instruments").glob("*.txt")):
+        members = read_universe(out, path.stem)
+        for symbol, span in spans.items():
+            stored = old_spans.get(symbol)
+            if stored is None:
+                if path.stem in added and symbol.upper() not in outside:
+                    members[symbol.upper()] = span
+            elif symbol.upper() in members and members[symbol.upper()].end == calendar[stored[1]]:
+                members[symbol.upper()] = Span(members[symbol.upper()].start, span.end)
+        write_universe(out, path.stem, members)
+    return spans

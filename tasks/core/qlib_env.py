@@ -172,3 +172,21 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
         location = mlflow_artifact_root(settings) / name
         return str(client.create_experiment(name, artifact_location=location.as_uri()))
 
+
+
+_seen_data_versions: dict[str, str] = {}
+
+
+def forget_stale_data(provider_uri: str | Path, version: object) -> None:
+    """Drop Qlib's in-process calendar, instrument and feature caches when the data directory's version
+    changed since this process last read it: appended days or a corrected value must be seen by a
+    long-lived process (``qmp serve`` runs every scheduled flow in one process)."""
+    from qlib.data.cache import H
+
+    provider, current = str(Path(provider_uri).expanduser().resolve()), str(version)
+    with QLIB_LOCK:
+        previous = _seen_data_versions.get(provider)
+        if previous is not None and previous != current:
+            _log.info("data in %s changed (%s -> %s): clearing Qlib's in-memory caches", provider, previous, current)
+            H.clear()
+        _seen_data_versions[provider] = current

@@ -24,7 +24,11 @@ from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_binary import (
     FIELDS,
     Span,
+    append_days,
     prepare_output_dir,
+    read_calendar,
+    read_field,
+    read_universe,
     validate_qlib_dir,
     write_calendar,
     write_features,
@@ -248,3 +252,88 @@ def synthesize(
         late_listings=sum(span.start > market.calendar[0] for span in spans.values()),
         delistings=sum(span.end < market.calendar[-1] for span in spans.values()),
     )
+
+
+@dataclass(frozen=True)
+class AppendReport:
+    """What :func:`append_synthetic` added."""
+
+    out: Path
+    instruments: int
+    days: int
+    start: str
+    end: str
+
+
+def append_synthetic(
+    out: Path,
+    until: str,
+    seed: int = 0,
+    *,
+    benchmark: str = "SH000300",
+    alpha_strength: float = 1.0,
+) -> AppendReport:
+    """Extend a synthetic directory with trading days up to ``until``; existing bytes stay unchanged.
+
+    The new days continue each listed stock from its last close and factor with the same model of
+    returns (fresh alpha and quirk paths; ``alpha_strength`` -1 flips the planted alpha, a regime
+    change). Holidays, lost rows and a benchmark follow as in :func:`synthesize`. The same directory,
+    ``until`` and ``seed`` give the same bytes.
+    """
+    out = Path(out)
+    calendar = read_calendar(out)
+    last = calendar[-1]
+    business = pd.bdate_range(last + pd.Timedelta(days=1), until)
+    if business.empty:
+        raise PipelineInputError(f"{out}: already ends {last:%Y-%m-%d}; nothing to append until {until}")
+    rng = np.random.default_rng([seed, int(last.strftime("%Y%m%d"))])
+    if len(business) > 2:
+        holidays = rng.choice(np.arange(1, len(business) - 1), size=len(business) // 50, replace=False)
+        business = business.delete(np.sort(holidays))
+    days = len(business)
+    live = {}
+    for symbol in sorted(read_universe(out, "all")):
+        close = read_field(out, symbol, "close", calendar)
+        if close.index[-1] == last and not np.isnan(close.iloc[-1]):
+            factor = read_field(out, symbol, "factor", calendar)
+            live[symbol] = (float(close.iloc[-1]), float(factor.iloc[-1]))
+    if not live:
+        raise PipelineInputError(f"{out}: no instrument trades on the last day {last:%Y-%m-%d}; nothing to continue")
+    n = len(live)
+    market = rng.normal(0.0003, 0.01, days)
+    beta = rng.uniform(0.6, 1.4, n)
+    noise_std = rng.uniform(0.012, 0.025, n)
+    alpha, quirk = _persistent_normal(rng, days + 1, n), _persistent_normal(rng, days + 1, n)
+    signal = alpha_strength * (ALPHA_STD * alpha + QUIRK_EFFECT * (quirk**2 - 1))
+    returns = beta * market[:, None] + signal[:-1] + rng.normal(0, 1, (days, n)) * noise_std
+    alpha, quirk = alpha[1:], quirk[1:]
+    traded = rng.random((days, n)) > 0.002
+    returns = np.where(traded, np.clip(returns, -LIMIT, LIMIT), 0.0)
+    last_close = np.array([c for c, _ in live.values()])
+    close = last_close * np.cumprod(1 + returns, axis=0)
+    factor = np.array([f for _, f in live.values()]) * np.ones((days, n))
+    volume = rng.uniform(1e5, 5e6, n) * np.exp(0.6 * alpha + rng.normal(0, 0.4, (days, n)))
+    wiggle = noise_std * rng.normal(0, 1, (3, days, n))
+    prev_close = np.vstack([last_close, close[:-1]])
+    open_ = prev_close * (1 + np.clip(0.3 * wiggle[0], -LIMIT, LIMIT))
+    high = np.maximum(open_, close) * (1 + 0.4 * np.abs(wiggle[1]))
+    low = np.minimum(open_, close) * (1 - 0.4 * np.abs(wiggle[2]))
+    vwap = close * (1 + 0.008 * quirk + 0.002 * rng.normal(0, 1, (days, n)))
+    high, low = np.maximum(high, vwap), np.minimum(low, vwap)
+    frames = {}
+    for i, symbol in enumerate(live):
+        columns = {"open": open_, "high": high, "low": low, "close": close, "volume": volume, "vwap": vwap}
+        frame = pd.DataFrame({k: v[:, i] for k, v in columns.items()}, index=business)
+        frame["factor"] = factor[:, i]
+        frame[~traded[:, i]] = np.nan
+        frame["change"] = np.nan  # append_days computes it across the boundary
+        frames[symbol] = frame[list(FIELDS)]
+    bench_close = read_field(out, benchmark, "close", calendar).ffill().iloc[-1]
+    bench = _benchmark(business, np.where(traded, returns, np.nan), volume * traded)
+    scale = float(bench_close) / 3000  # _benchmark starts its index at 3000
+    for column in ("open", "high", "low", "close", "vwap"):
+        bench[column] = bench[column] * scale
+    frames[benchmark] = bench[list(FIELDS)]
+    append_days(out, business, frames)
+    validate_qlib_dir(out, benchmark=benchmark)
+    return AppendReport(out, n, days, f"{business[0]:%Y-%m-%d}", f"{business[-1]:%Y-%m-%d}")

@@ -32,10 +32,12 @@ import pandas as pd
 from qlib.workflow.task.gen import trunc_segments
 from qlib.workflow.task.utils import TimeAdjuster
 
+from tasks.core.errors import PipelineInputError
+
 Segment = tuple[pd.Timestamp, pd.Timestamp]
 
 
-class WindowError(ValueError):
+class WindowError(PipelineInputError):
     """A window cannot be placed on the calendar (the message says what is missing)."""
 
 

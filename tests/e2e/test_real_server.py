@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "120"))
 LINEAR = {"config_path": str(ROOT / "examples" / "workflow_config_linear_Alpha158.yaml")}
+# The synthetic data ends in 2022: the deployment's stale-data alarm is switched off for these runs.
+FRESH_ENOUGH: dict[str, Any] = {"freshness": {"max_data_age_days": None}}
 
 
 def _free_port() -> int:
@@ -153,7 +155,7 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
     manual = run_deployment(
         "retrain/retrain-lgbm-alpha158", timeout=0,
         parameters={"model_name": "e2e_alpha158", "workflow": LINEAR, "policy": {"approval": "manual"},
-                    "approval": {"timeout_seconds": 600, "poll_interval_seconds": 2}},
+                    "approval": {"timeout_seconds": 600, "poll_interval_seconds": 2}, **FRESH_ENOUGH},
     )
     paused = _wait_for(manual.id, {StateType.PAUSED}, 300, stack["logs"])
     registry = ModelRegistry(stack["registry_dir"], stack["database_url"])
@@ -167,13 +169,20 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
     assert promoted and promoted[-1].actor == "erin" and promoted[-1].reason == "looks good"
     assert promoted[-1].flow_run_id == str(manual.id)
 
+    # The same configuration on the same data: the gate ends the run Completed and registers nothing.
+    unchanged = run_deployment(
+        "retrain/retrain-lgbm-alpha158", timeout=0,
+        parameters={"model_name": "e2e_alpha158", "workflow": LINEAR, **FRESH_ENOUGH},
+    )
+    _wait_for(unchanged.id, {StateType.COMPLETED}, 300, stack["logs"])
+    assert len(registry.list_models(ModelFilter(model_name="e2e_alpha158"))) == 1
     automatic = run_deployment(
         "retrain/retrain-lgbm-alpha158", timeout=0,
-        parameters={"model_name": "e2e_alpha158", "workflow": LINEAR},
+        parameters={"model_name": "e2e_alpha158", "workflow": LINEAR, "force": True, **FRESH_ENOUGH},
     )
     _wait_for(automatic.id, {StateType.COMPLETED}, 300, stack["logs"])
     assert len(registry.list_models(ModelFilter(model_name="e2e_alpha158"))) == 2
-    # The same deterministic configuration is not better than production, so production stays.
+    # The same deterministic configuration on the same window is not better than production, so production stays.
     assert registry.get_production_model("e2e_alpha158").model_id == production.model_id  # type: ignore[union-attr]
     registry.close()
 

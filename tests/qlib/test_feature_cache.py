@@ -5,6 +5,7 @@ These tests use the real Redis at 127.0.0.1:6379 (a missing Redis fails them in 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -50,15 +51,6 @@ HANDLER: dict[str, Any] = {
     },
 }
 SPAN = ("2021-03-01", None)
-# What the training processes of the shared-cache test build (feature_cache_worker.py).
-ALPHA158: dict[str, Any] = {
-    "class": "Alpha158",
-    "module_path": "qlib.contrib.data.handler",
-    "kwargs": {"instruments": "csi300", "start_time": "2021-03-01", "end_time": None,
-               "fit_start_time": "2021-03-01", "fit_end_time": "2021-06-30"},
-}
-
-
 @pytest.fixture(scope="module")
 def redis_url() -> str:
     from tasks.core.feature_cache import redis_reachable
@@ -175,8 +167,11 @@ def test_two_processes_training_at_once_share_the_cache(
 ) -> None:
     env = {**os.environ, "QMP_FEATURE_CACHE": "qlib", "QMP_REDIS_URL": cached.redis_url}
     outputs = [tmp_path / f"worker{i}.pkl" for i in range(2)]
+    handler = tmp_path / "handler.json"
+    handler.write_text(json.dumps(HANDLER))
     workers = [
-        subprocess.Popen([sys.executable, str(HERE / "feature_cache_worker.py"), str(data), model, str(out)],
+        subprocess.Popen([sys.executable, str(HERE / "feature_cache_worker.py"), str(data), model, str(handler),
+                          str(out)],
                          env={**env, "QMP_REGISTRY_DIR": str(tmp_path / f"registry-{model}")},
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         for model, out in zip(("lightgbm", "linear"), outputs, strict=True)
@@ -184,8 +179,7 @@ def test_two_processes_training_at_once_share_the_cache(
     for worker in workers:
         output, _ = worker.communicate(timeout=600)
         assert worker.returncode == 0, output.decode()[-3000:]
-    qlib_env.init_qlib(data, settings=uncached)
-    expected = compute_raw_features(ALPHA158, SPAN)
+    expected = _features(data, uncached)
     for out in outputs:
         with out.open("rb") as handle:
             result = pickle.load(handle)

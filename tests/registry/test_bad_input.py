@@ -24,6 +24,7 @@ from registry import (
     ModelMetadata,
     ModelRegistry,
 )
+from registry.errors import InvalidArgumentError
 from tests.registry.registry_helpers import leftover_dirs, metadata
 
 BAD_NAMES = [
@@ -194,7 +195,7 @@ def test_registry_errors_are_not_value_errors_so_pydantic_cannot_swallow_them() 
 def test_naive_datetime_is_refused_by_production_at(registry: ModelRegistry) -> None:
     from datetime import datetime
 
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(InvalidArgumentError, match="timezone-aware"):
         registry.production_at("lgbm_alpha158", datetime(2024, 1, 1))
 
 

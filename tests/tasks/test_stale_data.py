@@ -1,0 +1,40 @@
+"""The stale-data rule: weekdays since the calendar's last day, counted in the deployment's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from tasks.core.data_version import DataVersion
+from tasks.core.rolling import WindowSettings, stale_data_reason, weekdays_behind
+
+
+@pytest.mark.parametrize(
+    ("end", "today", "behind"),
+    [
+        (date(2026, 11, 27), date(2026, 11, 27), 0),  # Friday's data on Friday
+        (date(2026, 11, 27), date(2026, 11, 29), 0),  # the weekend adds nothing
+        (date(2026, 11, 27), date(2026, 11, 30), 1),  # Monday: one weekday without data
+        (date(2026, 11, 20), date(2026, 12, 3), 9),
+    ],
+)
+def test_weekdays_behind_counts_weekdays_after_the_calendar_end(end: date, today: date, behind: int) -> None:
+    assert weekdays_behind(end, today) == behind
+
+
+def test_stale_reason_names_the_calendar_end_in_one_line_and_respects_the_time_zone() -> None:
+    version = DataVersion(date(2026, 11, 24), "abc")
+    # 2026-12-01 20:00 UTC is already Wednesday 2 December in Shanghai: 6 weekdays behind there, 5 in UTC.
+    now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
+    assert stale_data_reason(version, 5, "UTC", now) is None
+    reason = stale_data_reason(version, 5, "Asia/Shanghai", now)
+    assert reason is not None and "\n" not in reason
+    assert "the calendar ends 2026-11-24, 6 weekdays before 2026-12-02 (Asia/Shanghai)" in reason
+    assert stale_data_reason(version, None, "Asia/Shanghai", now) is None
+
+
+def test_window_settings_describe_themselves() -> None:
+    assert WindowSettings().describe().startswith("fixed")
+    rolling = WindowSettings(mode="rolling", anchor=date(2022, 6, 30))
+    assert "anchor 2022-06-30" in rolling.describe() and "train 200" in rolling.describe()
