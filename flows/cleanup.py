@@ -7,6 +7,7 @@ from datetime import timedelta
 from prefect import flow, get_run_logger
 from pydantic import Field
 
+from flows.approval import sweep_expired_approvals
 from flows.reporting import cleanup_markdown, publish_cleanup
 from registry.retention import CleanupPolicy, CleanupReport, summarize
 from tasks.cleanup_steps import archive_stale_models, sweep_orphan_artifacts
@@ -23,8 +24,10 @@ class CleanupParameters(CleanupPolicy):
         return CleanupPolicy(**self.model_dump(include=set(CleanupPolicy.model_fields)))
 
 
-@flow(name="cleanup", description="Archive stale non-production models, purge old artifacts, sweep orphans.")
+@flow(name="cleanup", description="Time out expired approvals, archive stale non-production models, purge old artifacts, sweep orphans.")
 def cleanup(params: CleanupParameters = CleanupParameters()) -> CleanupReport:
+    if not params.dry_run:
+        sweep_expired_approvals()  # a suspended run holds no process to notice its own deadline
     result = archive_stale_models(params.policy())
     sweep = sweep_orphan_artifacts(timedelta(hours=params.orphan_grace_hours), params.dry_run)
     report = summarize(result, sweep)

@@ -64,9 +64,10 @@ class WorkflowSource(BaseModel):
 class ApprovalSettings(BaseModel):
     """How long a manual approval may take."""
 
-    timeout_seconds: int = Field(86_400, ge=5, le=7 * 86_400, title="Approval timeout (s)",
+    timeout_seconds: int = Field(86_400, ge=5, le=30 * 86_400, title="Approval timeout (s)",
                                  description="Without an answer by then the model stays a candidate.")
-    poll_interval_seconds: int = Field(10, ge=1, le=600, title="Poll interval (s)")
+    poll_interval_seconds: int = Field(10, ge=1, le=600, title="Poll interval (s)",
+                                       description="Only for a run outside a deployment, which waits in its process.")
 
 
 EvaluationSegment = Annotated[

@@ -1,5 +1,6 @@
 """The Qlib Model Pipeline's model registry: a plain library (it never imports Prefect)."""
 
+from registry.approvals import Approval, ApprovalClosedError, Approvals, ApprovalState, Claim
 from registry.errors import (
     AmbiguousProductionError,
     ArtifactStorageError,
@@ -31,7 +32,12 @@ from registry.statuses import ModelStatus
 
 __all__ = [
     "AmbiguousProductionError",
+    "Approval",
+    "ApprovalClosedError",
+    "ApprovalState",
+    "Approvals",
     "ArtifactStorageError",
+    "Claim",
     "CorruptedArtifactError",
     "DatasetConfig",
     "DuplicateVersionError",

@@ -33,6 +33,9 @@ class EventKind(StrEnum):
     APPROVAL_REJECTED = "approval_rejected"
     APPROVAL_TIMED_OUT = "approval_timed_out"
     PREDICTIONS_RECOMPUTED = "predictions_recomputed"
+    APPROVED = "approved"
+    APPROVAL_REFUSED = "approval_refused"  # an answer that came too late, to a closed request, or failed the stale check
+    APPROVAL_SUPERSEDED = "approval_superseded"
     COMPARED = "compared"  # the candidate against production re-scored on its window, before the decision
 
 

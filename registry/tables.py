@@ -237,6 +237,39 @@ class ModelEventRow(Base):
     )
 
 
+APPROVAL_STATES_SQL = "'pending', 'approved', 'rejected', 'refused', 'timed_out', 'superseded'"
+
+
+class ApprovalRow(Base):
+    """One request for a person's approval of a model version, and its one decision.
+
+    The decision is taken by a conditional UPDATE (`WHERE state = 'pending'`): of two concurrent answers
+    exactly one changes the row, on every backend and isolation level.
+    """
+
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(String(200), unique=True)  # a version is put to a person once
+    model_name: Mapped[str] = mapped_column(String(100))
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    # What the person was shown: production at the time, both metric sets, the policy and its reasons.
+    production_model_id: Mapped[str | None] = mapped_column(String(200))
+    comparison: Mapped[dict[str, Any]]
+    decided_by: Mapped[str | None] = mapped_column(String(256))
+    decided_at: Mapped[datetime | None]
+    comment: Mapped[str | None] = mapped_column(Text)
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({APPROVAL_STATES_SQL})", name="state_known"),
+        Index("ix_approvals_name_state", "model_name", "state"),
+    )
+
+
 # The Core tables behind the rows, typed as tables (the declarative `__table__` attribute is a FromClause).
 VERSIONS = cast(Table, ModelVersionRow.__table__)
 STATES = cast(Table, ModelStateRow.__table__)
@@ -268,3 +301,4 @@ class PredictionRow(Base):
 
 
 PREDICTIONS = cast(Table, PredictionRow.__table__)
+APPROVALS = cast(Table, ApprovalRow.__table__)

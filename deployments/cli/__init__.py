@@ -17,6 +17,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import typer
 
+from deployments.cli.approvals import approvals_app, approve_command, reject_command
 from deployments.cli.cleanup import cleanup
 from deployments.cli.console import err_console
 from deployments.cli.data import data_app
@@ -38,6 +39,9 @@ app = typer.Typer(
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
+app.add_typer(approvals_app, name="approvals")
+app.command("approve")(approve_command)
+app.command("reject")(reject_command)
 
 
 app.add_typer(data_app, name="data")

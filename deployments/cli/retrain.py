@@ -104,9 +104,11 @@ def retrain_command(
     config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="qrun-style workflow YAML.")],
     model_name: Annotated[str, typer.Option("--model-name", help="Registry name, e.g. lgbm_alpha158.")],
     approval: Annotated[ApprovalMode | None, typer.Option(
-        help="auto: promote when the candidate beats production. manual: pause for a person in the Prefect UI "
-             "only when it beats production (otherwise keep it without asking). always: pause for every candidate. "
-             "[default: auto]",
+        help="auto: promote when the candidate beats production. manual: pause for a person only when it beats "
+             "production (otherwise keep it without asking). always: pause for every candidate. A person answers "
+             "with the Prefect UI's Resume button or `qmp approve` / `qmp reject` from another shell. This command "
+             "runs outside a deployment, so it waits in this process (a blocking pause); a deployment run suspends "
+             "instead and holds no process while it waits. [default: auto]",
     )] = None,
     provider_uri: Annotated[Path | None, typer.Option("--provider-uri", help="Qlib data directory (overrides the YAML).")] = None,
     approval_timeout: Annotated[int | None, typer.Option(
@@ -131,7 +133,11 @@ def retrain_command(
     anchor: Annotated[str, typer.Option(help="Rolling: last trading day the windows end at (latest or YYYY-MM-DD).")] = "latest",
     force: Annotated[bool, typer.Option("--force", help="Train even when the data has not changed.")] = False,
 ) -> None:
-    """Train, evaluate, register and (maybe) promote one model."""
+    """Train, evaluate, register and (maybe) promote one model, in this process.
+
+    With --approval manual or always this process waits for the answer (a blocking pause, up to
+    --approval-timeout): only a deployment run (`qmp serve`, or a worker) can suspend and free its process.
+    """
     try:
         options = build_options(
             policy_file=policy_file, approval=approval.value if approval else None, approval_timeout=approval_timeout,
@@ -148,5 +154,6 @@ def retrain_command(
     except ValueError as exc:
         raise PipelineInputError(str(exc)) from None
     if options.policy.approval != "auto":
-        console.print("[yellow]approval: when the run pauses, open it in the Prefect UI and press Resume to decide[/]")
+        console.print("[yellow]approval: this process waits; answer with the Prefect UI's Resume button or "
+                      "`qmp approve MODEL_ID --approver NAME` / `qmp reject ...` from another shell[/]")
     print_result(run_retrain(config, model_name, options, provider_uri))

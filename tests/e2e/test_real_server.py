@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "120"))
 LINEAR = {"config_path": str(ROOT / "examples" / "workflow_config_linear_Alpha158.yaml")}
 # The synthetic data ends in 2022: the deployment's stale-data alarm is switched off for these runs.
 FRESH_ENOUGH: dict[str, Any] = {"freshness": {"max_data_age_days": None}}
@@ -100,7 +101,7 @@ def _run_stack(
             stderr=subprocess.STDOUT,
         )
         processes.append(server)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + STARTUP_S
         while True:
             try:
                 if httpx.get(f"{api}/health", timeout=2).status_code == 200:
@@ -108,7 +109,7 @@ def _run_stack(
             except httpx.HTTPError:
                 pass
             assert server.poll() is None, (logs / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "prefect server did not become healthy in 120 s"
+            assert time.monotonic() < deadline, f"prefect server did not become healthy in {STARTUP_S} s"
             time.sleep(1)
         for command in (
             [PREFECT, "work-pool", "create", "qmp-process", "--type", "process"],
@@ -116,17 +117,25 @@ def _run_stack(
         ):
             done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=180)
             assert done.returncode == 0, f"{' '.join(command[1:])} failed:\n{done.stdout}\n{done.stderr}"
-        worker = subprocess.Popen(
-            [PREFECT, "worker", "start", "--pool", "qmp-process"],
-            env=env, cwd=ROOT, stdout=files.enter_context(open(logs / "worker.log", "wb")),  # noqa: SIM115 - the ExitStack closes it
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(worker)
+        start_worker(env, logs, processes, files)
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            yield {"api": api, "registry_dir": registry_dir, "database_url": postgres_url, "logs": logs, "env": env}
+            yield {"api": api, "registry_dir": registry_dir, "database_url": postgres_url, "logs": logs, "env": env,
+                   "processes": processes, "files": files}
     finally:
         for process in reversed(processes):
             _stop(process)
+
+
+def start_worker(env: dict[str, str], logs: Path, processes: list[subprocess.Popen[bytes]], files: ExitStack,
+                 log_name: str = "worker.log") -> subprocess.Popen[bytes]:
+    """A process worker on the qmp-process pool; stopped with the stack."""
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "qmp-process"],
+        env=env, cwd=ROOT, stdout=files.enter_context(open(logs / log_name, "ab")),  # noqa: SIM115 - the ExitStack closes it
+        stderr=subprocess.STDOUT,
+    )
+    processes.append(worker)
+    return worker
 
 
 def _wait_for(flow_run_id: Any, done: set[StateType], timeout: float, logs: Path) -> FlowRun:
@@ -151,7 +160,7 @@ def test_retrain_deployment_runs_on_the_worker_and_waits_for_approval(stack: dic
     paused = _wait_for(manual.id, {StateType.PAUSED}, 300, stack["logs"])
     registry = ModelRegistry(stack["registry_dir"], stack["database_url"])
     assert registry.get_production_model("e2e_alpha158") is None
-    resume_flow_run(paused.id, run_input={"approve": True, "approver": "erin", "comment": "looks good"})
+    resume_flow_run(paused.id, run_input={"decision": "approve", "approver": "erin", "comment": "looks good"})
     _wait_for(manual.id, {StateType.COMPLETED}, 180, stack["logs"])
 
     production = registry.get_production_model("e2e_alpha158")

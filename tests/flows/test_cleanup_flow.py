@@ -59,12 +59,14 @@ def artifacts_of(flow_run_id: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def run_logs_at_info() -> Any:
-    """The session logs Prefect at WARNING; the report is logged at INFO."""
-    logger = logging.getLogger("prefect.task_runs")
-    previous = logger.level
-    logger.setLevel(logging.INFO)
+    """The session logs Prefect at WARNING; the flow logs the report at INFO."""
+    loggers = [logging.getLogger(name) for name in ("prefect.task_runs", "prefect.flow_runs")]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
     yield
-    logger.setLevel(previous)
+    for logger, level in zip(loggers, previous, strict=True):
+        logger.setLevel(level)
 
 
 def logged_messages(flow_run_id: Any) -> str:

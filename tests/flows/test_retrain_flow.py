@@ -156,7 +156,8 @@ def test_manual_mode_pauses_until_a_person_decides(
     paused = _paused_run("approval_demo", box)
     candidate_id = pipeline.list_models()[0].model_id
     assert pipeline.list_models()[0].model_id != first_production.model_id
-    resume_flow_run(paused.id, run_input={"approve": approve, "approver": "alice", "comment": "checked the backtest"})
+    resume_flow_run(paused.id, run_input={"decision": "approve" if approve else "reject", "approver": "alice",
+                                         "comment": "checked the backtest"})
     thread.join(timeout=180)
     assert "error" not in box, box.get("error")
     result: RetrainResult = box["result"]

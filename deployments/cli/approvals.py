@@ -1,0 +1,121 @@
+"""`qmp approvals list`, `qmp approve`, `qmp reject`: answer a pending approval from the command line.
+
+Listing reads the registry only. Answering imports Prefect (lazily, inside the commands): the answer is
+checked against the waiting run's form, decided exactly once in the registry, then the run is resumed
+with the same input model the Prefect UI's Resume form produces.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from deployments.cli.console import console, err_console, fmt
+from registry import Approvals, ModelRegistry
+
+approvals_app = typer.Typer(help="Candidates awaiting a person's approval.", no_args_is_help=True)
+
+Approver = Annotated[str, typer.Option("--approver", help="Your name; recorded in the registry history.")]
+Comment = Annotated[str, typer.Option("--comment", help="Why; recorded in the registry history.")]
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(max(delta.total_seconds(), 0))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days}d {hours}h" if days else f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
+
+
+@approvals_app.command("list")
+def list_approvals(
+    name: Annotated[str | None, typer.Option("--name", help="Only this model name.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Candidates awaiting approval, oldest first, with their comparison with production and their age."""
+    from tasks.core.approvals import pending_approvals
+
+    now = datetime.now(UTC)
+    pending = pending_approvals(model_name=name, now=now)
+    if as_json:
+        console.print_json(json.dumps([p.model_dump(mode="json") for p in pending]))
+        return
+    if not pending:
+        console.print("no candidate is awaiting approval")
+        return
+    for p in pending:
+        table = Table(title=f"{p.model_id} vs {p.production_model_id or 'no production model'}", title_justify="left")
+        for column in ("metric", "candidate", "production", "difference"):
+            table.add_column(column, justify="left" if column == "metric" else "right")
+        for row in p.comparison:
+            diff = row.difference
+            table.add_row(row.metric, fmt(row.candidate), fmt(row.production), "-" if diff is None else f"{diff:+.4f}")
+        console.print(table)
+        console.print(f"  asked {p.requested_at:%Y-%m-%d %H:%M} UTC ({_duration(now - p.requested_at)} ago), "
+                      f"expires in {_duration(p.expires_at - now)}; flow run {p.flow_run_id or '-'}")
+        for reason in p.reasons:
+            console.print(f"  - {reason}")
+
+
+def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str, comment: str, force: bool) -> None:
+    from pydantic import ValidationError
+
+    from tasks.core.errors import require_prefect_api
+
+    require_prefect_api()  # a Prefect server that is down is one line, before anything is decided
+    from flows.approval import ApprovalInput, NotResumableError, check_resumable, resume_with_answer
+    from tasks.core.approvals import take_answer
+
+    try:
+        answer = ApprovalInput(decision=decision, approver=approver, comment=comment, force=force)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err_console.print(f"[red]error:[/] invalid answer: {first['loc'][0]}: {first['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+    with ModelRegistry.from_settings() as registry:
+        approval = Approvals(registry).require(model_id)
+        if approval.pending and approval.expires_at > datetime.now(UTC):  # a late answer is refused and recorded below
+            try:
+                check_resumable(approval, answer)
+            except NotResumableError as exc:
+                err_console.print(f"[red]refused:[/] {exc}", highlight=False, soft_wrap=True)
+                raise typer.Exit(1) from None
+        outcome = take_answer(registry, model_id, decision, approver=approver, comment=comment, force=force,
+                              close_on_stale=False)
+    if outcome.check is not None:
+        mark = "ok" if outcome.check.ok else ("forced" if force else "fails")
+        console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False)
+    if not outcome.decided:
+        err_console.print(f"[red]refused:[/] {outcome.refusal}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    try:
+        resumed = resume_with_answer(outcome.approval, answer)
+    except NotResumableError as exc:
+        err_console.print(f"[red]error:[/] decided, but {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    verb = "approved" if decision == "approve" else "rejected"
+    console.print(f"{model_id} {verb} by {approver}; flow run {outcome.approval.flow_run_id} {resumed}: "
+                  + ("it promotes the model" if decision == "approve" else "the model stays a candidate"))
+
+
+def approve_command(
+    model_id: Annotated[str, typer.Argument(help="The candidate's model id, e.g. lgbm_alpha158_v1.4.0.")],
+    approver: Approver,
+    comment: Comment = "",
+    force: Annotated[bool, typer.Option("--force", help="Approve even if production changed and the candidate no "
+                                        "longer beats it (recorded as forced).")] = False,
+) -> None:
+    """Approve a pending candidate: checked against today's production, decided once, its run resumed to promote it."""
+    _answer(model_id, "approve", approver, comment, force)
+
+
+def reject_command(
+    model_id: Annotated[str, typer.Argument(help="The candidate's model id.")],
+    approver: Approver,
+    comment: Comment = "",
+) -> None:
+    """Reject a pending candidate: decided once, its run resumed; the model stays a candidate."""
+    _answer(model_id, "reject", approver, comment, False)

@@ -1,0 +1,325 @@
+"""Approvals: a request for a person's decision on a model version, decided exactly once.
+
+The decision is one conditional UPDATE of the request's row (`WHERE state = 'pending' AND expires_at > now`):
+of two concurrent answers exactly one changes the row, and the other is told who won and when. Every
+request, decision, refusal, timeout and supersession is also an event of the model's history, written in
+the same transaction as the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from registry import store
+from registry.errors import ModelRegistryError
+from registry.statuses import EventKind, ModelStatus
+from registry.tables import APPROVALS, ApprovalRow, ModelStateRow, ModelVersionRow, as_utc
+
+if TYPE_CHECKING:
+    from registry.registry import ModelRegistry
+
+Answer = Literal["approve", "reject"]
+
+
+class ApprovalState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REFUSED = "refused"  # an approval the stale check turned down
+    TIMED_OUT = "timed_out"
+    SUPERSEDED = "superseded"
+
+
+class ApprovalClosedError(ModelRegistryError):
+    """The model is not awaiting approval: never asked, already decided, timed out or superseded."""
+
+
+class Approval(BaseModel):
+    """One approval request: what the person was shown and, once decided, who decided what and when."""
+
+    model_config = ConfigDict(protected_namespaces=(), frozen=True)
+
+    model_id: str
+    model_name: str
+    flow_run_id: str | None
+    state: ApprovalState
+    requested_at: datetime
+    expires_at: datetime
+    production_model_id: str | None
+    candidate_metrics: dict[str, float]
+    production_metrics: dict[str, float] | None
+    reasons: list[str]
+    policy: dict[str, Any]
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    comment: str | None = None
+    forced: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.state == ApprovalState.PENDING
+
+    @property
+    def answer(self) -> Answer | None:
+        """The decision a person took, if one did."""
+        return {ApprovalState.APPROVED: "approve", ApprovalState.REJECTED: "reject"}.get(self.state)  # type: ignore[return-value]
+
+    def age(self, now: datetime | None = None) -> timedelta:
+        return (now or datetime.now(UTC)) - self.requested_at
+
+    def closed_reason(self) -> str:
+        """Why an answer to this request is refused, in one line."""
+        when = f"{self.decided_at:%Y-%m-%d %H:%M:%S} UTC" if self.decided_at else "?"
+        if self.state in (ApprovalState.APPROVED, ApprovalState.REJECTED):
+            return f"{self.model_id} was already {self.state.value} by {self.decided_by} at {when}"
+        if self.state == ApprovalState.TIMED_OUT:
+            return f"the approval of {self.model_id} timed out at {self.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+        if self.state == ApprovalState.SUPERSEDED:
+            return f"{self.model_id} was superseded at {when}: {self.comment}"
+        if self.state == ApprovalState.REFUSED:
+            return f"the approval of {self.model_id} was refused at {when}: {self.comment}"
+        return f"{self.model_id} is awaiting approval"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of an answer: whether it decided the request, and the request as it now stands."""
+
+    won: bool
+    approval: Approval
+    refusal: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _approval(row: ApprovalRow) -> Approval:
+    comparison = row.comparison or {}
+    return Approval(
+        model_id=row.model_id, model_name=row.model_name, flow_run_id=row.flow_run_id,
+        state=ApprovalState(row.state), requested_at=as_utc(row.requested_at),  # type: ignore[arg-type]
+        expires_at=as_utc(row.expires_at),  # type: ignore[arg-type]
+        production_model_id=row.production_model_id,
+        candidate_metrics=comparison.get("candidate") or {}, production_metrics=comparison.get("production"),
+        reasons=comparison.get("reasons") or [], policy=comparison.get("policy") or {},
+        decided_by=row.decided_by, decided_at=as_utc(row.decided_at), comment=row.comment, forced=bool(row.forced),
+    )
+
+
+def _row(session: Session, model_id: str, *, for_update: bool = False) -> ApprovalRow | None:
+    query = select(ApprovalRow).where(ApprovalRow.model_id == model_id)
+    return session.scalars(query.with_for_update() if for_update else query).one_or_none()
+
+
+def _close(session: Session, row: ApprovalRow, state: ApprovalState, *, actor: str, comment: str | None,
+           event: str, spec: store.EventSpec, now: datetime) -> None:
+    """Close a pending request the caller holds locked, clear the model's awaiting flag, record the event."""
+    row.state, row.decided_by, row.decided_at, row.comment = state.value, actor, now, comment
+    model = store.get_state(session, row.model_id, for_update=True)
+    store.set_awaiting_approval(session, model.pk, False, now)
+    store.add_event(session, model_id=row.model_id, model_name=row.model_name, event=event,
+                    from_status=model.status, to_status=model.status, spec=spec, now=now)
+
+
+class Approvals:
+    """The approval requests of one registry (same database, same transactions as its history)."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self.db = registry.db
+
+    def request(
+        self,
+        model_id: str,
+        *,
+        production_model_id: str | None,
+        candidate_metrics: Mapping[str, float],
+        production_metrics: Mapping[str, float] | None,
+        reasons: Sequence[str],
+        policy: Mapping[str, Any],
+        timeout: timedelta,
+        actor: str = "retrain-flow",
+        flow_run_id: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[Approval, list[Approval]]:
+        """Ask for a person's decision on `model_id`; older pending requests of its name are superseded.
+
+        Returns (this request, the requests it superseded). Asking again for the same model returns its
+        request as it stands (a resumed or retried run), without a second event.
+        """
+
+        def unit(session: Session) -> tuple[Approval, list[Approval]]:
+            name, _ = store.name_and_status(session, model_id)
+            at = now or _now()
+            store.lock_name(session, name, at, create=False)  # one request of a name at a time
+            existing = _row(session, model_id)
+            if existing is not None:
+                return _approval(existing), []
+            spec = store.EventSpec(actor, "; ".join(reasons) or None, flow_run_id)
+            row = ApprovalRow(
+                model_id=model_id, model_name=name, flow_run_id=flow_run_id, state=ApprovalState.PENDING.value,
+                requested_at=at, expires_at=at + timeout, production_model_id=production_model_id,
+                comparison={"candidate": dict(candidate_metrics),
+                            "production": dict(production_metrics) if production_metrics is not None else None,
+                            "reasons": list(reasons), "policy": dict(policy)},
+                forced=False,
+            )
+            session.add(row)
+            older = session.scalars(
+                select(ApprovalRow).where(ApprovalRow.model_name == name, ApprovalRow.state == "pending",
+                                          ApprovalRow.model_id != model_id).with_for_update()
+            ).all()
+            superseded = []
+            for old in older:
+                why = f"superseded by {model_id}, a newer candidate awaiting approval"
+                _close(session, old, ApprovalState.SUPERSEDED, actor=actor, comment=why, event=EventKind.APPROVAL_SUPERSEDED,
+                       spec=store.EventSpec(actor, why, flow_run_id), now=at)
+                superseded.append(_approval(old))
+            model = store.get_state(session, model_id, for_update=True)
+            store.set_awaiting_approval(session, model.pk, True, at)
+            store.add_event(session, model_id=model_id, model_name=name, event=EventKind.APPROVAL_REQUESTED,
+                            from_status=model.status, to_status=model.status, spec=spec, now=at)
+            session.flush()
+            return _approval(row), superseded
+
+        return self.db.run(unit)
+
+    def get(self, model_id: str) -> Approval | None:
+        """The approval request of `model_id`, or None if none was made."""
+        return self.db.run(lambda s: (lambda r: _approval(r) if r else None)(_row(s, model_id)), read_only=True)
+
+    def by_flow_run(self, model_name: str, flow_run_id: str) -> Approval | None:
+        """The request the flow run `flow_run_id` made for `model_name` (a resumed run finds its own)."""
+        query = select(ApprovalRow).where(ApprovalRow.model_name == model_name, ApprovalRow.flow_run_id == flow_run_id)
+        return self.db.run(lambda s: (lambda r: _approval(r) if r else None)(s.scalars(query).first()), read_only=True)
+
+    def require(self, model_id: str) -> Approval:
+        """The approval request of `model_id`; ApprovalClosedError if none was made."""
+        approval = self.get(model_id)
+        if approval is None:
+            self.registry.get_model_info(model_id)  # an unknown id is ModelNotFoundError
+            raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
+        return approval
+
+    def pending(self, model_name: str | None = None, *, now: datetime | None = None) -> list[Approval]:
+        """Requests still open (not expired, the model still registered or a candidate), oldest first."""
+        at = now or _now()
+        live = (ModelStatus.REGISTERED.value, ModelStatus.CANDIDATE.value)
+        query = (
+            select(ApprovalRow)
+            .join(ModelVersionRow, ModelVersionRow.model_id == ApprovalRow.model_id)
+            .join(ModelStateRow, ModelStateRow.model_pk == ModelVersionRow.id)
+            .where(ApprovalRow.state == "pending", ApprovalRow.expires_at > at, ModelStateRow.status.in_(live))
+            .order_by(ApprovalRow.requested_at, ApprovalRow.id)
+        )
+        if model_name is not None:
+            query = query.where(ApprovalRow.model_name == model_name)
+        return self.db.run(lambda s: [_approval(r) for r in s.scalars(query)], read_only=True)
+
+    def decide(
+        self,
+        model_id: str,
+        answer: Answer,
+        *,
+        approver: str,
+        comment: str = "",
+        forced: bool = False,
+        flow_run_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Claim:
+        """Take the decision if the request is still open; otherwise record the answer as refused.
+
+        Exactly one of any number of concurrent answers wins: the UPDATE's WHERE clause is re-checked
+        against the committed row, so the others change nothing and read who decided.
+        """
+        state = ApprovalState.APPROVED if answer == "approve" else ApprovalState.REJECTED
+
+        def unit(session: Session) -> Claim:
+            at = now or _now()
+            result = session.execute(
+                update(APPROVALS)
+                .where(APPROVALS.c.model_id == model_id, APPROVALS.c.state == "pending", APPROVALS.c.expires_at > at)
+                .values(state=state.value, decided_by=approver, decided_at=at, comment=comment, forced=forced)
+            )
+            won = cast(CursorResult[Any], result).rowcount == 1
+            row = _row(session, model_id, for_update=True)
+            if row is None:
+                raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
+            model = store.get_state(session, model_id, for_update=True)
+            if won:
+                store.set_awaiting_approval(session, model.pk, False, at)
+                why = comment or ("approved" if answer == "approve" else "rejected")
+                if forced:
+                    why += " (forced past the stale-approval check)"
+                event = EventKind.APPROVED if answer == "approve" else EventKind.APPROVAL_REJECTED
+                store.add_event(session, model_id=model_id, model_name=row.model_name, event=event,
+                                from_status=model.status, to_status=model.status,
+                                spec=store.EventSpec(approver, why, flow_run_id), now=at)
+                return Claim(True, _approval(row))
+            if row.state == ApprovalState.PENDING.value:  # still open but past its deadline: close it now
+                _close(session, row, ApprovalState.TIMED_OUT, actor=approver, comment="answered after the timeout",
+                       event=EventKind.APPROVAL_TIMED_OUT,
+                       spec=store.EventSpec(approver, f"no decision before {row.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+                                            flow_run_id), now=at)
+            closed = _approval(row)
+            refusal = closed.closed_reason()
+            store.add_event(session, model_id=model_id, model_name=row.model_name, event=EventKind.APPROVAL_REFUSED,
+                            from_status=model.status, to_status=model.status,
+                            spec=store.EventSpec(approver, f"{answer} refused: {refusal}", flow_run_id), now=at)
+            return Claim(False, closed, refusal)
+
+        return self.db.run(unit)
+
+    def refuse(
+        self, model_id: str, *, actor: str, reason: str, close: bool, flow_run_id: str | None = None,
+        now: datetime | None = None,
+    ) -> Approval:
+        """Record an approval turned down by the stale check; `close` ends the request (the run's own check)."""
+
+        def unit(session: Session) -> Approval:
+            at = now or _now()
+            row = _row(session, model_id, for_update=True)
+            if row is None:
+                raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
+            spec = store.EventSpec(actor, reason, flow_run_id)
+            if close and row.state == ApprovalState.PENDING.value:
+                _close(session, row, ApprovalState.REFUSED, actor=actor, comment=reason, event=EventKind.APPROVAL_REFUSED,
+                       spec=spec, now=at)
+            else:
+                model = store.get_state(session, model_id)
+                store.add_event(session, model_id=model_id, model_name=row.model_name, event=EventKind.APPROVAL_REFUSED,
+                                from_status=model.status, to_status=model.status, spec=spec, now=at)
+            return _approval(row)
+
+        return self.db.run(unit)
+
+    def expire(
+        self, *, model_id: str | None = None, actor: str = "approval-timeout", flow_run_id: str | None = None,
+        now: datetime | None = None,
+    ) -> list[Approval]:
+        """Close every pending request past its deadline as timed out (the model stays what it is)."""
+
+        def unit(session: Session) -> list[Approval]:
+            at = now or _now()
+            query = select(ApprovalRow).where(ApprovalRow.state == "pending", ApprovalRow.expires_at <= at)
+            if model_id is not None:
+                query = query.where(ApprovalRow.model_id == model_id)
+            expired = []
+            for row in session.scalars(query.order_by(ApprovalRow.id).with_for_update()).all():
+                why = f"no decision before {as_utc(row.expires_at):%Y-%m-%d %H:%M:%S} UTC; the model keeps its status"
+                _close(session, row, ApprovalState.TIMED_OUT, actor=actor, comment=why, event=EventKind.APPROVAL_TIMED_OUT,
+                       spec=store.EventSpec(actor, why, flow_run_id), now=at)
+                expired.append(_approval(row))
+            return expired
+
+        return self.db.run(unit)
+

@@ -1,0 +1,160 @@
+"""Approvals as plain functions (no Prefect, no Qlib import): the pending list, the stale-approval check.
+
+`pending_approvals` is the one query every front end uses (`qmp approvals list`, the web page); it returns
+plain Pydantic models. `check_still_better` is the stale-approval check: the run that promotes and
+`qmp approve` both call it before a decision is taken.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from registry import Approval, Approvals, ModelInfo, ModelRegistry
+from registry.approvals import Answer
+from registry.policy import Action, PromotionPolicy, decide_promotion
+
+
+class MetricRow(BaseModel):
+    """One metric of a candidate-vs-production comparison."""
+
+    metric: str
+    candidate: float | None
+    production: float | None
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.candidate is None or self.production is None else self.candidate - self.production
+
+
+class PendingApproval(BaseModel):
+    """A candidate awaiting a person's decision, with what the person is asked to judge."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_id: str
+    model_name: str
+    flow_run_id: str | None
+    requested_at: datetime
+    expires_at: datetime
+    age_seconds: float
+    production_model_id: str | None
+    comparison: list[MetricRow]
+    reasons: list[str]
+
+
+def comparison_rows(approval: Approval) -> list[MetricRow]:
+    production = approval.production_metrics or {}
+    names = sorted(set(approval.candidate_metrics) | set(production))
+    return [MetricRow(metric=n, candidate=approval.candidate_metrics.get(n), production=production.get(n)) for n in names]
+
+
+def pending_approvals(
+    registry: ModelRegistry | None = None, *, model_name: str | None = None, now: datetime | None = None
+) -> list[PendingApproval]:
+    """Candidates awaiting approval (oldest first), with their comparison and age."""
+    at = now or datetime.now(UTC)
+    owned = registry is None
+    reg = registry or ModelRegistry.from_settings()
+    try:
+        approvals = Approvals(reg).pending(model_name, now=at)
+    finally:
+        if owned:
+            reg.close()
+    return [
+        PendingApproval(
+            model_id=a.model_id, model_name=a.model_name, flow_run_id=a.flow_run_id, requested_at=a.requested_at,
+            expires_at=a.expires_at, age_seconds=a.age(at).total_seconds(), production_model_id=a.production_model_id,
+            comparison=comparison_rows(a), reasons=a.reasons,
+        )
+        for a in approvals
+    ]
+
+
+class StaleCheck(BaseModel):
+    """Whether production changed while the candidate waited and, if so, whether the candidate still wins."""
+
+    production_changed: bool
+    still_better: bool
+    current_production_id: str | None
+    reasons: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.production_changed or self.still_better
+
+    def summary(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def production_metrics_on_candidate_window(production: ModelInfo, approval: Approval) -> dict[str, float]:
+    """The current production model's metrics to compare the waiting candidate with.
+
+    Seam: the registry's recorded metrics of the production model. The fair comparison re-scores the
+    production model on the candidate's evaluation window with the shared scoring function
+    (`tasks.core.scoring`, rolling-retrain issue); plug it in here once it is on main.
+    """
+    return dict(production.performance_metrics)
+
+
+def check_still_better(approval: Approval, registry: ModelRegistry) -> StaleCheck:
+    """Re-run the request's policy against today's production if production changed since the request."""
+    current = registry.get_production_model(approval.model_name)
+    current_id = current.model_id if current else None
+    if current_id == approval.production_model_id:
+        return StaleCheck(production_changed=False, still_better=True, current_production_id=current_id,
+                          reasons=[f"production is still {current_id or 'empty'}, as when the approval was requested"])
+    policy = PromotionPolicy.model_validate({**approval.policy, "approval": "auto"})
+    production = production_metrics_on_candidate_window(current, approval) if current else None
+    decision = decide_promotion(approval.candidate_metrics, production, policy)
+    changed = (f"production changed since the request: {approval.production_model_id or 'none'} -> "
+               f"{current_id or 'none'}")
+    return StaleCheck(production_changed=True, still_better=decision.action != Action.KEEP,
+                      current_production_id=current_id, reasons=[changed, *(r for r in decision.reasons if not r.startswith("approval mode"))])
+
+
+class Outcome(BaseModel):
+    """What an answer did: the request as it now stands, whether this answer's decision holds, and why not."""
+
+    approval: Approval
+    decided: bool
+    refusal: str | None = None
+    check: StaleCheck | None = None
+
+
+def take_answer(
+    registry: ModelRegistry,
+    model_id: str,
+    decision: Answer,
+    *,
+    approver: str,
+    comment: str = "",
+    force: bool = False,
+    flow_run_id: str | None = None,
+    close_on_stale: bool,
+) -> Outcome:
+    """Decide a pending request with this answer, exactly once; refuse (and record) it otherwise.
+
+    An approval is first checked against today's production (`check_still_better`); unless `force`, a
+    candidate that no longer wins is refused. `close_on_stale` ends the request then (the run's own check:
+    its form cannot be asked again); the CLI leaves it open so that someone may reject or force it.
+    The answer that already decided the request (`qmp approve` decides, then resumes the run with the same
+    answer) is recognised and returned as decided, not refused a second time.
+    """
+    approvals = Approvals(registry)
+    current = approvals.require(model_id)
+    if not current.pending and current.decided_by == approver and (current.comment or "") == comment:
+        return Outcome(approval=current, decided=True)
+    check = None
+    if current.pending and decision == "approve":
+        check = check_still_better(current, registry)
+        if not check.ok and not force:
+            reason = f"approval by {approver} refused: {model_id} no longer beats production ({check.summary()})"
+            closed = approvals.refuse(model_id, actor=approver, reason=reason, close=close_on_stale,
+                                      flow_run_id=flow_run_id)
+            return Outcome(approval=closed, decided=False, refusal=reason, check=check)
+    forced = force and check is not None and not check.ok
+    claim = approvals.decide(model_id, decision, approver=approver, comment=comment, forced=forced,
+                             flow_run_id=flow_run_id)
+    return Outcome(approval=claim.approval, decided=claim.won, refusal=claim.refusal, check=check)
