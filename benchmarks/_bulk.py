@@ -193,7 +193,7 @@ def load_mlflow(url: str, names: list[str], n: int) -> int:
 
 def truncate_ours(url: str) -> None:
     with psycopg.connect(url) as conn:
-        conn.execute("TRUNCATE model_metrics, model_tags, model_events, model_states, model_versions, model_names RESTART IDENTITY")
+        conn.execute("TRUNCATE model_series, model_metrics, model_tags, model_events, model_states, model_versions, model_names RESTART IDENTITY")
 
 
 def truncate_mlflow(url: str) -> None:

@@ -4,7 +4,10 @@ and the approval form's text. Both reports are computed elsewhere (`registry.com
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Any
+from urllib.parse import quote
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -16,6 +19,20 @@ from tasks.core.champion import ChampionScore
 def artifact_key(prefix: str, model_name: str) -> str:
     """Artifact keys allow lower-case letters, digits and dashes only."""
     return f"{prefix}-" + re.sub(r"[^a-z0-9-]+", "-", model_name.lower()).strip("-")
+
+
+def ui_links(comparison: PromotionComparison) -> str:
+    """Markdown links to the candidate's page and its comparison with production on `qmp ui`, when QMP_UI_URL
+    says where the page is served."""
+    base = os.environ.get("QMP_UI_URL", "").strip().rstrip("/")
+    if not base:
+        return ""
+    candidate = quote(comparison.candidate_id, safe="")
+    links = [f"[{comparison.candidate_id} in the registry]({base}/versions/{candidate})"]
+    if comparison.production_id is not None:
+        links.append(f"[compared with {comparison.production_id}]({base}/compare?"
+                     f"a={quote(comparison.production_id, safe='')}&b={candidate})")
+    return " · ".join(links)
 
 
 def _number(value: float | None, signed: bool = False) -> str:
@@ -32,29 +49,52 @@ def _table_row(row: MetricRow) -> dict[str, str]:
     }
 
 
+def _markdown_rows(rows: list[MetricRow], with_window: bool) -> list[str]:
+    """Short numbers and few columns: the approval form must fit the Resume dialog (~470 px) unscrolled."""
+    header = ["metric", "candidate", "production", *(["on window"] if with_window else []), "diff"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for row in rows:
+        cells = [row.name, _short(row.candidate), _short(row.production),
+                 *([_short(row.production_on_window)] if with_window else []), _short(row.difference, signed=True)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _short(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.3g}" if signed else f"{value:.4g}"
+
+
 def comparison_markdown(comparison: PromotionComparison, *, key_only: bool = False) -> str:
-    """The comparison as Markdown: the full table for the artifact; with `key_only` (the approval form) only
-    the primary and guardrail metrics. The decision and its reasons follow either way."""
+    """The comparison as Markdown (the artifact and the approval form): the decision and its reasons, the primary
+    and guardrail metrics, then (unless `key_only`) the other metrics below."""
     versus = comparison.production_id or "no production model"
-    lines = [f"### {comparison.candidate_id} vs {versus}", ""]
+    lines = [f"### {comparison.candidate_id} vs {versus}", "",
+             f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons), ""]
     if comparison.segments or comparison.data_version:
         window = ", ".join(f"{name} {' to '.join(bounds)}" for name, bounds in comparison.segments.items())
         lines += [f"Window: {window or '-'}; data version: {comparison.data_version or '-'}", ""]
-    lines += ["| metric | role | candidate | production | production on this window | difference |",
-              "|---|---|---:|---:|---:|---:|"]
-    lines += ["| " + " | ".join(_table_row(row).values()) + " |" for row in comparison.rows(key_only=key_only)]
-    lines += ["", f"**Decision: {comparison.decision.value}**", "", *(f"- {reason}" for reason in comparison.reasons)]
+    rows = comparison.rows()
+    with_window = any(row.production_on_window is not None for row in rows)
+    lines += _markdown_rows([row for row in rows if row.role != "other"], with_window)
+    others = [row for row in rows if row.role == "other"]
+    if others and not key_only:
+        lines += ["", "Other metrics:", "", *_markdown_rows(others, with_window)]
+    if links := ui_links(comparison):
+        lines += ["", links]
     return "\n".join(lines)
 
 
 def publish_decision(model_name: str, comparison: PromotionComparison) -> None:
-    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons."""
+    """Table artifact keyed by model name (so the UI keeps its history) and the Markdown with the reasons.
+
+    The table holds metrics only (primary and guardrails first); the decision is in its description."""
     rows = [_table_row(row) for row in comparison.rows()]
-    rows.append({"metric": "decision", "role": "", "candidate": comparison.decision.value, "production": "",
-                 "production on this window": "", "difference": ""})
     versus = comparison.production_id or "no production model"
     create_table_artifact(key=artifact_key("model-comparison", model_name), table=rows,
-                          description=f"{comparison.candidate_id} vs {versus}")
+                          description=f"{comparison.candidate_id} vs {versus}: {comparison.decision.value} "
+                                      f"({'; '.join(comparison.reasons)})")
     create_markdown_artifact(key=artifact_key("model-decision", model_name), markdown=comparison_markdown(comparison),
                              description=f"Promotion decision for {comparison.candidate_id}")
 
@@ -99,3 +139,14 @@ def history_summary(comparison: PromotionComparison, scoring_note: str) -> str:
                   f"production as registered {metric} {_number(comparison.production_registered_metrics.get(metric))}"]
     parts.append(f"decision {comparison.decision.value}: " + "; ".join(comparison.reasons))
     return "; ".join(parts)
+
+
+def publish_signals(result: Any) -> None:
+    """The top-k instruments of the last predicted day as a table artifact keyed by model name."""
+    create_table_artifact(
+        key=artifact_key("signals", result.model_name),
+        table=[{"rank": rank, "instrument": inst, "score": f"{score:.6g}"}
+               for rank, (inst, score) in enumerate(result.top, start=1)],
+        description=f"top {len(result.top)} of {result.model_name} on {result.last_day} "
+                    f"({', '.join(result.model_ids)}; data {result.data_version})",
+    )

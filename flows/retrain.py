@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated
 
 from prefect import flow, get_run_logger, pause_flow_run
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
 from prefect.runtime import deployment, flow_run
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from flows.concurrency import one_at_a_time
+from flows.options import ApprovalSettings, DataFreshness, EvaluationSegment, WorkflowSource
 from flows.reporting import artifact_key, comparison_markdown, history_summary, publish_decision, scoring_note
 from registry import ModelInfo
 from registry.comparison import PromotionComparison, compare_for_promotion
@@ -21,42 +23,14 @@ from registry.statuses import EventKind
 from tasks import registry_steps as reg
 from tasks.core.events import emit_stale_data
 from tasks.core.operations import metadata_for, open_registry
-from tasks.core.rolling import ResolvedRun, StaleDataError, WindowSettings, stale_data_reason
-from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
+from tasks.core.rolling import ResolvedRun, StaleDataError, stale_data_reason
+from tasks.core.window_settings import WindowSettings
 from tasks.qlib_steps import evaluate_model, prepare_dataset, rescore_production, resolve_windows, train_model
 
 ModelName = Annotated[
     str, Field(title="Model name", description="Registry name of the model, e.g. lgbm_alpha158.",
                pattern=NAME_PATTERN.pattern, max_length=100),
 ]
-
-
-class WorkflowSource(BaseModel):
-    """Which Qlib workflow to train: a qrun-style YAML path or the same configuration inline."""
-
-    config_path: str | None = Field(None, title="Workflow YAML", description="Path to a qrun workflow_config_*.yaml.")
-    config: dict[str, Any] | None = Field(None, title="Inline workflow", description="The YAML's content as a mapping.")
-    provider_uri: str | None = Field(
-        None, title="Qlib data directory", description="Overrides qlib_init.provider_uri (default: QMP_PROVIDER_URI)."
-    )
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> WorkflowSource:
-        if (self.config_path is None) == (self.config is None):
-            raise ValueError("give exactly one of config_path or config")
-        return self
-
-    def load(self) -> WorkflowConfig:
-        source: Any = self.config if self.config is not None else self.config_path
-        return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()
-
-
-class ApprovalSettings(BaseModel):
-    """How long a manual approval may take."""
-
-    timeout_seconds: int = Field(86_400, ge=5, le=7 * 86_400, title="Approval timeout (s)",
-                                 description="Without an answer by then the model stays a candidate.")
-    poll_interval_seconds: int = Field(10, ge=1, le=600, title="Poll interval (s)")
 
 
 class ApprovalInput(RunInput):
@@ -67,16 +41,18 @@ class ApprovalInput(RunInput):
     comment: str = Field("", max_length=2000, description="Why; recorded in the registry history.")
 
 
-class DataFreshness(BaseModel):
-    """The stale-data alarm of deployment runs (``qmp retrain`` and the demo never raise it)."""
+__all__ = ["ApprovalSettings", "RetrainResult", "WorkflowSource", "retrain"]
 
-    max_data_age_days: int | None = Field(
-        5, ge=0, le=366, title="Max data age (weekdays)",
-        description="Fail when the calendar ends more weekdays ago than this (empty: no alarm).",
-    )
-    timezone: str | None = Field(
-        None, title="Time zone", description="Where 'today' is counted (default: the deployment schedule's time zone)."
-    )
+
+class Outcome(StrEnum):
+    """What happened to the candidate in the end (the decision is what the policy asked for)."""
+
+    PROMOTED = "promoted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+    KEPT = "kept"
+    SKIPPED = "skipped"
 
 
 class RetrainResult(BaseModel):
@@ -94,20 +70,23 @@ class RetrainResult(BaseModel):
     comparison: PromotionComparison | None = None  # None when the gate skipped the run
     production_unscored: str | None = None
     production_rescoring_seconds: float | None = None
+    outcome: Outcome = Outcome.KEPT
+    decided_by: str | None = Field(None, description="Who promoted or rejected the candidate.")
 
 
 def _run_name() -> str:
+    """Unique per run and still readable in the runs list: name, UTC date and time to the second."""
     name = flow_run.parameters.get("model_name", "model")
-    return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d}"
+    return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d-%H%M%S}"
 
 
 def request_approval(info: ModelInfo, comparison: PromotionComparison, decision: Decision,
-                     approval: ApprovalSettings) -> tuple[ModelInfo | None, str]:
-    """Pause for a person's answer; returns (new production or None, what happened)."""
+                     approval: ApprovalSettings) -> tuple[ModelInfo | None, Outcome, str | None, str]:
+    """Pause for a person's answer; returns (new production or None, outcome, who decided, what happened)."""
     logger = get_run_logger()
     reg.record_decision(info.model_id, EventKind.APPROVAL_REQUESTED, "retrain-flow",
                         "; ".join(decision.reasons), awaiting_approval=True)
-    form = ApprovalInput.with_initial_data(description=comparison_markdown(comparison, key_only=True), approve=True)
+    form = ApprovalInput.with_initial_data(description=comparison_markdown(comparison), approve=True)
     try:
         answer = pause_flow_run(wait_for_input=form, timeout=approval.timeout_seconds,
                                 poll_interval=approval.poll_interval_seconds, key=artifact_key("approve", info.model_id))
@@ -120,14 +99,14 @@ def request_approval(info: ModelInfo, comparison: PromotionComparison, decision:
         )
         message = f"no approval within {approval.timeout_seconds} s: {info.model_id} stays {info.status.value}"
         logger.warning(message)
-        return None, message
+        return None, Outcome.TIMED_OUT, None, message
     if not answer.approve:
         reg.record_decision(info.model_id, EventKind.APPROVAL_REJECTED, answer.approver, answer.comment or "rejected",
                             awaiting_approval=False)
-        return None, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
+        return None, Outcome.REJECTED, answer.approver, f"{answer.approver} rejected {info.model_id}: it stays {info.status.value}"
     with one_at_a_time("promote", info.model_name):
         new = reg.promote_model(info.model_id, answer.approver, answer.comment or "approved in the Prefect UI")
-    return new, f"{answer.approver} approved: {new.model_id} is production"
+    return new, Outcome.APPROVED, answer.approver, f"{answer.approver} approved: {new.model_id} is production"
 
 
 def _deployment_timezone() -> str:
@@ -160,9 +139,7 @@ def retrain(
     workflow: WorkflowSource,
     policy: PromotionPolicy = PromotionPolicy(),
     approval: ApprovalSettings = ApprovalSettings(),
-    evaluation_segment: Annotated[
-        str, Field(title="Evaluation segment", description="Dataset segment the metrics are computed on.")
-    ] = "test",
+    evaluation_segment: EvaluationSegment = "test",
     windows: WindowSettings = WindowSettings(),
     force: Annotated[
         bool, Field(title="Force", description="Train even when the data has not changed since the last version.")
@@ -184,15 +161,15 @@ def retrain(
             logger.info(message)
             return RetrainResult(
                 model_id=None, version=None, status=None, metrics={}, decision=None, reasons=[],
-                production_model_id=None, message=message, skipped=True, segments=run.segments,
+                production_model_id=None, message=message, skipped=True, segments=run.segments, outcome=Outcome.SKIPPED,
                 data_version=str(run.data_version),
             )
         dataset = prepare_dataset(cfg)
         trained = train_model(cfg, dataset, experiment_name=model_name)
-        metrics = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=evaluation_segment)
-        metadata = metadata_for(model_name, cfg, metrics, experiment_name=trained.experiment_name,
+        evaluation = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=evaluation_segment)
+        metadata = metadata_for(model_name, cfg, evaluation.metrics, experiment_name=trained.experiment_name,
                                 recorder_id=trained.recorder_id, tags=run.tags(), dataset_extras=run.dataset_extras())
-        info = reg.register_model(trained.model, metadata)
+        info = reg.register_model(trained.model, metadata, evaluation.series)
     production = reg.read_production(model_name)
     # The fair comparison: production scored on the candidate's evaluation days with the same metric code.
     champion = rescore_production(production, cfg, dataset, evaluation_segment) if production else None
@@ -209,14 +186,15 @@ def retrain(
         logger.info("decision %s: %s", decision.action.value, reason)
 
     new_production: ModelInfo | None = None
+    decided_by: str | None = None
     if decision.action == Action.PROMOTE:
         with one_at_a_time("promote", model_name):
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
-        message = f"{info.model_id} promoted to production"
+        outcome, decided_by, message = Outcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
-        new_production, message = request_approval(info, comparison, decision, approval)
+        new_production, outcome, decided_by, message = request_approval(info, comparison, decision, approval)
     else:
-        message = f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
+        outcome, message = Outcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
     final = new_production or open_registry().get_model_info(info.model_id)
     current = new_production or production
@@ -227,4 +205,5 @@ def retrain(
         segments=run.segments, data_version=str(run.data_version),
         production_unscored=champion.error if champion else None,
         production_rescoring_seconds=champion.seconds if champion else None,
+        outcome=outcome, decided_by=decided_by,
     )

@@ -21,9 +21,11 @@ from registry.errors import (
     RepositoryModelNotFoundError,
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
+from registry.predictions import Prediction, PredictionWrite, ScoredDay
 from registry.registry import ModelRegistry
 from registry.repository import IModelRepository, QlibModelRepository
 from registry.repository_metadata import RepositoryModelMetadata
+from registry.series import EvaluationSeries
 from registry.settings import Settings, load_settings
 from registry.statuses import ModelStatus
 
@@ -33,6 +35,7 @@ __all__ = [
     "CorruptedArtifactError",
     "DatasetConfig",
     "DuplicateVersionError",
+    "EvaluationSeries",
     "IModelRepository",
     "InvalidArgumentError",
     "InvalidMetadataError",
@@ -51,11 +54,14 @@ __all__ = [
     "ModelRegistryError",
     "ModelStatus",
     "NoRollbackTargetError",
+    "Prediction",
+    "PredictionWrite",
     "ProductionModelDeletionError",
     "QlibModelRepository",
     "RegistryUnavailableError",
     "RepositoryModelMetadata",
     "RepositoryModelNotFoundError",
+    "ScoredDay",
     "Settings",
     "load_settings",
 ]

@@ -44,8 +44,10 @@ class PromotionPolicy(BaseModel):
         0.0, ge=0, title="Minimum relative improvement", description="Fraction of |production value|, e.g. 0.05 for 5%."
     )
     guardrails: list[Guardrail] = Field(default_factory=list, title="Guardrails on other metrics")
-    approval: Literal["auto", "manual"] = Field(
-        "auto", title="Approval mode", description="auto: promote when better; manual: pause for a person to approve."
+    approval: Literal["auto", "manual", "always"] = Field(
+        "auto", title="Approval mode",
+        description="auto: promote when better; manual: pause for a person only when the candidate is better "
+                    "(otherwise keep it without asking); always: pause for a person on every candidate.",
     )
 
 
@@ -99,6 +101,17 @@ def decide_promotion(
     value = _number(candidate, metric)
     if value is None:
         return Decision(action=Action.KEEP, reasons=[f"the candidate has no finite {metric}; it is never promoted on it"])
+    decision = _decide_on_metrics(value, candidate, production, policy)
+    if decision.action == Action.KEEP and policy.approval == "always":
+        return Decision(action=Action.NEEDS_APPROVAL,
+                        reasons=[*decision.reasons, "approval mode is always: a person decides on every candidate"])
+    return decision
+
+
+def _decide_on_metrics(
+    value: float, candidate: Mapping[str, float], production: Mapping[str, float] | None, policy: PromotionPolicy
+) -> Decision:
+    metric = policy.primary_metric
     reasons: list[str] = []
     current = _number(production, metric) if production is not None else None
     if production is None:
@@ -123,8 +136,9 @@ def decide_promotion(
         return Decision(action=Action.KEEP, reasons=reasons + failures)
     if policy.guardrails:
         reasons.append("all guardrails pass: " + ", ".join(rail.metric for rail in policy.guardrails))
-    if policy.approval == "manual":
-        return Decision(action=Action.NEEDS_APPROVAL, reasons=[*reasons, "approval mode is manual: a person must approve"])
+    if policy.approval != "auto":
+        return Decision(action=Action.NEEDS_APPROVAL,
+                        reasons=[*reasons, f"approval mode is {policy.approval}: a person must approve"])
     return Decision(action=Action.PROMOTE, reasons=[*reasons, "approval mode is auto: promoting"])
 
 

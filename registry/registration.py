@@ -12,7 +12,7 @@ What happened outside the database is kept on the `Registration`, so a failed at
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,8 @@ from registry.artifact_store import ArtifactStore, StagedArtifact
 from registry.constraints import violated_constraint
 from registry.errors import DuplicateVersionError
 from registry.models import ModelMetadata
+from registry.replays import is_replay_name
+from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
 from registry.versions import Version, next_version, parse_version
 
@@ -61,6 +63,7 @@ class Registration:
     metadata: ModelMetadata
     spec: store.EventSpec
     initial_status: ModelStatus | None = None
+    series: dict[str, EvaluationSeries] = field(default_factory=dict)  # stored with the version's row
     model_id: str | None = None
     published: bool = False
     committed: bool = False
@@ -82,6 +85,8 @@ class Registration:
             return locked.existing
         version = self._choose_version(session, locked.highest, locked.context.latest)
         status = self.initial_status or rule.initial_status(locked.context, self.metadata.performance_metrics)
+        if is_replay_name(name):
+            status = ModelStatus.REGISTERED  # a replay's window never proposes a model (see registry.replays)
         self._write(session, artifacts, version, status, locked.highest, now)
         return f"{name}_v{version}"
 
@@ -120,13 +125,14 @@ class Registration:
             # The files' fsyncs run on background threads while the row is written; publish waits for them.
             artifacts.start_publishing(staged, model_id, snapshot)
             try:
-                store.insert_model(
+                pk = store.insert_model(
                     session, model_id=model_id, metadata=metadata, version=version, parsed=parsed, status=status,
                     sha256=staged.sha256, size=staged.size, spec=self.spec,
                     highest_version=version if highest is None or parsed.sort_key > highest.sort_key else None,
                     now=now, location=f"{artifacts.location}/{model_id}", compression=staged.compression,
                     original_size=staged.original_size,
                 )
+                store.insert_series(session, pk, self.series)
             except IntegrityError as exc:
                 if violated_constraint(exc) not in VERSION_CONSTRAINTS:
                     raise

@@ -5,8 +5,8 @@ from __future__ import annotations
 import getpass
 import pickle
 import tempfile
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from registry import predictions as predictions_store
 from registry import retention, store
 from registry.artifact_store import ArtifactStore, StagedArtifact
 from registry.artifacts import LocalArtifactStore
@@ -41,7 +42,9 @@ from registry.models import (
     validate_model_name,
 )
 from registry.object_store import ObjectArtifactStore
+from registry.predictions import Prediction, PredictionWrite, ScoredDay
 from registry.registration import Registration, StatusRule
+from registry.series import EvaluationSeries, validate_series
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, EventKind, ModelStatus, check_transition, parse_status
 from registry.versions import parse_version
@@ -135,10 +138,12 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
+        evaluation_series: Mapping[str, EvaluationSeries] | None = None,
         initial_status: ModelStatus | None = None,
     ) -> str:
         """Store the model and its metadata; returns the model id `{model_name}_v{version}`.
 
+        `evaluation_series` (daily IC, cumulative excess return, ...) are stored with the version's row.
         Without `initial_status` the original registry API's rule sets it: `candidate` when the primary
         metric (`ic_mean`, higher is better, by default) beats production's, else `registered`. A caller with
         a promotion policy (the retrain flow) passes `registered` and decides the candidate itself.
@@ -146,11 +151,12 @@ class ModelRegistry:
         if initial_status is not None and initial_status not in (ModelStatus.REGISTERED, ModelStatus.CANDIDATE):
             raise InvalidTransitionError(f"a new model starts as registered or candidate, not {initial_status.value}")
         metadata = ModelMetadata.model_validate(metadata.model_dump())  # re-run validators on mutated input
+        series = validate_series(dict(evaluation_series or {}))
         if metadata.version is not None:
             parse_version(metadata.version)
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
         staged = self._stage(model, model_path)
-        work = Registration(staged, metadata, spec, initial_status)
+        work = Registration(staged, metadata, spec, initial_status, series)
         rule = StatusRule(self.primary_metric, self.higher_is_better)
         try:
             model_id = self.db.run(lambda session: work.run(session, self.artifacts, rule),
@@ -209,6 +215,13 @@ class ModelRegistry:
     def _read_infos(self, query: Executable, params: dict[str, Any] | None) -> list[ModelInfo]:
         """The ModelInfo objects one SELECT of `store` returns (a single-statement read, retried)."""
         return self.db.read(lambda connection: store.read_infos(connection, query, params, self.artifacts.location))
+
+    def get_evaluation_series(self, model_id: str) -> dict[str, EvaluationSeries]:
+        """The evaluation series stored with `model_id` (empty when none were recorded, as for versions
+        registered before the registry kept them); ModelNotFoundError for an unknown id."""
+        self.get_model_info(model_id)
+        points = self.db.read(lambda connection: store.read_series(connection, [model_id]))[model_id]
+        return {name: EvaluationSeries.model_validate(value) for name, value in points.items()}
 
     def artifacts_at(self, location: str | None, model_id: str) -> ArtifactStore:
         """The artifact store a version was written to, from its recorded `location` (`{root}/{model_id}`);
@@ -373,6 +386,42 @@ class ModelRegistry:
                             from_status=row.status, to_status=row.status, spec=spec, now=now)
 
         self.db.run(unit)
+
+    # -- predictions ------------------------------------------------------------------------------
+
+    def write_predictions(
+        self,
+        model_name: str,
+        days: Sequence[ScoredDay],
+        *,
+        data_version: str,
+        recompute: tuple[date, date] | None = None,
+        actor: str | None = None,
+        reason: str | None = None,
+        flow_run_id: str | None = None,
+    ) -> PredictionWrite:
+        """Store a run's scores in one transaction: new days only, or `recompute`'s range replaced (recorded)."""
+        name = validate_model_name(model_name)
+        spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
+        return self.db.run(lambda session: predictions_store.write(
+            session, name, days, data_version=data_version, spec=spec, now=_now(), recompute=recompute,
+        ))
+
+    def predictions(self, model_name: str, on: date | tuple[date, date] | None = None) -> list[Prediction]:
+        """Stored scores of `model_name` on a day or an inclusive (first, last) range; the last stored day by default."""
+        name = validate_model_name(model_name)
+        first, last = on if isinstance(on, tuple) else (on, on)
+        return self.db.run(lambda session: predictions_store.read(session, name, first, last), read_only=True)
+
+    def prediction_days(self, model_name: str, first: date, last: date) -> list[date]:
+        """The trading days in [first, last] that have stored scores for `model_name`, in order."""
+        name = validate_model_name(model_name)
+        return self.db.run(lambda session: predictions_store.days_between(session, name, first, last), read_only=True)
+
+    def last_prediction_date(self, model_name: str) -> date | None:
+        """The last trading day with stored scores for `model_name` (None before the first predict run)."""
+        name = validate_model_name(model_name)
+        return self.db.run(lambda session: predictions_store.last_day(session, name), read_only=True)
 
     # -- deletion ---------------------------------------------------------------------------------
 

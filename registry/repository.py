@@ -22,7 +22,7 @@ import hashlib
 import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from registry.errors import (
     RepositoryModelNotFoundError,
 )
 from registry.models import ModelFilter, ModelInfo, ModelMetadata
+from registry.predictions import Prediction
 from registry.recorder import RecorderStore, recorder_store_for
 from registry.registry import ModelRegistry
 from registry.repository_metadata import CREATED_AT_TAG, RepositoryModelMetadata
@@ -216,6 +217,10 @@ class QlibModelRepository(IModelRepository):
                 return await self.load_model(model_id)
 
         return list(await asyncio.gather(*(one(model_id) for model_id in model_ids)))
+
+    async def predictions(self, model_name: str, on: date | tuple[date, date] | None = None) -> list[Prediction]:
+        """The stored daily scores of registry name `model_name` (see `ModelRegistry.predictions`)."""
+        return await asyncio.to_thread(self.registry.predictions, model_name, on)
 
     def _info(self, model_id: str, version: str | None) -> ModelInfo:
         if version is not None:

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     mlflow_uri: str | None = Field(
         None, description="MLflow tracking URI for Qlib recorders; default: SQLite file inside registry_dir."
     )
+    mlflow_artifact_uri: str | None = Field(
+        None, description="Where new experiments keep recorder artifacts (e.g. s3://bucket/mlruns); default: registry_dir/mlruns."
+    )
     feature_cache: Literal["off", "qlib"] = Field(
         "off", description="Qlib's dataset cache (DiskDatasetCache, Redis-locked) for every Qlib initialisation."
     )

@@ -32,6 +32,7 @@ class EventKind(StrEnum):
     APPROVAL_REQUESTED = "approval_requested"
     APPROVAL_REJECTED = "approval_rejected"
     APPROVAL_TIMED_OUT = "approval_timed_out"
+    PREDICTIONS_RECOMPUTED = "predictions_recomputed"
     COMPARED = "compared"  # the candidate against production re-scored on its window, before the decision
 
 

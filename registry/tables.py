@@ -200,6 +200,21 @@ class ModelTagRow(Base):
     __table_args__ = (Index("ix_model_tags_key_value", "key", "value"),)
 
 
+class ModelSeriesRow(Base):
+    """A daily series of a version's evaluation (daily IC, cumulative excess return), written at registration.
+
+    Kept in the database, not beside the model file: a purge of the file leaves the series readable.
+    """
+
+    __tablename__ = "model_series"
+
+    model_pk: Mapped[int] = mapped_column(
+        Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    points: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"dates": ["2020-01-02", ...], "values": [0.01, null, ...]}
+
+
 class ModelEventRow(Base):
     """Append-only history; no foreign key so that a deleted model's history survives it."""
 
@@ -230,4 +245,26 @@ VERSIONS_WITH_STATE = VERSIONS.join(STATES)
 METRICS = cast(Table, ModelMetricRow.__table__)
 TAGS = cast(Table, ModelTagRow.__table__)
 EVENTS = cast(Table, ModelEventRow.__table__)
+SERIES = cast(Table, ModelSeriesRow.__table__)
 NAMES = cast(Table, ModelNameRow.__table__)
+
+
+class PredictionRow(Base):
+    """One score of one instrument on one trading day by one model; no foreign key, so the signals a
+    deleted model produced stay readable."""
+
+    __tablename__ = "predictions"
+
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trading_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    instrument: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    score: Mapped[float] = mapped_column(Float(precision=53))
+    data_version: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_predictions_name_date", "model_name", "trading_date"),)
+
+
+PREDICTIONS = cast(Table, PredictionRow.__table__)

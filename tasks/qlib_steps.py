@@ -51,11 +51,10 @@ def train_model(cfg: WorkflowConfig, dataset: DatasetH, experiment_name: str) ->
 @task(name="evaluate model", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def evaluate_model(
     model: Any, dataset: DatasetH, cfg: WorkflowConfig, recorder_id: str | None = None, segment: str = "test"
-) -> dict[str, float]:
-    """IC / Rank IC and TopkDropout backtest metrics on ``segment``, logged into the recorder."""
-    return evaluation.evaluate_model(
-        model, dataset, cfg, recorder_id, logger=get_run_logger(), segment=segment
-    )
+) -> evaluation.Evaluation:
+    """IC / Rank IC and TopkDropout backtest metrics on ``segment`` with the daily IC and cumulative excess
+    return series, logged into the recorder."""
+    return evaluation.evaluate(model, dataset, cfg, recorder_id, logger=get_run_logger(), segment=segment)
 
 
 # Idempotent: it only reads the production model and the data.

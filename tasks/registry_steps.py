@@ -7,7 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.runtime import flow_run
 
-from registry import ModelInfo, ModelMetadata
+from registry import EvaluationSeries, ModelInfo, ModelMetadata
 from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion
 from tasks.core import operations as registration
 from tasks.core.champion import ChampionScore
@@ -21,8 +21,8 @@ def current_flow_run_id() -> str | None:
 
 # Idempotent: the registry returns this flow run's earlier registration instead of a second one.
 @task(name="register model", retries=2, retry_delay_seconds=2)
-def register_model(model: Any, metadata: ModelMetadata) -> ModelInfo:
-    return registration.register_trained(model, metadata, flow_run_id=current_flow_run_id())
+def register_model(model: Any, metadata: ModelMetadata, series: dict[str, EvaluationSeries] | None = None) -> ModelInfo:
+    return registration.register_trained(model, metadata, flow_run_id=current_flow_run_id(), series=series)
 
 
 @task(name="read production model", retries=2, retry_delay_seconds=2)

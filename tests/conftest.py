@@ -18,7 +18,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 POSTGRES_ADMIN = os.environ.get("QMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-TABLES = "model_events, model_tags, model_metrics, model_states, model_versions, model_names"
+TABLES = "predictions, model_events, model_series, model_tags, model_metrics, model_states, model_versions, model_names"
 
 
 def _postgres_unavailable(reason: str) -> None:
@@ -52,7 +52,7 @@ def prefect_server() -> Iterator[None]:
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "90"))), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with prefect_test_harness(server_startup_timeout=int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "300"))), temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 

@@ -1,4 +1,8 @@
-"""The `qmp` command: registry, data, training, cleanup, serving and the demo."""
+"""The `qmp` command: registry, data, training, cleanup, serving and the demo.
+
+Importing this package and running `--help`, `models ...`, `registry ...`, `db upgrade` or `cleanup` imports
+neither Prefect, Qlib nor MLflow (a test checks it): a command that needs them imports them inside its body.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,12 @@ from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
+from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
+from deployments.cli.rolling import rolling_command
+from deployments.cli.schedules import schedules_app
 from tasks.core.errors import require_prefect_api
+from tasks.core.third_party import silence_known_notices
 
 app = typer.Typer(
     name="qmp",
@@ -33,17 +41,37 @@ app.add_typer(registry_app, name="registry")
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(schedules_app, name="schedules")
 app.command("retrain")(retrain_command)
+app.command("rolling")(rolling_command)
 app.command("cleanup")(cleanup)
+app.command("predict")(predict_command)
+app.command("signals")(signals_command)
 
 
 @app.command("serve")
 def serve_command() -> None:
-    """Serve the retrain, cleanup, promote and rollback deployments from this process, with their schedules."""
+    """Serve the retrain, cleanup, promote and rollback deployments from this process (schedules off: `qmp schedules on`)."""
     require_prefect_api()
     from deployments.serve import main as serve_main
 
-    serve_main()
+    serve_main()  # a deployment `prefect deploy` created is a ServeConflict: one line, exit 1
+
+
+@app.command("ui")
+def ui_command(
+    host: str = typer.Option("127.0.0.1", help="Address to bind; any non-loopback address needs QMP_UI_TOKEN."),
+    port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve the read-only registry web page (overview, models, versions, compare, approvals; JSON under /api)."""
+    from deployments.ui.server import serve
+    from deployments.ui.settings import UnsafeBindError
+
+    try:
+        serve(host, port)
+    except UnsafeBindError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("demo")
@@ -60,6 +88,7 @@ def demo(
 def main() -> None:
     """Entry point: registry, input, storage and Prefect failures become one line on stderr and exit code 1,
     never a traceback (see `deployments.cli.errors`)."""
+    silence_known_notices()
     try:
         app()
     except Exception as exc:

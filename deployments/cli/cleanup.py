@@ -26,6 +26,9 @@ def cleanup(
     ] = None,
     orphan_grace_hours: Annotated[float, typer.Option(min=0, help="Leave orphan directories younger than this.")] = 1.0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+    replay: Annotated[
+        str | None, typer.Option("--replay", help="Instead: archive every window of this rolling replay (its id).")
+    ] = None,
     feature_cache: Annotated[
         bool, typer.Option("--feature-cache", help="Instead: report and delete the data directory's feature caches.")
     ] = False,
@@ -34,6 +37,9 @@ def cleanup(
     ] = None,
 ) -> None:
     """Archive stale models, purge long-archived model files and sweep orphan directories."""
+    if replay is not None:
+        archive_replay_command(replay, dry_run)
+        return
     if feature_cache:
         cleanup_feature_cache(provider_uri, dry_run)
         return
@@ -45,6 +51,18 @@ def cleanup(
     report = summarize(result, sweep)
     console.print(cleanup_table(report))
     console.print(report.summary(), highlight=False)
+
+
+def archive_replay_command(replay_id: str, dry_run: bool) -> None:
+    """`qmp cleanup --replay ID`: archive a whole replay's windows."""
+    from tasks.core.replay_result import archive_replay
+
+    ids = archive_replay(replay_id, load_settings(), dry_run=dry_run)
+    if not ids:
+        console.print(f"replay {replay_id}: no unarchived window versions", highlight=False)
+        return
+    verb = "would archive" if dry_run else "archived"
+    console.print(f"replay {replay_id}: {verb} {len(ids)} window versions ({ids[0]} .. {ids[-1]})", highlight=False)
 
 
 def cleanup_feature_cache(provider_uri: Path | None, dry_run: bool) -> None:

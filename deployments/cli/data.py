@@ -10,10 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deployments.cli.console import console, err_console
-from tasks.core.csv_import import import_csv
-from tasks.core.errors import PipelineInputError
-from tasks.core.qlib_binary import validate_qlib_dir
-from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
 
 data_app = typer.Typer(help="Write and check Qlib data directories.", no_args_is_help=True)
 
@@ -32,8 +28,10 @@ def synth(
     directory: Path | None = typer.Argument(None, help="Data directory (same as --out)."),
     out: Path | None = typer.Option(None, "--out", help="Data directory to write (use as provider_uri)."),
     instruments: int = typer.Option(60, min=2, max=5000, help="Number of stocks."),
-    start: str = typer.Option(DEFAULT_START, help="First calendar day (YYYY-MM-DD)."),
-    end: str = typer.Option(DEFAULT_END, help="Last calendar day (YYYY-MM-DD)."),
+    start: str | None = typer.Option(
+        None, help="First calendar day (YYYY-MM-DD). [default: 2021-01-01; with --end, covers the shipped example YAMLs]"
+    ),
+    end: str | None = typer.Option(None, help="Last calendar day (YYYY-MM-DD). [default: 2022-12-31]"),
     seed: int = typer.Option(0, help="Random seed; the same seed writes identical files."),
     benchmark: str = typer.Option("SH000300", help="Symbol of the benchmark index series."),
     universe: str = typer.Option("csi300", help="Name of the index universe (besides 'all')."),
@@ -49,6 +47,9 @@ def synth(
     ),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
+    from tasks.core.errors import PipelineInputError
+    from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
+
     if (directory is None) == (out is None):
         raise PipelineInputError("give the data directory once: DIR or --out DIR")
     out = directory or out
@@ -62,7 +63,7 @@ def synth(
         return
     with _progress("writing instruments") as progress:
         report = synthesize(
-            out, instruments, start, end, seed, benchmark=benchmark, universe=universe,
+            out, instruments, start or DEFAULT_START, end or DEFAULT_END, seed, benchmark=benchmark, universe=universe,
             alpha_strength=alpha_strength, overwrite=overwrite, progress=progress,
         )  # fmt: skip
     console.print(
@@ -89,6 +90,8 @@ def import_csv_command(
     ),
 ) -> None:
     """Convert per-instrument CSV files into a Qlib data directory."""
+    from tasks.core.csv_import import import_csv
+
     with _progress("writing instruments") as progress:
         report = import_csv(
             src_dir, out, universes=universe, benchmark=benchmark, overwrite=overwrite, append=append,
@@ -109,5 +112,7 @@ def validate(
     benchmark: str | None = typer.Option(None, help="Also check this benchmark's series."),
 ) -> None:
     """Check a data directory against Qlib's silent failure modes."""
+    from tasks.core.qlib_binary import validate_qlib_dir
+
     validate_qlib_dir(data_dir, benchmark=benchmark)
     console.print(f"{data_dir}: valid Qlib data directory")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +17,6 @@ from rich.table import Table
 from deployments.cli.console import console, history_table, models_table
 
 T = TypeVar("T")
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WEAKER = "workflow_config_linear_Alpha158.yaml"
 STRONGER = "workflow_config_lightgbm_Alpha158.yaml"
 
@@ -36,8 +38,6 @@ def _step(label: str, timings: list[tuple[str, float]], work: Callable[[], T]) -
 
 def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158_demo", fresh: bool = True) -> None:
     """Run the whole pipeline twice on embedded defaults inside `workspace`."""
-    import shutil
-
     from tasks.core.errors import require_prefect_api
 
     require_prefect_api()  # before anything is written
@@ -51,6 +51,7 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
     os.environ.pop("QMP_DATABASE_URL", None)
 
     from deployments.cli.retrain import print_result, run_retrain
+    from flows.options import EXAMPLES_DIR
     from registry import ModelRegistry
     from tasks.core.synthetic import synthesize
 
@@ -60,7 +61,7 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
     console.print(f"wrote {report.days} trading days x {report.instruments} instruments to {data_dir}")
     for number, config in ((2, WEAKER), (3, STRONGER)):
         result = _step(f"{number}. retrain flow with {config}", timings,
-                       lambda config=config: run_retrain(EXAMPLES / config, model_name))
+                       lambda config=config: run_retrain(EXAMPLES_DIR / config, model_name))
         print_result(result)
     with _timed("4. registry", timings), ModelRegistry.from_settings() as registry:
         console.print(models_table(registry.list_models(), title=f"Registry at {registry_dir}"))
@@ -74,4 +75,18 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
         summary.add_row(label, f"{seconds:.1f}")
     summary.add_row("[bold]total", f"[bold]{sum(s for _, s in timings):.1f}")
     console.print(summary)
-    console.print(f"Explore further: QMP_REGISTRY_DIR={registry_dir} qmp models list")
+    console.print(f"Explore further: QMP_REGISTRY_DIR={shlex.quote(str(registry_dir))} {qmp_command()} models list",
+                  highlight=False, soft_wrap=True)
+
+
+def qmp_command() -> str:
+    """How to call this `qmp` from the current directory: `qmp` when PATH finds this one, else its path."""
+    executable = Path(sys.argv[0]) if Path(sys.argv[0]).name == "qmp" else Path(sys.executable).with_name("qmp")
+    executable = executable.absolute()
+    found = shutil.which("qmp")
+    if found and Path(found).absolute() == executable:
+        return "qmp"
+    try:
+        return shlex.quote(str(executable.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(executable))

@@ -41,6 +41,7 @@ def list_models(
     model_type: Annotated[str | None, typer.Option("--type", help="Only this model type.")] = None,
     min_metric: Annotated[list[str] | None, typer.Option("--min", help="METRIC=VALUE lower bound, e.g. ic_mean=0.02.")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="KEY=VALUE tag that must match.")] = None,
+    replay: Annotated[str | None, typer.Option("--replay", help="Only the windows of this rolling replay (its id).")] = None,
     date_from: Annotated[str | None, typer.Option(help="Trained on or after (YYYY-MM-DD).")] = None,
     date_to: Annotated[str | None, typer.Option(help="Trained on or before (YYYY-MM-DD).")] = None,
     order_by: Annotated[str, typer.Option(help="created_at, version, model_name or training_date.")] = "created_at",
@@ -49,9 +50,10 @@ def list_models(
 ) -> None:
     """List registered models as a table."""
     minimum = {k: float(v) for k, v in _pairs(min_metric or [], "--min").items()}
+    tags = {**_pairs(tag or [], "--tag"), **({"replay_id": replay} if replay else {})}
     flt = ModelFilter(
         model_name=name, status=list(status) if status else None, model_type=model_type,
-        min_performance=minimum or None, tags=_pairs(tag or [], "--tag") or None,
+        min_performance=minimum or None, tags=tags or None,
         date_from=date.fromisoformat(date_from) if date_from else None,
         date_to=date.fromisoformat(date_to) if date_to else None,
         order_by=order_by, limit=limit,  # type: ignore[arg-type]

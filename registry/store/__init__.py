@@ -26,6 +26,7 @@ from registry.store.queries import (
     info_by_model_id,
     name_and_status,
     read_infos,
+    read_series,
 )
 from registry.store.writes import (
     PromotionRows,
@@ -34,6 +35,7 @@ from registry.store.writes import (
     delete_row,
     get_state,
     insert_model,
+    insert_series,
     promotion_rows,
     set_awaiting_approval,
     set_previous_production,
@@ -60,6 +62,7 @@ __all__ = [
     "get_state",
     "info_by_model_id",
     "insert_model",
+    "insert_series",
     "lock_for_registration",
     "lock_name",
     "lock_name_of",
@@ -68,6 +71,7 @@ __all__ = [
     "production_at",
     "promotion_rows",
     "read_infos",
+    "read_series",
     "row_limit",
     "set_awaiting_approval",
     "set_previous_production",

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from registry.replays import REPLAY_NAME_LIKE
 from registry.statuses import ModelStatus
 from registry.store.common import EventSpec
 from registry.tables import (
@@ -83,6 +84,8 @@ def archive_targets(
         r.approval_requested_at.is_(None),
         r.recency > keep_last,
         r.model_id.not_in(rollback_targets()),
+        # A replay is archived as a whole, by its id: age and keep_last would cut windows out of it.
+        r.model_name.not_like(REPLAY_NAME_LIKE),
     )
     if keep_best is not None:
         query = query.where(or_(r.metric.is_(None), r.merit > keep_best))

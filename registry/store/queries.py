@@ -31,6 +31,7 @@ from registry.models import (
 from registry.statuses import ModelStatus
 from registry.store.common import PRODUCTION, refuse_impossible_id, row_limit, status_literal
 from registry.tables import (
+    SERIES,
     STATES,
     VERSIONS,
     VERSIONS_WITH_STATE,
@@ -250,3 +251,21 @@ def name_and_status(session: Session, model_id: str) -> tuple[str, str]:
     if row is None:
         raise ModelNotFoundError(f"model {model_id!r} not found in registry")
     return str(row[0]), str(row[1])
+
+
+SERIES_BY_MODEL_IDS = (
+    select(VERSIONS.c.model_id, SERIES.c.name, SERIES.c.points)
+    .join_from(SERIES, VERSIONS, SERIES.c.model_pk == VERSIONS.c.id)
+    .where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
+    .order_by(VERSIONS.c.model_id, SERIES.c.name)
+)
+
+
+def read_series(connection: Connection, model_ids: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The stored series points of `model_ids`, as `{model_id: {series name: {"dates", "values"}}}`."""
+    found: dict[str, dict[str, dict[str, Any]]] = {model_id: {} for model_id in model_ids}
+    ids = [m for m in model_ids if "\x00" not in m]
+    if ids:
+        for model_id, name, points in connection.execute(SERIES_BY_MODEL_IDS, {"model_ids": ids}):
+            found[model_id][name] = points
+    return found

@@ -39,6 +39,7 @@ from registry.tables import (
     EVENTS,
     METRICS,
     NAMES,
+    SERIES,
     STATES,
     TAGS,
     VERSIONS,
@@ -288,11 +289,18 @@ def swap_production(
 def delete_row(session: Session, pk: int) -> None:
     """Delete a version with its state, metric and tag rows (its history stays)."""
     # Explicit child deletes: SQLite only cascades with foreign_keys=ON, which other tools may not set.
-    for child in (METRICS, TAGS, STATES):
+    for child in (METRICS, TAGS, SERIES, STATES):
         session.execute(delete(child).where(child.c.model_pk == pk))
     session.execute(delete(VERSIONS).where(VERSIONS.c.id == pk))
 
 
+
+
+def insert_series(session: Session, model_pk: int, series: dict[str, Any]) -> None:
+    """Store a version's evaluation series (`name -> EvaluationSeries`) in the registration's transaction."""
+    if series:
+        session.execute(insert(SERIES), [{"model_pk": model_pk, "name": name, "points": value.points()}
+                                         for name, value in series.items()])
 
 
 def set_previous_production(session: Session, name: str, model_id: str | None) -> None:

@@ -1,7 +1,9 @@
 """Evaluate a trained model on the dataset's ``test`` segment with Qlib's own functions.
 
 The numbers equal those of Qlib's ``SigAnaRecord`` and ``PortAnaRecord`` for the same predictions.
-:func:`evaluate_model` returns one flat dict of floats (NaN when undefined):
+:func:`evaluate_model` returns one flat dict of floats (NaN when undefined); :func:`evaluate` returns
+them with two daily series the registry stores with the version: the daily IC and the cumulative
+excess return over the benchmark after costs.
 
 Signal metrics (``calc_ic`` on the predictions and the raw, unprocessed label, per trading day):
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -45,6 +48,7 @@ from qlib.data.dataset.handler import DataHandlerLP
 from qlib.utils import get_date_by_shift
 from qlib.workflow import R
 
+from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC, EvaluationSeries
 from registry.settings import Settings, load_settings
 from tasks.core.qlib_env import init_from_qlib_init
 from tasks.core.training import Logger, qlib_step
@@ -189,6 +193,26 @@ def backtest_settings(
     return settings
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """An evaluation's metrics and the daily series the registry stores with the version."""
+
+    metrics: dict[str, float]
+    series: dict[str, EvaluationSeries]
+
+
+def daily_series(values: pd.Series) -> EvaluationSeries:
+    """A series indexed by trading day as the registry stores it (NaN as undefined)."""
+    days = pd.DatetimeIndex(values.index.get_level_values(0))
+    return EvaluationSeries(dates=[d.date() for d in days], values=[float(v) for v in values.to_numpy()])
+
+
+def cumulative_excess_return(report: pd.DataFrame) -> pd.Series:
+    """The backtest's excess return over the benchmark after costs, summed day by day (Qlib's convention,
+    the series ``annualized_return`` and ``max_drawdown`` are computed from)."""
+    return (report["return"] - report["bench"] - report["cost"]).cumsum()
+
+
 def evaluate_model(
     model: Any,
     dataset: DatasetH,
@@ -199,7 +223,22 @@ def evaluate_model(
     settings: Settings | None = None,
     segment: str = "test",
 ) -> dict[str, float]:
-    """Signal and portfolio metrics on ``segment``; logged into recorder ``recorder_id`` when given.
+    """Signal and portfolio metrics on ``segment``; logged into recorder ``recorder_id`` when given."""
+    return evaluate(model, dataset, cfg, recorder_id, logger=logger, settings=settings, segment=segment).metrics
+
+
+def evaluate(
+    model: Any,
+    dataset: DatasetH,
+    cfg: WorkflowConfig,
+    recorder_id: str | None = None,
+    *,
+    logger: Logger | None = None,
+    settings: Settings | None = None,
+    segment: str = "test",
+) -> Evaluation:
+    """Signal and portfolio metrics on ``segment`` with the daily IC and cumulative excess return series;
+    logged into recorder ``recorder_id`` when given.
 
     On a segment other than ``test`` the backtest spans that segment's predictions instead of the
     workflow's backtest dates (which belong to the test segment).
@@ -218,7 +257,12 @@ def evaluate_model(
             recorder.save_objects(**{"pred.pkl": pred, "label.pkl": label})
             recorder.save_objects(artifact_path="sig_analysis", **signal_artifacts)
             recorder.save_objects(artifact_path="portfolio_analysis", **portfolio_artifacts)
-    return metrics
+        report = next(v for k, v in portfolio_artifacts.items() if k.startswith("report_normal_"))
+        series = {
+            DAILY_IC: daily_series(signal_artifacts["ic.pkl"]),
+            CUMULATIVE_EXCESS_RETURN: daily_series(cumulative_excess_return(report)),
+        }
+    return Evaluation(metrics, series)
 
 
 def prediction_metrics(

@@ -14,6 +14,8 @@ _log = logging.getLogger(__name__)
 
 def sync_online_tags(new: ModelInfo, old: ModelInfo | None, settings: Settings | None = None) -> None:
     """Tag the new production model's recorder `online` and the old one's `offline`."""
+    if not any(info is not None and info.qlib_recorder_id for info in (new, old)):
+        return  # nothing to tag: MLflow is not even imported
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 

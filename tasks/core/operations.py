@@ -5,16 +5,18 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
-from registry import DatasetConfig, ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
+from registry import DatasetConfig, EvaluationSeries, ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, Decision
 from registry.settings import Settings, load_settings
 from tasks.core.events import emit_model_event
 from tasks.core.online_status import sync_online_tags
-from tasks.core.workflow_config import WorkflowConfig
+
+if TYPE_CHECKING:  # importing it imports Qlib; `qmp models promote` uses this module without Qlib
+    from tasks.core.workflow_config import WorkflowConfig
 
 
 @lru_cache(maxsize=8)
@@ -66,14 +68,15 @@ def metadata_for(
 
 
 def register_trained(
-    model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow"
+    model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow",
+    series: dict[str, EvaluationSeries] | None = None,
 ) -> ModelInfo:
-    """Register a trained model as `registered` (the flow's promotion policy decides whether it becomes a
-    candidate); a retried flow run gets its earlier registration back, not a new one."""
+    """Register a trained model with its evaluation series as `registered` (the flow's promotion policy decides
+    whether it becomes a candidate); a retried flow run gets its earlier registration back, not a new one."""
     registry = open_registry()
     model_id = registry.register_model(
         model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id,
-        initial_status=ModelStatus.REGISTERED,
+        initial_status=ModelStatus.REGISTERED, evaluation_series=series,
     )
     info = registry.get_model_info(model_id)
     emit_model_event("registered", info, status=info.status.value, metrics=info.performance_metrics)

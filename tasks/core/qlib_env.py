@@ -169,8 +169,12 @@ def ensure_experiment(name: str, settings: Settings | None = None) -> str:
         existing = client.get_experiment_by_name(name)
         if existing is not None:
             return str(existing.experiment_id)
-        location = mlflow_artifact_root(settings) / name
-        return str(client.create_experiment(name, artifact_location=location.as_uri()))
+        if settings.mlflow_artifact_uri:
+            # Object storage shared by every machine (MLflow reads S3 credentials from the environment).
+            location = f"{settings.mlflow_artifact_uri.rstrip('/')}/{name}"
+        else:
+            location = (mlflow_artifact_root(settings) / name).as_uri()
+        return str(client.create_experiment(name, artifact_location=location))
 
 
 

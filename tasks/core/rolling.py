@@ -13,11 +13,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from registry import ModelFilter, ModelInfo, ModelRegistry
 from registry.settings import Settings, load_settings
@@ -25,6 +24,7 @@ from tasks.core.data_version import DataVersion, data_version
 from tasks.core.errors import PipelineError
 from tasks.core.qlib_env import forget_stale_data, init_from_qlib_init
 from tasks.core.training import Logger, qlib_step
+from tasks.core.window_settings import WindowSettings
 from tasks.core.windows import (
     Window,
     apply_window,
@@ -37,33 +37,6 @@ from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
 
 CONFIG_HASH_TAG = "config_hash"
 DATA_VERSION_TAG = "data_version"
-
-
-class WindowSettings(BaseModel):
-    """Which segments a retrain uses: the YAML's as written, or windows rolled to the data calendar."""
-
-    mode: Literal["fixed", "rolling"] = Field(
-        "fixed", title="Mode", description="fixed: the YAML's segments; rolling: counted back from the anchor."
-    )
-    train_days: int = Field(200, ge=1, le=10_000, title="Train days", description="Trading days of training data.")
-    valid_days: int = Field(60, ge=1, le=5_000, title="Valid days", description="Trading days of validation data.")
-    test_days: int = Field(120, ge=1, le=5_000, title="Test days", description="Trading days evaluated (and compared).")
-    kind: Literal["sliding", "expanding"] = Field(
-        "sliding", title="Kind", description="sliding: fixed train length; expanding: train starts at the YAML's start."
-    )
-    anchor: Literal["latest"] | date = Field(
-        "latest", title="Anchor", description="Last trading day the windows end at (latest: the data calendar's last day)."
-    )
-
-    def describe(self) -> str:
-        """One line for logs and the registry."""
-        if self.mode == "fixed":
-            return "fixed (the YAML's segments)"
-        anchor = self.anchor if self.anchor == "latest" else self.anchor.isoformat()
-        return (
-            f"rolling {self.kind}: train {self.train_days}, valid {self.valid_days}, test {self.test_days} "
-            f"trading days, anchor {anchor}"
-        )
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,24 @@ The model comes from the registry (its artifact's checksum verified), the datase
 Qlib recorder: the ``dataset`` object saved at training (``dataset.config(dump_all=False, recursive=True)``,
 so the handler's processors keep the state fitted on the training span and no data is stored). It is
 pointed at the requested days and set up with ``DataHandlerLP.IT_LS`` through Qlib's ``RMDLoader``, which
-is how Qlib's ``PredUpdater`` prepares the days it predicts. The handler loads only the requested days
-(plus ``step_len - 1`` days for a ``TSDatasetH``); Qlib's expression engine reads the extra history each
-expression's rolling windows need by itself, so a day's features equal those of a full-history load.
+is how Qlib's ``PredUpdater`` prepares the days it predicts. Qlib's expression engine reads the extra
+history each expression's rolling windows need by itself, so only the requested days are loaded (plus
+``step_len - 1`` days for a ``TSDatasetH``, as PredUpdater adds) and never the whole history.
+
+One refinement keeps scores reproducible to the last bit: Qlib computes rolling windows with running sums
+from the first loaded day and stores features as float32, so a feature can differ by one float32 step
+(about 1e-7 relative) depending on where the load started. The load therefore starts at the beginning of
+the fixed block of ``ANCHOR_BLOCK`` trading days (counted from the calendar's first day) that holds it, one
+load per block: a day's score is then the same whether it is predicted alone, in a 20-day batch or in a
+full recompute, and equals PredUpdater's whenever PredUpdater's days start on a block boundary and stay
+inside one block.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,14 +31,16 @@ import pandas as pd
 
 from registry import ModelInfo, ModelRegistry
 from registry.settings import Settings, load_settings
+from tasks.core.errors import PipelineInputError
 from tasks.core.qlib_env import QLIB_LOCK, init_qlib
 from tasks.core.training import DATASET_OBJECT, Logger, qlib_step
 
 DateLike = str | date | pd.Timestamp
+ANCHOR_BLOCK = 20  # trading days; a one-day update loads at most 19 extra days besides the look-back
 _log = logging.getLogger(__name__)
 
 
-class ScoringError(ValueError):
+class ScoringError(PipelineInputError):
     """A model cannot be scored on the days asked (the message names the model, the days or the data)."""
 
 
@@ -50,6 +61,7 @@ class LoadedModel:
     dataset: Any  # qlib.data.dataset.DatasetH, as saved by training (no data inside)
     recorder: Any  # qlib.workflow.recorder.Recorder
     timings: dict[str, float] = field(default_factory=dict)
+    handler_config: dict[str, Any] | None = None  # from the recorder's `task`, for the feature cache check
 
 
 def resolve_provider_uri(provider_uri: str | Path | None, settings: Settings) -> Path:
@@ -98,7 +110,18 @@ def load_registered_model(
                 f"no loadable {DATASET_OBJECT!r} object ({type(exc).__name__}); retrain the model to score it"
             ) from None
         timings["load_dataset_state"] = time.perf_counter() - started
-    return LoadedModel(info=info, model=model, dataset=dataset, recorder=recorder, timings=timings)
+        handler_config = _handler_config(recorder)
+    return LoadedModel(info=info, model=model, dataset=dataset, recorder=recorder, timings=timings,
+                       handler_config=handler_config)
+
+
+def _handler_config(recorder: Any) -> dict[str, Any] | None:
+    """The handler section of the `task` object training saved (None when there is none to read)."""
+    try:
+        handler = recorder.load_object("task")["dataset"]["kwargs"]["handler"]
+    except Exception:  # no task object, or a task whose dataset is not configured this way
+        return None
+    return handler if isinstance(handler, dict) else None
 
 
 def trading_days(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
@@ -118,37 +141,68 @@ def trading_days(start: DateLike, end: DateLike) -> pd.DatetimeIndex:
     return days
 
 
+def block_start(day: pd.Timestamp) -> pd.Timestamp:
+    """The first trading day of the fixed ``ANCHOR_BLOCK``-day block of the calendar that holds ``day``."""
+    from qlib.data import D
+
+    calendar = D.calendar(freq="day")
+    position = int(calendar.searchsorted(day))
+    return pd.Timestamp(calendar[position - position % ANCHOR_BLOCK])
+
+
 def score_loaded(loaded: LoadedModel, start: DateLike, end: DateLike, logger: Logger | None = None) -> pd.Series:
     """Scores of an already loaded model on the trading days in [start, end] (see :func:`score_registered_model`)."""
+    log = logger or _log
+    with qlib_step(logger):
+        days = trading_days(start, end)
+        loaded.timings["features"] = loaded.timings["predict"] = 0.0
+        parts = [
+            _score_block(loaded, block_days.iloc[0], block_days.iloc[-1])
+            for _, block_days in pd.Series(days, index=days).groupby(_block_starts(days))
+        ]
+    scores = pd.concat(parts).sort_index() if len(parts) > 1 else parts[0]
+    log.info(
+        "scored %s on %d day(s) %s..%s: %d scores", loaded.info.model_id, len(days), days[0].date(),
+        days[-1].date(), len(scores),
+    )
+    return scores
+
+
+def _block_starts(days: pd.DatetimeIndex) -> list[pd.Timestamp]:
+    from qlib.data import D
+
+    calendar = D.calendar(freq="day")
+    positions = calendar.searchsorted(days)
+    return [pd.Timestamp(calendar[p - p % ANCHOR_BLOCK]) for p in positions]
+
+
+def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -> pd.Series:
+    """Scores of [first, last], all inside one anchor block, loaded from the block's first day."""
     from qlib.data.dataset import TSDatasetH
     from qlib.utils import get_date_by_shift
     from qlib.workflow.online.update import RMDLoader
 
-    log = logger or _log
-    with qlib_step(logger):
-        days = trading_days(start, end)
-        first, last = days[0], days[-1]
-        # PredUpdater's look-back rule: a TSDatasetH needs step_len - 1 earlier days to form its first sample.
-        hist_ref = loaded.dataset.step_len - 1 if isinstance(loaded.dataset, TSDatasetH) else 0
-        load_start = get_date_by_shift(first, -hist_ref, clip_shift=False, freq="day") if hist_ref else first
-        started = time.perf_counter()
+    from tasks.core.features import skip_cold_qlib_cache
+
+    anchor = block_start(first)
+    # PredUpdater's look-back rule: a TSDatasetH needs step_len - 1 earlier days to form its first sample.
+    hist_ref = loaded.dataset.step_len - 1 if isinstance(loaded.dataset, TSDatasetH) else 0
+    load_start = get_date_by_shift(anchor, -hist_ref, clip_shift=False, freq="day") if hist_ref else anchor
+    started = time.perf_counter()
+    # A cold Qlib dataset cache (QMP_FEATURE_CACHE=qlib) would be built over the whole calendar: read uncached then.
+    with skip_cold_qlib_cache(loaded.handler_config) if loaded.handler_config else nullcontext():
         dataset = RMDLoader(loaded.recorder).get_dataset(
             start_time=load_start, end_time=last, segments={"test": (first, last)}, unprepared_dataset=loaded.dataset
         )
-        loaded.timings["features"] = time.perf_counter() - started
-        started = time.perf_counter()
-        scores = loaded.model.predict(dataset, segment="test")
-        loaded.timings["predict"] = time.perf_counter() - started
+    loaded.timings["features"] += time.perf_counter() - started
+    started = time.perf_counter()
+    scores = loaded.model.predict(dataset, segment="test")
+    loaded.timings["predict"] += time.perf_counter() - started
     if isinstance(scores, pd.DataFrame):
         scores = scores.iloc[:, 0]
     scores = pd.Series(scores, name="score").sort_index()
     scores.index = scores.index.set_names(["datetime", "instrument"])
-    scores = scores.loc[first:last]  # type: ignore[misc]
-    log.info(
-        "scored %s on %d day(s) %s..%s: %d scores", loaded.info.model_id, len(days), first.date(), last.date(),
-        len(scores),
-    )
-    return scores
+    return scores.loc[first:last]  # type: ignore[misc]
 
 
 def score_registered_model(

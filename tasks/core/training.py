@@ -167,9 +167,11 @@ def forward_logs(logger: Logger | None) -> Iterator[None]:
     handler = _ForwardHandler(logger)
     qlib_logger = logging.getLogger("qlib")
     _lightgbm_lines.target = logger
-    qlib_logger.addHandler(handler)
+    # Qlib's own console handler steps aside meanwhile: the run logger prints the line, so it appears once.
+    own_handlers = qlib_logger.handlers[:]
+    qlib_logger.handlers = [handler]
     try:
         yield
     finally:
-        qlib_logger.removeHandler(handler)
+        qlib_logger.handlers = own_handlers
         _lightgbm_lines.target = None

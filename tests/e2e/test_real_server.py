@@ -123,7 +123,7 @@ def _run_stack(
         )
         processes.append(worker)
         with temporary_settings(updates={PREFECT_API_URL: api}):
-            yield {"api": api, "registry_dir": registry_dir, "database_url": postgres_url, "logs": logs}
+            yield {"api": api, "registry_dir": registry_dir, "database_url": postgres_url, "logs": logs, "env": env}
     finally:
         for process in reversed(processes):
             _stop(process)
@@ -184,9 +184,20 @@ def test_deployment_parameters_are_validated_against_their_schema(stack: dict[st
                        parameters={"model_name": "../etc", "workflow": LINEAR})
 
 
-def test_the_nightly_cleanup_schedule_creates_scheduled_runs(stack: dict[str, Any]) -> None:
+def test_schedules_are_deployed_inactive_and_qmp_schedules_on_starts_the_nightly_cleanup(stack: dict[str, Any]) -> None:
+    with get_client(sync_client=True) as client:
+        for name in ("retrain/retrain-lgbm-alpha158", "cleanup/cleanup-nightly"):
+            deployment = client.read_deployment_by_name(name)
+            assert deployment.schedules and not any(s.active for s in deployment.schedules)
+            assert "Asia/Shanghai" in (deployment.description or "")
+    qmp = str(Path(sys.executable).with_name("qmp"))
+    done = subprocess.run([qmp, "schedules", "on", "cleanup-nightly"], env=stack["env"], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
     deadline = time.monotonic() + 90
     with get_client(sync_client=True) as client:
+        assert all(s.active for s in client.read_deployment_by_name("cleanup/cleanup-nightly").schedules)
+        assert not any(s.active for s in client.read_deployment_by_name("retrain/retrain-lgbm-alpha158").schedules)
         while True:
             runs = client.read_flow_runs(
                 deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["cleanup-nightly"])),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
 from flows.promotion import promote, rollback
-from flows.retrain import ApprovalSettings, RetrainResult, WorkflowSource, retrain
+from flows.retrain import ApprovalSettings, Outcome, RetrainResult, WorkflowSource, retrain
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
 from tasks.registry_steps import register_model
@@ -69,6 +70,11 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
     second = run_retrain("alpha158", WEAK, policy=PromotionPolicy(min_improvement=0.05))
     assert second.decision == Action.KEEP
     assert second.production_model_id == first.model_id
+    # What `qmp retrain` prints: the production model it was compared with, and what happened.
+    assert (first.outcome, first.decided_by, first.comparison.production_id) == (Outcome.PROMOTED, "retrain-flow", None)
+    assert second.comparison.production_id == first.model_id
+    assert second.comparison.production_registered_metrics == first.metrics
+    assert second.outcome == Outcome.KEPT
     assert any("improvement too small" in r or "not better" in r for r in second.reasons)
 
     production = pipeline.get_production_model("alpha158")
@@ -91,8 +97,14 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
             flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(r) for r in runs if r]),
         ))
         limit = client.read_global_concurrency_limit_by_name("qmp-promote-alpha158")
-    assert {row["metric"] for t in tables for row in json.loads(t.data)} >= {"ic_mean", "decision"}
+        names = [client.read_flow_run(UUID(r)).name for r in runs if r]
+    for table in tables:  # metrics only, the deciding one first; the decision is in the description
+        metrics = [row["metric"] for row in json.loads(table.data)]
+        assert metrics[0] == "ic_mean" and "decision" not in metrics and set(first.metrics) <= set(metrics)
+        assert (table.description or "").split(": ", 1)[1].startswith(("promote", "keep"))
     assert len(tables) == 2 and limit.limit == 1
+    # Run names are unique and readable: the model name, then the UTC date and time to the second.
+    assert len(set(names)) == 2 and all(re.fullmatch(r"retrain-alpha158-\d{4}-\d{2}-\d{2}-\d{6}", n) for n in names)
 
 
 def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -149,6 +161,8 @@ def test_manual_mode_pauses_until_a_person_decides(
     assert "error" not in box, box.get("error")
     result: RetrainResult = box["result"]
     assert result.decision == Action.NEEDS_APPROVAL
+    assert result.outcome == (Outcome.APPROVED if approve else Outcome.REJECTED) and result.decided_by == "alice"
+    assert result.comparison.production_id == first_production.model_id
     production = pipeline.get_production_model("approval_demo")
     assert production is not None
     history = pipeline.history(model_id=candidate_id)
@@ -171,10 +185,29 @@ def test_manual_mode_without_an_answer_times_out_and_leaves_a_candidate(
         approval=ApprovalSettings(timeout_seconds=6, poll_interval_seconds=1),
     )
     assert "no approval within 6 s" in result.message
+    assert result.outcome == Outcome.TIMED_OUT and result.decided_by is None
     production = pipeline.get_production_model("approval_demo")
     assert production is not None and production.model_id == first_production.model_id
     assert pipeline.get_model_info(result.model_id).status == ModelStatus.CANDIDATE
     assert [e.event for e in pipeline.history(model_id=result.model_id)][-1] == "approval_timed_out"
+
+
+def test_always_mode_asks_a_person_even_when_the_candidate_is_not_better(pipeline: ModelRegistry) -> None:
+    strong = pipeline.register_model({"stand-in": True}, ModelMetadata(model_name="always_demo",
+                                                                       performance_metrics={"ic_mean": 0.9}))
+    pipeline.set_production_model(strong, reason="baseline nobody beats")
+    thread, box = _in_thread(lambda: run_retrain(
+        "always_demo", WEAK, policy=PromotionPolicy(approval="always"),
+        approval=ApprovalSettings(timeout_seconds=300, poll_interval_seconds=1),
+    ))
+    paused = _paused_run("always_demo", box)
+    resume_flow_run(paused.id, run_input={"approve": False, "approver": "bob", "comment": "agreed, keep it"})
+    thread.join(timeout=180)
+    assert "error" not in box, box.get("error")
+    result: RetrainResult = box["result"]
+    assert result.decision == Action.NEEDS_APPROVAL and result.outcome == Outcome.REJECTED
+    assert any(r.startswith("not better") for r in result.reasons) and "always" in result.reasons[-1]
+    assert pipeline.get_production_model("always_demo").model_id == strong  # type: ignore[union-attr]
 
 
 ATTEMPTS: list[int] = []

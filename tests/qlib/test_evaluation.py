@@ -9,8 +9,9 @@ import pytest
 from qlib.utils import fill_placeholder, init_instance_by_config
 from qlib.workflow import R
 
+from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 from registry.settings import Settings
-from tasks.core.evaluation import METRIC_NAMES, evaluate_model
+from tasks.core.evaluation import METRIC_NAMES, evaluate, evaluate_model
 from tasks.core.qlib_env import QLIB_LOCK, ensure_experiment
 
 from .conftest import Trained
@@ -109,3 +110,15 @@ def test_evaluation_on_the_valid_segment_uses_that_segment(
     )
     assert metrics["test_days"] < lightgbm.metrics["test_days"]
     assert metrics["ic_mean"] != lightgbm.metrics["ic_mean"]
+
+
+def test_evaluation_series_are_the_ones_its_metrics_summarise(lightgbm: Trained, qlib_settings: Settings) -> None:
+    result = evaluate(lightgbm.result.model, lightgbm.dataset, lightgbm.cfg, settings=qlib_settings)
+    assert result.metrics == pytest.approx(lightgbm.metrics, nan_ok=True)
+    ic = result.series[DAILY_IC]
+    defined = [v for v in ic.values if v is not None]
+    assert len(ic.dates) == result.metrics["test_days"]
+    assert sum(defined) / len(defined) == pytest.approx(result.metrics["ic_mean"], rel=1e-9)
+    excess = result.series[CUMULATIVE_EXCESS_RETURN]
+    # Qlib's risk_analysis annualises the mean daily excess return over 238 trading days.
+    assert excess.values[-1] / len(excess.values) * 238 == pytest.approx(result.metrics["annualized_return"], rel=1e-9)

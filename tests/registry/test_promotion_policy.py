@@ -88,3 +88,18 @@ def test_the_policy_refuses_unknown_fields_and_negative_thresholds() -> None:
         PromotionPolicy(min_improvement=-1)
     with pytest.raises(ValueError):
         PromotionPolicy.model_validate({"primary_metric": "ic_mean", "aproval": "manual"})
+
+
+def test_manual_asks_only_for_a_better_candidate_and_always_asks_for_every_one() -> None:
+    always = PromotionPolicy(approval="always", guardrails=[Guardrail(metric="max_drawdown", min_value=-0.15)])
+    assert decide_promotion({"ic_mean": 0.03}, {"ic_mean": 0.04}, MANUAL).action == Action.KEEP
+    assert decide_promotion({"ic_mean": 0.05}, {"ic_mean": 0.04}, MANUAL).action == Action.NEEDS_APPROVAL
+    worse = decide_promotion({"ic_mean": 0.03, "max_drawdown": -0.1}, {"ic_mean": 0.04}, always)
+    assert worse.action == Action.NEEDS_APPROVAL
+    assert worse.reasons[0].startswith("not better") and "always" in worse.reasons[-1]
+    failing = decide_promotion({"ic_mean": 0.05, "max_drawdown": -0.3}, {"ic_mean": 0.04}, always)
+    assert failing.action == Action.NEEDS_APPROVAL and any("below the floor" in r for r in failing.reasons)
+    better = decide_promotion({"ic_mean": 0.05, "max_drawdown": -0.1}, {"ic_mean": 0.04}, always)
+    assert better.action == Action.NEEDS_APPROVAL and "approval mode is always" in better.reasons[-1]
+    # A candidate without a finite primary metric is never offered for promotion, whatever the mode.
+    assert decide_promotion({"ic_mean": math.nan}, None, always).action == Action.KEEP

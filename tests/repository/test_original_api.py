@@ -109,10 +109,10 @@ def _small_dataset() -> DatasetH:
 @pytest.fixture
 def qlib_ready(tmp_path, monkeypatch):
     """LGBModel.fit logs to Qlib's recorder: Qlib initialised on an empty data directory, MLflow in tmp_path."""
+    from qlib.workflow import R
+
     from registry.settings import load_settings
     from tasks.core.qlib_env import init_qlib
-
-    from qlib.workflow import R
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "qlib_data").mkdir()

@@ -1,0 +1,67 @@
+"""The predict flow: for each name with a production model, score the new trading days and store them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+from pydantic import BaseModel, Field
+
+from flows.concurrency import one_at_a_time
+from flows.reporting import publish_signals
+from registry.models import NAME_PATTERN
+from tasks.core.operations import open_registry
+from tasks.core.predicting import NOTHING_TO_PREDICT, production_names
+from tasks.predict_steps import NameResult, predict_model_name
+
+OptionalModelName = Annotated[
+    str | None, Field(title="Model name", description="Registry name to predict; empty: every name with a production model.",
+                      pattern=NAME_PATTERN.pattern, max_length=100),
+]
+
+
+class PredictResult(BaseModel):
+    results: list[NameResult]
+    message: str
+
+
+def _run_name() -> str:
+    name = flow_run.parameters.get("model_name") or "all"
+    return f"predict-{name}-{datetime.now(UTC):%Y-%m-%d}"
+
+
+@flow(name="predict", flow_run_name=_run_name, log_prints=True)
+def predict(
+    model_name: OptionalModelName = None,
+    from_date: Annotated[date | None, Field(title="From", description="First day (default: the day after the last stored prediction).")] = None,
+    to_date: Annotated[date | None, Field(title="To", description="Last day (default: the data calendar's last day).")] = None,
+    recompute: Annotated[bool, Field(title="Recompute", description="Replace the stored scores of from..to (corrected data).")] = False,
+    top_k: Annotated[int, Field(ge=1, le=1000, title="Top k", description="Instruments in the signal artifact.")] = 20,
+    provider_uri: Annotated[str | None, Field(title="Qlib data directory", description="Default: QMP_PROVIDER_URI.")] = None,
+) -> State[PredictResult]:
+    """Score the production model of each name on the trading days it has no signal for, and store them."""
+    logger = get_run_logger()
+    names = [model_name] if model_name else production_names(open_registry())
+    if not names:
+        message = f"{NOTHING_TO_PREDICT}: no model name has a production model"
+        logger.info(message)
+        return Completed(message=message, data=PredictResult(results=[], message=message))
+    results = []
+    for name in names:
+        with one_at_a_time("predict", name):
+            result = predict_model_name(name, from_date, to_date, recompute, top_k, provider_uri)
+        if result.error:
+            logger.error(result.message)
+        else:
+            logger.info(result.message)
+            if result.top:
+                publish_signals(result)
+        results.append(result)
+    message = "; ".join(r.message for r in results)
+    outcome = PredictResult(results=results, message=message)
+    if any(r.error for r in results):
+        return Failed(message=message, data=outcome)
+    return Completed(message=message, data=outcome)

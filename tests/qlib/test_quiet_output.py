@@ -1,0 +1,40 @@
+"""A command's output is ours: gym's notice is not printed, Qlib's log lines appear once during a step."""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+import sys
+
+from tasks.core.training import forward_logs
+
+
+def test_importing_qlib_through_our_code_prints_no_gym_notice() -> None:
+    done = subprocess.run([sys.executable, "-c", "import tasks.core.qlib_env, qlib.rl"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Gym has been unmaintained" not in done.stderr and "gymnasium" not in done.stderr.lower()
+
+
+def test_qlib_lines_go_to_the_run_logger_only_while_a_step_forwards_them() -> None:
+    qlib_logger = logging.getLogger("qlib")
+    printed = io.StringIO()
+    saved = qlib_logger.handlers[:]
+    qlib_logger.handlers = [logging.StreamHandler(printed)]  # stands in for Qlib's console handler
+    forwarded: list[str] = []
+    target = logging.getLogger("qmp-test-run-logger")
+    target.propagate = False
+    target.setLevel(logging.INFO)
+    sink = logging.Handler()
+    sink.emit = lambda record: forwarded.append(record.getMessage())  # type: ignore[method-assign]
+    target.addHandler(sink)
+    try:
+        with forward_logs(target):
+            logging.getLogger("qlib.Test").info("built the dataset")
+        assert forwarded == ["built the dataset"] and printed.getvalue() == ""
+        logging.getLogger("qlib.Test").info("outside a step")
+        assert "outside a step" in printed.getvalue() and forwarded == ["built the dataset"]
+    finally:
+        qlib_logger.handlers = saved
+        target.removeHandler(sink)

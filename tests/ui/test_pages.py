@@ -1,0 +1,239 @@
+"""Every page and its JSON twin over a registry on SQLite and PostgreSQL: content, errors, escaping, statements."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from deployments.ui.app import create_app
+from registry import ModelMetadata, ModelRegistry
+from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
+from registry.settings import Settings
+from tests.ui.conftest import PREFECT_UI, SCRIPT, Filled, fill, ui_settings
+from tests.ui.statements import counted_statements
+
+NAME = "m0_alpha158"
+
+
+def _version(model_id: str) -> str:
+    return model_id.split("_v", 1)[1]
+
+
+def test_overview_shows_production_newest_and_waiting_per_name(client: TestClient, filled: Filled,
+                                                              registry: ModelRegistry) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    api = client.get("/api/overview").json()
+    assert [row["summary"]["model_name"] for row in api["names"]] == sorted(filled.ids)
+    for row in api["names"]:
+        name = row["summary"]["model_name"]
+        production = registry.get_production_model(name)
+        assert production is not None and row["summary"]["production"]["model_id"] == production.model_id
+        assert row["summary"]["production"]["performance_metrics"] == production.performance_metrics
+        assert row["summary"]["newest"]["model_id"] == filled.ids[name][-1]  # the replay version is not "newest"
+        assert row["summary"]["pending_approvals"] == 1 and row["summary"]["versions"] == 3
+        assert row["summary"]["replays"] == 1
+        html_row = re.search(rf'<tr data-name="{name}">(.*?)</tr>', page.text, re.S)
+        assert html_row is not None
+        assert f'data-value="{production.performance_metrics["ic_mean"]}"' in html_row.group(1)
+        assert f">{production.version}</a>" in html_row.group(1)
+    assert api["pending_approvals"] == 2
+
+
+def test_stale_badges_follow_the_stale_days_setting(registry: ModelRegistry, filled: Filled) -> None:
+    with TestClient(create_app(ui_settings(stale_days=1), registry=registry)) as client:
+        rows = client.get("/api/overview").json()["names"]
+        assert all(r["data_stale"] for r in rows)  # the data ends in 2020
+        assert not any(r["production_stale"] for r in rows)  # registered just now
+        assert "stale data" in client.get("/").text
+
+
+def test_model_page_lists_filters_and_pages_versions(client: TestClient, filled: Filled) -> None:
+    everything = client.get(f"/api/models/{NAME}").json()
+    assert everything["name"]["total"] == 3
+    assert [v["model_id"] for v in everything["name"]["versions"]] == filled.ids[NAME][::-1]
+    assert [p["version"] for p in everything["name"]["chart"]] == [_version(m) for m in filled.ids[NAME]]
+    assert [p["model_id"] for p in everything["production_periods"]] == [filled.production[NAME]]
+    assert [r["replay_id"] for r in everything["name"]["replays"]] == ["replay-2020"]
+    assert [p["candidate"]["model_id"] for p in everything["name"]["pending"]] == [filled.ids[NAME][-1]]
+    good = client.get(f"/api/models/{NAME}", params={"min": "ic_mean:0.015"}).json()["name"]
+    assert [v["model_id"] for v in good["versions"]] == filled.ids[NAME][:0:-1]
+    production = client.get(f"/api/models/{NAME}", params={"status": "production"}).json()["name"]
+    assert [v["model_id"] for v in production["versions"]] == [filled.production[NAME]]
+    second_page = client.get(f"/api/models/{NAME}", params={"per_page": 2, "page": 2}).json()
+    assert [v["model_id"] for v in second_page["name"]["versions"]] == [filled.ids[NAME][0]]
+    assert second_page["pages"] == 2
+    replay = client.get(f"/api/models/{NAME}", params={"replay": "replay-2020"}).json()["name"]
+    assert replay["total"] == 1 and len(replay["chart"]) == 1
+
+    html = client.get(f"/models/{NAME}").text
+    for metric in ("ic_mean", "rank_ic", "annualized_return"):
+        chart = re.search(rf'data-chart="metric-{metric}".*?</figure>', html, re.S)
+        assert chart is not None and chart.group(0).count('class="pt"') == 3
+    assert html.count('class="band"') == 3  # one production period, shaded on each chart
+    assert f'href="{PREFECT_UI}/runs/flow-run/' in html and "beats the baseline" in html
+    assert 'href="/models/m0_alpha158?replay=replay-2020"' in html
+
+
+def test_version_page_shows_everything_about_a_version(client: TestClient, filled: Filled,
+                                                       registry: ModelRegistry) -> None:
+    model_id = filled.ids[NAME][2]
+    info = registry.get_model_info(model_id)
+    stored = registry.get_evaluation_series(model_id)
+    api = client.get(f"/api/models/{NAME}/versions/{info.version}").json()
+    assert api["version"]["info"] == info.model_dump(mode="json")
+    assert api["series"][DAILY_IC] == stored[DAILY_IC].model_dump(mode="json")
+    assert api["version"]["production_id"] == filled.production[NAME]
+    html = client.get(f"/models/{NAME}/versions/{info.version}").text
+    for key, values in stored.items():
+        chart = re.search(rf'<figure class="chart" data-chart="{key}">.*?</figure>', html, re.S)
+        assert chart is not None
+        assert chart.group(0).count('class="pt"') == sum(v is not None for v in values.values)
+    for field in (info.checksum, info.model_path, info.qlib_recorder_id, "Alpha158", "csi300"):
+        assert field in html
+    assert f'href="/compare?a={filled.production[NAME]}&amp;b={model_id}"' in html
+    for name, value in info.performance_metrics.items():
+        assert re.search(rf'data-metric="{name}"><th>{name}</th><td class="n"><span class="num" data-value="{value}">{value:.4f}<', html)
+
+
+def test_a_version_evaluated_before_series_were_kept_says_not_recorded(client: TestClient, filled: Filled) -> None:
+    first = _version(filled.ids[NAME][0])
+    assert client.get(f"/api/models/{NAME}/versions/{first}").json()["series"] == {DAILY_IC: None, CUMULATIVE_EXCESS_RETURN: None}
+    assert client.get(f"/models/{NAME}/versions/{first}").text.count("not recorded (evaluated before") == 2
+
+
+def test_series_survive_a_purge_of_the_model_file(client: TestClient, filled: Filled, registry: ModelRegistry) -> None:
+    model_id = filled.ids["m1_alpha158"][2]
+    registry.set_model_status(model_id, "archived")
+    registry.db.run(lambda s: s.execute(text(
+        "UPDATE model_states SET archived_at = '2000-01-01' WHERE model_pk = (SELECT id FROM model_versions "
+        "WHERE model_id = :m)"), {"m": model_id}))
+    registry.archive_stale(max_age_days=10_000, keep_last=100, purge_archived_after_days=1)
+    assert registry.get_model_info(model_id).purged_at is not None
+    html = client.get(f"/models/m1_alpha158/versions/{_version(model_id)}").text
+    assert "file purged" in html and html.count('class="pt"') > 20
+
+
+def test_compare_shows_differences_and_both_curves(client: TestClient, filled: Filled, registry: ModelRegistry) -> None:
+    a, b = filled.ids[NAME][1], filled.ids[NAME][2]
+    api = client.get("/api/compare", params={"a": a, "b": b}).json()
+    ic = next(row for row in api["comparison"]["metrics"] if row["name"] == "ic_mean")
+    first, second = registry.get_model_info(a), registry.get_model_info(b)
+    assert ic["difference"] == second.performance_metrics["ic_mean"] - first.performance_metrics["ic_mean"]
+    assert [d["key"] for d in api["comparison"]["hyperparameters"]] == ["num_leaves"]
+    html = client.get("/compare", params={"a": a, "b": b}).text
+    chart = re.search(r'data-chart="compare-cum-excess-return".*?</figure>', html, re.S)
+    assert chart is not None and chart.group(0).count("<path") == 2
+    assert chart.group(0).count('class="pt"') == 31 + 32
+
+
+def test_approvals_lists_waiting_candidates_with_comparison_and_resume_link(client: TestClient, filled: Filled) -> None:
+    api = client.get("/api/approvals").json()["approvals"]
+    assert [a["request"]["candidate"]["model_id"] for a in api] == filled.waiting
+    assert all(a["production"]["model_id"] == filled.production[a["request"]["candidate"]["model_name"]] for a in api)
+    assert api[0]["resume_url"] == f"{PREFECT_UI}/runs/flow-run/11111111-0000-0000-0000-000000000000"
+    html = client.get("/approvals").text
+    assert html.count('class="external resume"') == 2
+
+
+def test_an_answered_request_is_no_longer_waiting(client: TestClient, filled: Filled, registry: ModelRegistry) -> None:
+    registry.record_event(filled.waiting[0], "approval_rejected", actor="bob", reason="no", awaiting_approval=False)
+    assert [a["request"]["candidate"]["model_id"] for a in client.get("/api/approvals").json()["approvals"]] == filled.waiting[1:]
+
+
+@pytest.mark.parametrize("path, named", [
+    ("/models/nope_model", "'nope_model'"),
+    (f"/models/{NAME}/versions/9.9.9", "'9.9.9'"),
+    ("/models/nope_model/versions/1.0.0", "'nope_model'"),
+    (f"/compare?a={NAME}_v1.0.0&b=ghost_v1", "'ghost_v1'"),
+])
+def test_unknown_names_and_versions_give_a_404_page_naming_them(client: TestClient, path: str, named: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 404 and named in page.text.replace("&#39;", "'") and "<html" in page.text
+    api = client.get("/api" + path)
+    assert api.status_code == 404 and named in api.json()["detail"]
+
+
+@pytest.mark.parametrize("query, reason", [
+    ("page=0", "page"), ("per_page=abc", "per_page"), ("per_page=100000", "per_page"),
+    ("status=retired", "status"), ("min=ic_mean:lots", "ic_mean:lots"), ("min=ic_mean", "METRIC:VALUE"),
+    ("min=bad%20name!:1", "bad name!"),
+])
+def test_malformed_query_parameters_give_422_with_the_reason(client: TestClient, query: str, reason: str) -> None:
+    page = client.get(f"/models/{NAME}?{query}")
+    assert page.status_code == 422 and reason in page.text.replace("&#39;", "'") and "Traceback" not in page.text
+    api = client.get(f"/api/models/{NAME}?{query}")
+    assert api.status_code == 422 and any(reason in e for e in api.json()["errors"])
+
+
+def test_compare_without_both_ids_is_a_422(client: TestClient) -> None:
+    assert client.get("/compare?a=x").status_code == 422
+    assert client.get("/api/compare").status_code == 422
+
+
+def test_html_from_the_registry_is_escaped(registry: ModelRegistry, client: TestClient) -> None:
+    model_id = registry.register_model({"x": 1}, ModelMetadata(
+        model_name="escape_test", performance_metrics={"ic_mean": 0.01}, tags={"note": SCRIPT}, description=SCRIPT,
+        hyperparameters={"evil": SCRIPT}, dataset_info={"instruments": SCRIPT, "handler": SCRIPT},
+    ))
+    registry.record_event(model_id, "approval_requested", actor=SCRIPT, reason=SCRIPT)
+    other = registry.register_model({"x": 2}, ModelMetadata(model_name="escape_test", performance_metrics={"ic_mean": 0.02}))
+    for path in ("/", "/models/escape_test", "/models/escape_test/versions/1.0.0", "/approvals",
+                 f"/compare?a={model_id}&b={other}", f"/models/{SCRIPT}", f"/models/escape_test?replay={SCRIPT}"):
+        text = client.get(path).text
+        assert "<script" not in text.lower(), path
+    assert "&lt;script&gt;" in client.get("/models/escape_test/versions/1.0.0").text
+    assert client.get("/").headers["content-security-policy"].startswith("default-src 'self'; script-src 'none'")
+
+
+def test_a_database_that_is_down_gives_a_503_page(tmp_path: Path) -> None:
+    settings = Settings(registry_dir=tmp_path / "reg", database_url="postgresql+psycopg://postgres@127.0.0.1:1/none")
+    with TestClient(create_app(ui_settings(), registry_settings=settings), raise_server_exceptions=False) as client:
+        page = client.get("/")
+        assert page.status_code == 503 and "database" in page.text and "Traceback" not in page.text
+        assert "127.0.0.1:1" not in page.text
+        api = client.get("/api/overview")
+        assert api.status_code == 503 and "database" in api.json()["detail"]
+
+
+def test_an_unexpected_error_shows_no_traceback(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deployments.ui import views
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(views, "overview", explode)
+    page = client.get("/")
+    assert page.status_code == 500 and "secret internals" not in page.text and "Traceback" not in page.text
+
+
+PAGES = ["/", f"/models/{NAME}", f"/models/{NAME}?status=candidate&min=ic_mean:0.01", "/approvals"]
+
+
+def test_statements_per_page_do_not_grow_with_names_and_versions(registry: ModelRegistry, tmp_path: Path) -> None:
+    small = fill(registry, names=2, versions=3, prefix="s")
+    app = create_app(ui_settings(), registry=registry)
+
+    def counts(filled: Filled) -> list[int]:
+        name = sorted(filled.ids)[0]
+        ids = filled.ids[name]
+        paths = ["/", f"/models/{name}", f"/models/{name}?status=candidate&min=ic_mean:0.01&page=1",
+                 f"/models/{name}/versions/{_version(ids[2])}", f"/compare?a={ids[1]}&b={ids[2]}", "/approvals"]
+        found = []
+        with TestClient(app) as client:
+            client.get("/")  # open the registry's connections first
+            for path in paths:
+                with counted_statements(registry) as sent:
+                    assert client.get(path).status_code == 200
+                found.append(len(sent))
+        return found
+
+    before = counts(small)
+    large = fill(registry, names=6, versions=8, prefix="l")
+    after = counts(large)
+    assert after == before
+    assert max(after) <= 9, after
