@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from deployments.cli import app
 from flows.retrain import WorkflowSource, retrain
-from registry import ModelRegistry, ModelStatus
+from registry import ModelMetadata, ModelRegistry, ModelStatus
 from tests.flows.test_retrain_flow import WEAK
 from tests.storage.conftest import BUCKET
 
@@ -41,7 +41,10 @@ def test_retrain_writes_to_the_configured_bucket_compressed_and_cleanup_purges_t
         assert info.compression == "gzip" and info.original_size and info.original_size > info.size_bytes
         assert bucket.exists(f"{uri}/{result.model_id}/model.pkl")
         assert not (local / result.model_id).exists()
-        registry.set_model_status(result.model_id, ModelStatus.ARCHIVED, force=True)
+        # Two later production models, so the flow's model is neither production nor the rollback target.
+        for n in (1, 2):
+            registry.set_production_model(registry.register_model({"later": n}, ModelMetadata(model_name="s3_model")))
+        registry.set_model_status(result.model_id, ModelStatus.ARCHIVED)
 
     outcome = CliRunner().invoke(app, ["cleanup", "--purge-archived-after-days", "0", "--max-age-days", "100000"])
     assert outcome.exit_code == 0, outcome.output
