@@ -202,7 +202,7 @@ def test_always_mode_asks_a_person_even_when_the_candidate_is_not_better(pipelin
         approval=ApprovalSettings(timeout_seconds=300, poll_interval_seconds=1),
     ))
     paused = _paused_run("always_demo", box)
-    resume_flow_run(paused.id, run_input={"approve": False, "approver": "bob", "comment": "agreed, keep it"})
+    resume_flow_run(paused.id, run_input={"decision": "reject", "approver": "bob", "comment": "agreed, keep it"})
     thread.join(timeout=180)
     assert "error" not in box, box.get("error")
     result: RetrainResult = box["result"]

@@ -113,7 +113,7 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
             yield Retrained(registry, settings, first.model_id, waiting.model_id, str(paused.id),
                             str(PREFECT_API_URL.value()).removesuffix("/api"))
         finally:
-            resume_flow_run(paused.id, run_input={"approve": False, "approver": "ui-tests", "comment": "browser tests done"},
+            resume_flow_run(paused.id, run_input={"decision": "reject", "approver": "ui-tests", "comment": "browser tests done"},
                             _sync=True)  # type: ignore[call-arg]
             thread.join(120)
             registry.close()
