@@ -14,6 +14,7 @@ from deployments.cli.data import data_app
 from registry.settings import Settings
 from tasks.core.csv_import import CsvImportError, import_csv
 from tasks.core.qlib_env import init_qlib
+from tests.cli.test_qmp_models import qmp
 
 HEADER = "date,open,high,low,close,volume,vwap,factor"
 ROWS = {
@@ -110,14 +111,18 @@ def test_a_folder_without_csv_files_is_an_error(tmp_path: Path) -> None:
         import_csv(tmp_path, tmp_path / "q")
 
 
-def test_cli_import_reports_bad_rows_in_one_line_with_exit_code_1(tmp_path: Path) -> None:
+def test_cli_import_reports_bad_rows_in_one_line_with_exit_code_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = write_csvs(
         tmp_path / "csv", {"BAD": ["2022-01-04,1,2,0.5,x,10"]}, "date,open,high,low,close,volume"
     )
-    result = CliRunner().invoke(data_app, ["import-csv", str(src), "--out", str(tmp_path / "q")])
-    assert result.exit_code == 1
-    assert "BAD.csv line 2: bad value 'x' in column 'close'" in " ".join(result.output.split())
-    assert "Traceback" not in result.output
+    code, out, err = qmp("data", "import-csv", str(src), "--out", str(tmp_path / "q"), capsys=capsys,
+                         monkeypatch=monkeypatch)
+    assert code == 1
+    assert "BAD.csv line 2: bad value 'x' in column 'close'" in " ".join(err.split())
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "q" / "features").exists()  # nothing half-written
 
 
 def test_cli_import_and_synth_write_valid_directories(tmp_path: Path) -> None:
