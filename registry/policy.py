@@ -154,11 +154,11 @@ def decide_on_window(
 
     When a production model exists but could not be scored there (``production_unscored`` says why),
     the comparison is impossible: never an automatic promotion — "needs approval" in manual mode,
-    "keep" in auto mode.
+    "keep" in auto mode (a person is asked in manual and always modes).
     """
     if production_unscored is not None:
         why = f"the production model could not be scored on the candidate's window {window}: {production_unscored}"
-        if policy.approval == "manual":
+        if policy.approval in ("manual", "always"):
             return Decision(action=Action.NEEDS_APPROVAL, reasons=[why, "a person must decide without the comparison"])
         return Decision(action=Action.KEEP, reasons=[why, "approval mode is auto: never promoted without a comparison"])
     decision = decide_promotion(candidate, production_on_window, policy)

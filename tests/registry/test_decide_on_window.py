@@ -19,7 +19,7 @@ def test_production_weak_on_the_window_loses_even_though_its_registered_metrics_
     assert any("vs production -0.03" in reason for reason in decision.reasons)
 
 
-@pytest.mark.parametrize(("approval", "action"), [("manual", Action.NEEDS_APPROVAL), ("auto", Action.KEEP)])
+@pytest.mark.parametrize(("approval", "action"), [("manual", Action.NEEDS_APPROVAL), ("always", Action.NEEDS_APPROVAL), ("auto", Action.KEEP)])
 def test_a_production_that_cannot_be_scored_is_never_replaced_automatically(approval: str, action: Action) -> None:
     decision = decide_on_window(
         {"ic_mean": 0.9}, None, PromotionPolicy(approval=approval), window=WINDOW,  # type: ignore[arg-type]
