@@ -25,8 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployments.ui import auth, views
 from deployments.ui.settings import UISettings
 from registry import ModelNotFoundError, ModelRegistry, ModelStatus, RegistryUnavailableError
-from registry.browse import UnknownName
+from registry.browse import UnknownName, UnknownReplay
 from registry.models import validate_metric_name
+from registry.replays import REPLAY_ID_PATTERN
 from registry.settings import Settings
 
 HERE = Path(__file__).parent
@@ -36,7 +37,8 @@ MAX_PER_PAGE = 200
 # Query parameters (module level: FastAPI resolves the annotations in this module's namespace).
 Status = Annotated[list[ModelStatus], Query(description=f"Only these statuses ({', '.join(STATUSES)}).")]
 MinMetric = Annotated[list[str], Query(alias="min", description="METRIC:VALUE lower bound, e.g. ic_mean:0.02.")]
-Replay = Annotated[str | None, Query(max_length=256, description="Versions of this rolling replay.")]
+ReplayId = Annotated[str | None, Query(pattern=REPLAY_ID_PATTERN.pattern,
+                                       description="The versions of this rolling replay of the name.")]
 Page = Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1.")]
 PerPage = Annotated[int, Query(ge=1, le=MAX_PER_PAGE, description="Versions per page.")]
 ModelId = Annotated[str, Query(min_length=1, max_length=200, description="A model id, `{name}_v{version}`.")]
@@ -215,13 +217,15 @@ def create_app(
     def overview_data() -> views.OverviewView:
         return views.overview(holder.get(), settings.stale_days)
 
-    def name_data(name: str, status: list[ModelStatus], min_: list[str], replay: str | None, page: int,
+    def name_data(name: str, status: list[ModelStatus], min_: list[str], replay_id: str | None, page: int,
                   per_page: int) -> views.NameView:
         try:
             return views.name_view(holder.get(), name, statuses=status, min_metrics=_min_metrics(min_),
-                                   replay=replay, page=page, per_page=per_page)
+                                   replay_id=replay_id, page=page, per_page=per_page)
         except UnknownName:
             raise not_found(f"model name {name!r} not found in the registry") from None
+        except UnknownReplay as exc:
+            raise not_found(f"model name {exc.model_name!r} has no replay {exc.replay_id!r}") from None
 
     def version_data(name: str, version: str) -> views.VersionView:
         try:
@@ -248,16 +252,17 @@ def create_app(
 
     @app.get("/models/{name}", response_class=HTMLResponse, include_in_schema=False)
     def name_page(request: Request, name: str, status: Status = [], min_: MinMetric = [],  # noqa: B006
-                  replay: Replay = None, page: Page = 1, per_page: PerPage = 50) -> HTMLResponse:
-        view = name_data(name, status, min_, replay, page, per_page)
+                  replay_id: ReplayId = None, page: Page = 1, per_page: PerPage = 50) -> HTMLResponse:
+        view = name_data(name, status, min_, replay_id, page, per_page)
         return render(request, "model.html", view=view, charts=views.metric_charts(view),
                       query=str(request.url.query), statuses=STATUSES)
 
     @app.get("/api/models/{name}", response_model=views.NameView, tags=["pages"])
     def name_api(name: str, status: Status = [], min_: MinMetric = [],  # noqa: B006
-                 replay: Replay = None, page: Page = 1, per_page: PerPage = 50) -> views.NameView:
-        """A page of a name's versions (filtered like `qmp models list`), chart points, history, replays."""
-        return name_data(name, status, min_, replay, page, per_page)
+                 replay_id: ReplayId = None, page: Page = 1, per_page: PerPage = 50) -> views.NameView:
+        """A page of a name's live versions, or of one of its rolling replays' (`replay_id`), filtered like
+        `qmp models list`, with chart points, history, the name's replays and its pending approvals."""
+        return name_data(name, status, min_, replay_id, page, per_page)
 
     @app.get("/models/{name}/versions/{version}", response_class=HTMLResponse, include_in_schema=False)
     def version_page(request: Request, name: str, version: str) -> HTMLResponse:

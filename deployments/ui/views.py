@@ -1,8 +1,13 @@
-"""What each page shows, computed once as plain data: the HTML page renders it, its `/api` twin returns it."""
+"""What each page shows, computed once as plain data: the HTML page renders it, its `/api` twin returns it.
+
+Candidates awaiting approval come from `tasks.core.approvals.pending_approvals`, the function `qmp approvals
+list` renders: the overview's counts, a name's notice and the approvals page are that one query's result.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -10,9 +15,8 @@ from pydantic import BaseModel, ConfigDict
 from deployments.ui.charts import Band, Chart, Line, line_chart
 from registry import EvaluationSeries, ModelInfo, ModelRegistry, ModelStatus, browse
 from registry.compare import ModelComparison, compare_models
-from registry.comparison import PromotionComparison, compare_for_promotion
-from registry.policy import Action, Decision, PromotionPolicy
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
+from tasks.core.approvals import PendingApproval, pending_approvals
 
 SERIES_TITLES = {DAILY_IC: "Daily IC", CUMULATIVE_EXCESS_RETURN: "Cumulative excess return vs benchmark (after costs)"}
 SHOWN_METRICS = ("ic_mean", "rank_ic", "icir", "annualized_return", "information_ratio", "max_drawdown")
@@ -25,6 +29,7 @@ class Frozen(BaseModel):
 
 class OverviewRow(Frozen):
     summary: browse.NameSummary
+    pending_approvals: int  # candidates of the name awaiting a person's decision
     production_age_days: int | None  # since the production model was registered
     data_age_days: int | None  # since the newest data's last day
     production_stale: bool
@@ -48,11 +53,12 @@ class ProductionPeriod(Frozen):
 class Filters(Frozen):
     status: list[ModelStatus]
     min: dict[str, float]
-    replay: str | None
+    replay_id: str | None
 
 
 class NameView(Frozen):
     name: browse.NamePage
+    pending: list[PendingApproval]  # of the live name (none on a replay's page)
     primary_metric: str
     chart_metrics: list[str]
     production_periods: list[ProductionPeriod]
@@ -75,17 +81,16 @@ class CompareView(Frozen):
 
 
 class ApprovalItem(Frozen):
-    request: browse.PendingApproval
-    production: ModelInfo | None
-    # The candidate-vs-production comparison model of the approval form, from what the registry holds: the
-    # primary metric is the registry's, the reasons are the request's (the flow's guardrails and its re-scoring
-    # of production on the candidate's window are not in the registry).
-    comparison: PromotionComparison
+    request: PendingApproval  # as `qmp approvals list` shows it: the comparison the person is asked to judge
+    version: str  # the candidate's
+    production_version: str | None  # of the production model when the approval was requested
+    production_now: ModelInfo | None  # today's production model, when it changed since the request
     resume_url: str | None  # the paused flow run in the Prefect UI, where its Resume form is
 
 
 class ApprovalsView(Frozen):
     approvals: list[ApprovalItem]
+    primary_metric: str
 
 
 def _now() -> datetime:
@@ -94,17 +99,19 @@ def _now() -> datetime:
 
 def overview(registry: ModelRegistry, stale_days: int) -> OverviewView:
     now = _now()
+    summaries = browse.overview(registry)
+    waiting = Counter(p.model_name for p in pending_approvals(registry, now=now))
     rows = []
-    for summary in browse.overview(registry):
+    for summary in summaries:
         production_age = (now - summary.production.created_at).days if summary.production else None
         data_age = (now.date() - summary.newest_data).days if summary.newest_data else None
         rows.append(OverviewRow(
-            summary=summary, production_age_days=production_age, data_age_days=data_age,
+            summary=summary, pending_approvals=waiting[summary.model_name], production_age_days=production_age,
+            data_age_days=data_age,
             production_stale=production_age is not None and production_age > stale_days,
             data_stale=data_age is not None and data_age > stale_days,
         ))
-    return OverviewView(stale_days=stale_days, names=rows, generated_at=now,
-                        pending_approvals=sum(r.summary.pending_approvals for r in rows))
+    return OverviewView(stale_days=stale_days, names=rows, generated_at=now, pending_approvals=sum(waiting.values()))
 
 
 def production_periods(page: browse.NamePage) -> list[ProductionPeriod]:
@@ -131,16 +138,18 @@ def _period(name: str, started: tuple[str, datetime], end: datetime | None) -> P
 
 def name_view(
     registry: ModelRegistry, name: str, *, statuses: list[ModelStatus], min_metrics: dict[str, float],
-    replay: str | None, page: int, per_page: int,
+    replay_id: str | None, page: int, per_page: int,
 ) -> NameView:
-    result = browse.name_page(registry, name, statuses=statuses, min_metrics=min_metrics, replay_id=replay,
+    """Raises browse.UnknownName / browse.UnknownReplay."""
+    result = browse.name_page(registry, name, statuses=statuses, min_metrics=min_metrics, replay_id=replay_id,
                               limit=per_page, offset=(page - 1) * per_page)
+    pending = [] if result.replay_id is not None else pending_approvals(registry, model_name=result.model_name)
     return NameView(
-        name=result, primary_metric=registry.primary_metric,
+        name=result, pending=pending, primary_metric=registry.primary_metric,
         chart_metrics=[registry.primary_metric, *(m for m in CHART_METRICS if m != registry.primary_metric)][:3],
         production_periods=production_periods(result), page=page, per_page=per_page,
         pages=max(1, math.ceil(result.total / per_page)),
-        filters=Filters(status=statuses, min=min_metrics, replay=replay),
+        filters=Filters(status=statuses, min=min_metrics, replay_id=result.replay_id),
     )
 
 
@@ -184,18 +193,24 @@ def compare_chart(view: CompareView) -> Chart:
     return line_chart("compare-cum-excess-return", SERIES_TITLES[CUMULATIVE_EXCESS_RETURN], lines)
 
 
+def _version_of(model_id: str, name: str) -> str:
+    return model_id.removeprefix(f"{name}_v")
+
+
 def approvals_view(registry: ModelRegistry, prefect_ui: str | None) -> ApprovalsView:
-    pending = browse.pending_approvals(registry)
-    production = browse.production_infos(registry, sorted({p.candidate.model_name for p in pending}))
+    pending = pending_approvals(registry)
+    production = browse.production_infos(registry, sorted({p.model_name for p in pending}))
     items = []
     for request in pending:
-        current = production.get(request.candidate.model_name)
-        decision = Decision(action=Action.NEEDS_APPROVAL, reasons=[request.reason] if request.reason else [])
-        comparison = compare_for_promotion(request.candidate, current,
-                                           PromotionPolicy(primary_metric=registry.primary_metric), decision)
-        items.append(ApprovalItem(request=request, production=current, comparison=comparison,
-                                  resume_url=flow_run_url(prefect_ui, request.flow_run_id)))
-    return ApprovalsView(approvals=items)
+        current = production.get(request.model_name)
+        changed = current is not None and current.model_id != request.production_model_id
+        asked = request.production_model_id
+        items.append(ApprovalItem(
+            request=request, version=_version_of(request.model_id, request.model_name),
+            production_version=_version_of(asked, request.model_name) if asked else None,
+            production_now=current if changed else None, resume_url=flow_run_url(prefect_ui, request.flow_run_id),
+        ))
+    return ApprovalsView(approvals=items, primary_metric=registry.primary_metric)
 
 
 def flow_run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from deployments.ui.app import create_app
 from deployments.ui.settings import UISettings
-from registry import EvaluationSeries, ModelMetadata, ModelRegistry
-from registry.browse import REPLAY_TAG
+from registry import Approvals, EvaluationSeries, ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
+from registry.models import DatasetConfig
+from registry.policy import PromotionPolicy
+from registry.replays import replay_model_name
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 
 PREFECT_UI = "http://prefect.example:4200"
@@ -37,18 +40,57 @@ def metrics(ic: float) -> dict[str, float]:
 
 @dataclass
 class Filled:
-    """What `fill` registered: model ids per name, the production id per name, the waiting candidates."""
+    """What `fill` registered: model ids per name, the production id per name, the waiting candidates, and
+    per name its replay's id and window versions' ids."""
 
     ids: dict[str, list[str]]
     production: dict[str, str]
     waiting: list[str]
+    replays: dict[str, tuple[str, list[str]]]
 
 
-def fill(registry: ModelRegistry, names: int, versions: int, *, prefix: str = "m") -> Filled:
-    """`names` names of `versions` versions each: the second promoted, the last awaiting approval, one replay
-    version per name, the first version without series (registered before the registry kept them)."""
+def request_approval(registry: ModelRegistry, candidate: ModelInfo, production: ModelInfo | None,
+                     reasons: list[str], flow_run_id: str | None = None, actor: str = "retrain-flow") -> None:
+    """Ask for a person's decision the way the retrain flow does (`flows.approval.record_request`)."""
+    Approvals(registry).request(
+        candidate.model_id, production_model_id=production.model_id if production else None,
+        candidate_metrics=candidate.performance_metrics,
+        production_metrics=production.performance_metrics if production else None, reasons=reasons,
+        policy=PromotionPolicy(approval="manual").model_dump(mode="json"), timeout=timedelta(hours=24),
+        actor=actor, flow_run_id=flow_run_id,
+    )
+
+
+def register_replay(registry: ModelRegistry, name: str, replay_id: str, windows: int, ic: float = 0.02) -> list[str]:
+    """The windows of a rolling replay of `name`, registered as `tasks.core.replay_window` does: under the
+    replay's derived name, version = window index, the replay's tags, status `registered`."""
+    replay_name = replay_model_name(name, replay_id)
+    ids = []
+    for index in range(1, windows + 1):
+        test = [f"2021-{index:02d}-01", f"2021-{index:02d}-28"]
+        segments = {"train": ["2015-01-01", f"2020-{index:02d}-28"], "valid": ["2020-10-01", "2020-12-31"], "test": test}
+        metadata = ModelMetadata(
+            model_name=replay_name, version=f"{index}.0.0", performance_metrics=metrics(ic + 0.001 * index),
+            dataset_info=DatasetConfig(instruments="csi300", start_time=segments["train"][0], end_time=test[1],
+                                       handler="Alpha158", segments=segments, fit_start_time=segments["train"][0],
+                                       fit_end_time=segments["train"][1], data_version="v1", processors="refit"),
+            hyperparameters={"num_leaves": 31}, model_type="LGBModel",
+            tags={"source": "replay", "replay_id": replay_id, "replay_of": name, "window_index": str(index),
+                  "processors": "refit"},
+            description=f"window {index}/{windows} of replay {replay_id} of {name}",
+        )
+        model: Any = {"replay": replay_id, "window": index}
+        ids.append(registry.register_model(model, metadata, actor="rolling-flow", reason=f"replay {replay_id}",
+                                           initial_status=ModelStatus.REGISTERED))
+    return ids
+
+
+def fill(registry: ModelRegistry, names: int, versions: int, *, prefix: str = "m", replays_per_name: int = 1,
+         replay_windows: int = 2) -> Filled:
+    """`names` names of `versions` versions each: the second promoted, the last awaiting approval, rolling
+    replays of each name, the first version without series (registered before the registry kept them)."""
     ids: dict[str, list[str]] = {}
-    production, waiting = {}, []
+    production, waiting, replays = {}, [], {}
     for n in range(names):
         name = f"{prefix}{n}_alpha158"
         ids[name] = []
@@ -65,12 +107,15 @@ def fill(registry: ModelRegistry, names: int, versions: int, *, prefix: str = "m
         if versions > 1:
             registry.set_production_model(ids[name][1], actor="alice", reason="beats the baseline")
             production[name] = ids[name][1]
-        registry.record_event(ids[name][-1], "approval_requested", actor="retrain-flow", reason="needs a person",
-                              flow_run_id=f"11111111-0000-0000-0000-{n:012d}", awaiting_approval=True)
+        request_approval(registry, registry.get_model_info(ids[name][-1]),
+                         registry.get_production_model(name), ["needs a person"],
+                         flow_run_id=f"11111111-0000-0000-0000-{n:012d}")
         waiting.append(ids[name][-1])
-        registry.register_model({"replay": n}, ModelMetadata(model_name=name, performance_metrics=metrics(0.02),
-                                                             tags={REPLAY_TAG: "replay-2020"}))
-    return Filled(ids, production, waiting)
+        for r in range(replays_per_name):  # the first one is the one `Filled.replays` names
+            replay_id = f"{n:04d}{r:02d}abcdef"
+            windows = register_replay(registry, name, replay_id, windows=replay_windows)
+            replays.setdefault(name, (replay_id, windows))
+    return Filled(ids, production, waiting, replays)
 
 
 def ui_settings(**values: object) -> UISettings:

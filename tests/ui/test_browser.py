@@ -1,5 +1,6 @@
 """Every page in a real browser (Debian's chromium driven by Playwright) over a registry filled by real retrain
-runs of small synthetic data, one of them paused for approval: numbers, charts, links, console, phone width.
+runs of small synthetic data, one of them paused for approval, and a rolling replay's windows registered the way
+the rolling flow registers them: numbers, charts, links, console, phone width.
 
 Screenshots of each page go to test-artifacts/screenshots/ (desktop and phone width).
 """
@@ -20,16 +21,19 @@ from typing import Any
 
 import pytest
 
-from registry import ModelRegistry
+from registry import ModelFilter, ModelInfo, ModelRegistry
 from registry.policy import Action, PromotionPolicy
+from registry.replays import replay_model_name
 from registry.settings import Settings
-from tests.ui.conftest import ui_settings
+from tests.ui.conftest import register_replay, ui_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 NAME = "alpha158_ui"
+REPLAY_ID = "0123456789ab"
+REPLAY_WINDOWS = 3
 PHONE = {"width": 390, "height": 844}
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -54,6 +58,10 @@ class Retrained:
     waiting_id: str
     paused_run_id: str
     prefect_ui: str
+    replay_ids: list[str]  # the replay's window versions, oldest first
+
+    def live_versions(self) -> list[ModelInfo]:
+        return self.registry.list_models(ModelFilter(model_name=NAME))
 
 
 def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -108,10 +116,11 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
                 time.sleep(1)
         assert paused is not None, "no paused retrain run"
         registry = ModelRegistry.from_settings(settings)
-        waiting = registry.list_models()[0]
+        waiting = registry.list_models(ModelFilter(model_name=NAME))[0]
+        replay_ids = register_replay(registry, NAME, REPLAY_ID, windows=REPLAY_WINDOWS)
         try:
             yield Retrained(registry, settings, first.model_id, waiting.model_id, str(paused.id),
-                            str(PREFECT_API_URL.value()).removesuffix("/api"))
+                            str(PREFECT_API_URL.value()).removesuffix("/api"), replay_ids)
         finally:
             resume_flow_run(paused.id, run_input={"decision": "reject", "approver": "ui-tests", "comment": "browser tests done"},
                             _sync=True)  # type: ignore[call-arg]
@@ -189,13 +198,15 @@ def test_overview(browser: Any, ui_url: str, retrained: Retrained) -> None:
     assert page.locator(f"{row} td.pending").inner_text() == "1"
     newest = retrained.registry.get_model_info(retrained.waiting_id)
     assert page.locator(f"{row} td.newest a").inner_text() == newest.version
+    assert page.locator("table.overview tbody tr").count() == 1  # the replay is no row of its own
+    assert "1 replay" in page.locator(row).inner_text()
     _links_work(page)
     context.close()
 
 
 def test_model_page(browser: Any, ui_url: str, retrained: Retrained) -> None:
     page, context = _visit(browser, f"{ui_url}/models/{NAME}", "model")
-    versions = retrained.registry.list_models()
+    versions = retrained.live_versions()
     assert page.locator("table.versions tbody tr").count() == len(versions) == 2
     for metric in ("ic_mean", "rank_ic", "annualized_return"):
         chart = page.locator(f"figure[data-chart='metric-{metric}']")
@@ -208,12 +219,31 @@ def test_model_page(browser: Any, ui_url: str, retrained: Retrained) -> None:
     assert {"registered", "promoted", "approval_requested"} <= {e.event for e in events}
     flow_links = page.eval_on_selector_all("ol.timeline a.external", "links => links.map(a => a.href)")
     assert f"{retrained.prefect_ui}/runs/flow-run/{retrained.paused_run_id}" in flow_links
+    replay = page.locator(f"table.replays tr[data-replay-id='{REPLAY_ID}']")
+    assert replay.locator("td.n").inner_text() == str(REPLAY_WINDOWS)
+    assert replay.locator("a").get_attribute("href") == f"/models/{NAME}?replay_id={REPLAY_ID}"
+    _links_work(page)
+    context.close()
+
+
+def test_replay_page(browser: Any, ui_url: str, retrained: Retrained) -> None:
+    page, context = _visit(browser, f"{ui_url}/models/{NAME}?replay_id={REPLAY_ID}", "replay")
+    rows = page.locator("table.versions tbody tr")
+    assert [rows.nth(i).get_attribute("data-model-id") for i in range(rows.count())] == retrained.replay_ids[::-1]
+    for model_id in retrained.replay_ids:
+        info = retrained.registry.get_model_info(model_id)
+        assert info.model_name == replay_model_name(NAME, REPLAY_ID)
+        assert _value(page, f"tr[data-model-id='{model_id}'] td[data-metric='ic_mean'] .num") == info.performance_metrics["ic_mean"]
+    for metric in ("ic_mean", "rank_ic", "annualized_return"):
+        chart = page.locator(f"figure[data-chart='metric-{metric}']")
+        assert chart.locator("circle.pt").count() == REPLAY_WINDOWS and chart.locator("rect.band").count() == 0
+    assert page.locator("ol.timeline li").count() == REPLAY_WINDOWS  # each window's registration
     _links_work(page)
     context.close()
 
 
 def test_version_pages(browser: Any, ui_url: str, retrained: Retrained) -> None:
-    for info in retrained.registry.list_models():
+    for info in retrained.live_versions():
         page, context = _visit(browser, f"{ui_url}/models/{NAME}/versions/{info.version}", f"version-{info.version}")
         for metric, value in info.performance_metrics.items():
             assert _value(page, f"tr[data-metric='{metric}'] .num") == value
