@@ -8,13 +8,15 @@ is how Qlib's ``PredUpdater`` prepares the days it predicts. Qlib's expression e
 history each expression's rolling windows need by itself, so only the requested days are loaded (plus
 ``step_len - 1`` days for a ``TSDatasetH``, as PredUpdater adds) and never the whole history.
 
-One refinement keeps scores reproducible to the last bit: Qlib computes rolling windows with running sums
+Two refinements keep scores reproducible to the last bit. First, Qlib computes rolling windows with running sums
 from the first loaded day and stores features as float32, so a feature can differ by one float32 step
 (about 1e-7 relative) depending on where the load started. The load therefore starts at the beginning of
 the fixed block of ``ANCHOR_BLOCK`` trading days (counted from the calendar's first day) that holds it, one
 load per block: a day's score is then the same whether it is predicted alone, in a 20-day batch or in a
 full recompute, and equals PredUpdater's whenever PredUpdater's days start on a block boundary and stay
-inside one block.
+inside one block. Second, the model is given its features as float64 (:func:`_widen_to_float64`): a model
+that predicts in float32, as Qlib's ``LinearModel`` does, otherwise rounds differently with the batch's
+size, so its scores equal PredUpdater's to float32 precision (about 1e-7) rather than to the last bit.
 """
 
 from __future__ import annotations
@@ -194,6 +196,7 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
         dataset = RMDLoader(loaded.recorder).get_dataset(
             start_time=load_start, end_time=last, segments={"test": (first, last)}, unprepared_dataset=loaded.dataset
         )
+    _widen_to_float64(dataset)
     loaded.timings["features"] += time.perf_counter() - started
     started = time.perf_counter()
     scores = loaded.model.predict(dataset, segment="test")
@@ -203,6 +206,21 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
     scores = pd.Series(scores, name="score").sort_index()
     scores.index = scores.index.set_names(["datetime", "instrument"])
     return scores.loc[first:last]  # type: ignore[misc]
+
+
+def _widen_to_float64(dataset: Any) -> None:
+    """Give the model the prepared features as float64, so a day's score does not depend on the batch.
+
+    Qlib stores features as float32, and a model such as Qlib's ``LinearModel`` (float32 coefficients)
+    then predicts with a float32 BLAS product whose rounding depends on the number of rows and the memory
+    layout: the same day scored alone or inside 20 days differed by up to 5e-7 here. In float64 the
+    product's rounding is about 1e-16, and the widening itself is exact (every float32 is a float64), so
+    tree models such as LightGBM score exactly as before.
+    """
+    handler = dataset.handler
+    frame = getattr(handler, "_infer", None)  # the inference frame Qlib's DK_I fetches read
+    if isinstance(frame, pd.DataFrame) and (frame.dtypes == "float32").any():
+        handler._infer = frame.astype("float64")
 
 
 def score_registered_model(

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from registry.settings import Settings, load_settings
@@ -91,3 +93,10 @@ def shuffled(qlib_data: Path, qlib_settings: Settings) -> Trained:
     )
     cfg = load_workflow_config(raw, provider_uri=qlib_data)
     return _train(cfg, qlib_settings, "qmp-tests-shuffled")
+
+
+def qlib_tolerance(reference: pd.Series) -> float:
+    """How closely our scores can equal scores Qlib's own code computed: to the last bit when Qlib predicted in
+    float64 (LightGBM), to float32 precision when it predicted in float32 (LinearModel's float32 coefficients
+    on float32 features: its rounding changes with the batch's size, up to about 5e-7 measured here)."""
+    return 1e-12 if reference.dtype == np.float64 else 2e-6

@@ -25,7 +25,7 @@ from tasks.core.scoring import (
     score_loaded,
     score_registered_model,
 )
-from tests.qlib.conftest import Trained
+from tests.qlib.conftest import Trained, qlib_tolerance
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
@@ -49,7 +49,6 @@ def _recorder(trained: Trained):  # type: ignore[no-untyped-def]
     return R.get_recorder(recorder_id=trained.result.recorder_id, experiment_name=trained.result.experiment_name)
 
 
-@pytest.mark.xfail(reason="fails when run after the other Qlib tests in one session (passes alone: order-dependent state, not yet found; see the closing note of this stop)", strict=False)
 @pytest.mark.parametrize("which", ["lightgbm", "linear"])
 def test_scores_equal_qlib_pred_updater_on_the_same_recorder(
     which: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
@@ -72,8 +71,11 @@ def test_scores_equal_qlib_pred_updater_on_the_same_recorder(
     assert scores.index.names == ["datetime", "instrument"]
     assert scores.index.get_level_values("datetime").nunique() >= 5
     assert scores.index.get_level_values("datetime").min() >= first
-    pd.testing.assert_series_equal(scores, by_hand.sort_index().rename("score"), check_exact=False, rtol=0, atol=1e-12)
-    pd.testing.assert_series_equal(scores, by_updater.rename("score"), check_exact=False, rtol=0, atol=1e-12)
+    tolerance = qlib_tolerance(by_hand)
+    pd.testing.assert_series_equal(scores, by_hand.sort_index().rename("score").astype("float64"), check_exact=False,
+                                   rtol=0, atol=tolerance)
+    pd.testing.assert_series_equal(scores, by_updater.rename("score").astype("float64"), check_exact=False, rtol=0,
+                                   atol=tolerance)
 
 
 @pytest.mark.parametrize("which", ["lightgbm", "linear"])
