@@ -4,8 +4,10 @@
     .venv/bin/python benchmarks/ui_pages.py --names 50 --versions 20 --samples 50
 
 Both registries are bulk-loaded like the registry benchmark (see _bulk.py); ours also gets a promotion event
-per name, an approval request on every tenth name and the two evaluation series (250 trading days) of every
-version. Each page is requested in-process through the ASGI app (FastAPI's TestClient, no network); the time
+per name, an approval request (a pending row of the approvals table, as the retrain flow records it) on every
+tenth name, the two evaluation series (250 trading days) of every version, and a rolling replay of 20 windows
+on every tenth name, under the replay's derived name (`registry.replays`, 400 more versions at 200 names).
+Each page is requested in-process through the ASGI app (FastAPI's TestClient, no network); the time
 is the app's own `Server-Timing` (from the request entering the app to its response), so it is server-side.
 The SQL statements of each page are counted at the driver (psycopg's cursor), and their number is compared
 with the same pages on a registry of 20 names x 5 versions (it must not grow with names and versions).
@@ -35,10 +37,14 @@ from _bench import fmt, libpq_url, machine, scratch_databases, table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from registry import ModelRegistry
+from registry.replays import replay_model_name
 from tests.ui.statements import counted_statements
 
 TARGETS_MS = {"overview": 150.0, "model": 150.0, "version": 100.0}
 DAYS = 250
+EVERY = 10  # an approval request and a replay on every tenth name
+REPLAY_ID = "0123456789ab"
+REPLAY_WINDOWS = 20
 
 
 def add_history_and_series(url: str, names: list[str], per_name: int) -> None:
@@ -49,13 +55,27 @@ def add_history_and_series(url: str, names: list[str], per_name: int) -> None:
             SELECT v.model_id, v.model_name, 'promoted', 'candidate', 'production', 'bench', 'beats production',
                    gen_random_uuid()::text, v.created_at + interval '1 minute'
             FROM model_versions v JOIN model_states s ON s.model_pk = v.id WHERE s.status = 'production'""")
+        # The newest version of every tenth name awaits approval: the request's row (what the person is shown),
+        # the model's awaiting flag and the history event, as `registry.approvals.Approvals.request` writes them.
+        conn.execute("""
+            INSERT INTO approvals (model_id, model_name, flow_run_id, state, requested_at, expires_at,
+                                   production_model_id, comparison, forced)
+            SELECT v.model_id, v.model_name, gen_random_uuid()::text, 'pending', now(), now() + interval '1 day',
+                   p.model_id, json_build_object('candidate', v.metrics, 'production', p.metrics,
+                       'reasons', json_build_array('approval mode is manual: a person must approve'),
+                       'policy', json_build_object('primary_metric', 'ic_mean', 'approval', 'manual')), false
+            FROM model_versions v
+            LEFT JOIN (model_versions p JOIN model_states ps ON ps.model_pk = p.id AND ps.status = 'production')
+                   ON p.model_name = v.model_name
+            WHERE v.v_minor + 1 = %s AND v.model_name = ANY(%s)""", (per_name, names[::EVERY]))
+        conn.execute("""
+            UPDATE model_states s SET approval_requested_at = a.requested_at
+            FROM approvals a JOIN model_versions v ON v.model_id = a.model_id WHERE s.model_pk = v.id""")
         conn.execute("""
             INSERT INTO model_events (model_id, model_name, event, from_status, to_status, actor, reason, flow_run_id, created_at)
-            SELECT v.model_id, v.model_name, 'approval_requested', 'candidate', 'candidate', 'retrain-flow', 'needs a person',
-                   gen_random_uuid()::text, now()
-            FROM model_versions v JOIN model_names n ON n.name = v.model_name
-            WHERE v.v_minor + 1 = %s AND (SELECT count(*) FROM model_names m WHERE m.name < n.name) %% 10 = 0""",
-                     (per_name,))
+            SELECT a.model_id, a.model_name, 'approval_requested', s.status, s.status, 'retrain-flow',
+                   'approval mode is manual: a person must approve', a.flow_run_id, a.requested_at
+            FROM approvals a JOIN model_versions v ON v.model_id = a.model_id JOIN model_states s ON s.model_pk = v.id""")
         conn.execute(f"""
             WITH days AS (SELECT array_agg(to_char(date '2020-01-01' + d, 'YYYY-MM-DD') ORDER BY d) AS dates
                           FROM generate_series(0, {DAYS - 1}) AS d)
@@ -69,6 +89,46 @@ def add_history_and_series(url: str, names: list[str], per_name: int) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
+def add_replays(url: str, names: list[str], windows: int) -> None:
+    """A rolling replay of every tenth name: `windows` versions of its derived name, `registered`, versions
+    1.0.0, 2.0.0, ... (as the rolling flow registers them), with the metrics of the name's first versions."""
+    bases = names[::EVERY]
+    replays = [replay_model_name(name, REPLAY_ID) for name in bases]
+    columns = ", ".join(_bulk.VERSION_COLUMNS)
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO model_names (name, registrations, created_at) SELECT unnest(%s::text[]), %s, now()",
+                     (replays, windows))
+        conn.execute(f"""
+            INSERT INTO model_versions ({columns})
+            SELECT (SELECT max(id) FROM model_versions) + row_number() OVER (ORDER BY v.id),
+                   r.replay || '_v' || (v.v_minor + 1) || '.0.0', r.replay, (v.v_minor + 1) || '.0.0', v.v_minor + 1, 0,
+                   0, 1, '', v.model_type, v.training_date, v.experiment_name, v.qlib_recorder_id, NULL, NULL,
+                   v.hyperparameters, v.dataset_info, v.artifact_sha256, v.artifact_size,
+                   now() - interval '1 day' + v.v_minor * interval '1 second', v.metrics,
+                   json_build_object('source', 'replay', 'replay_id', %(rid)s::text, 'replay_of', r.base,
+                                     'window_index', (v.v_minor + 1)::text)
+            FROM model_versions v JOIN unnest(%(bases)s::text[], %(replays)s::text[]) AS r(base, replay)
+                 ON v.model_name = r.base
+            WHERE v.v_minor < %(windows)s""", {"rid": REPLAY_ID, "bases": bases, "replays": replays, "windows": windows})
+        conn.execute("""
+            INSERT INTO model_states (model_pk, model_name, status, updated_at)
+            SELECT id, model_name, 'registered', created_at FROM model_versions WHERE model_name = ANY(%s)""", (replays,))
+        conn.execute("""
+            INSERT INTO model_metrics (model_pk, name, value)
+            SELECT w.id, m.name, m.value
+            FROM model_versions w JOIN unnest(%s::text[], %s::text[]) AS r(base, replay) ON w.model_name = r.replay
+            JOIN model_versions v ON v.model_name = r.base AND v.v_minor + 1 = w.v_major
+            JOIN model_metrics m ON m.model_pk = v.id""", (bases, replays))
+        conn.execute("""
+            INSERT INTO model_events (model_id, model_name, event, from_status, to_status, actor, reason, created_at)
+            SELECT model_id, model_name, 'registered', NULL, 'registered', 'rolling-flow', 'replay ' || %s::text, created_at
+            FROM model_versions WHERE model_name = ANY(%s)""", (REPLAY_ID, replays))
+        conn.execute("SELECT setval(pg_get_serial_sequence('model_versions', 'id'), (SELECT max(id) FROM model_versions))")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+
+
 def page_paths(names: list[str], per_name: int, rng: random.Random) -> dict[str, Callable[[], str]]:
     def model() -> str:
         return f"/models/{rng.choice(names)}"
@@ -76,8 +136,12 @@ def page_paths(names: list[str], per_name: int, rng: random.Random) -> dict[str,
     def version() -> str:
         return f"/models/{rng.choice(names)}/versions/1.{rng.randrange(per_name)}.0"
 
+    def replay() -> str:
+        return f"/models/{rng.choice(names[::EVERY])}?replay_id={REPLAY_ID}"
+
     return {"overview": lambda: "/", "model": model, "version": version,
             "model (filtered)": lambda: f"/models/{rng.choice(names)}?status=candidate&min=ic_mean:0.03",
+            "model (a replay)": replay,
             "compare": lambda: (lambda n: f"/compare?a={n}_v1.0.0&b={n}_v1.{per_name - 1}.0")(rng.choice(names)),
             "approvals": lambda: "/approvals"}
 
@@ -100,7 +164,9 @@ def measure_pages(url: str, workdir: Path, names: list[str], per_name: int, samp
     from deployments.ui.settings import UISettings
 
     registry = ModelRegistry(workdir / "registry", url)
-    app = create_app(UISettings(_env_file=None, token=None), registry=registry)  # type: ignore[call-arg]
+    # Configured as `qmp ui` serves it (deployments/ui/server.py).
+    app = create_app(UISettings(_env_file=None, token=None), registry=registry,  # type: ignore[call-arg]
+                     freeze_startup_objects=True)
     rng = random.Random(7)
     results: dict[str, dict[str, float]] = {}
     with TestClient(app) as client:
@@ -160,8 +226,10 @@ def main() -> None:
             ModelRegistry(workdir / label, url).close()  # the schema
         _bulk.load_ours(libpq_url(ours), names, args.versions)
         add_history_and_series(libpq_url(ours), names, args.versions)
+        add_replays(libpq_url(ours), names, REPLAY_WINDOWS)
         _bulk.load_ours(libpq_url(small), small_names, 5)
         add_history_and_series(libpq_url(small), small_names, 5)
+        add_replays(libpq_url(small), small_names, 5)
         from mlflow import MlflowClient
 
         MlflowClient(tracking_uri=mlflow_url, registry_uri=mlflow_url).search_registered_models(max_results=1)

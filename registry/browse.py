@@ -175,10 +175,12 @@ def _replays_like(name: str) -> str:
 OVERVIEW_NAMES = (select(NAMES.c.name, func.count(VERSIONS.c.id), func.max(VERSIONS.c.dataset_end))
                   .select_from(NAMES.outerjoin(VERSIONS, VERSIONS.c.model_name == NAMES.c.name))
                   .group_by(NAMES.c.name))
-_NEWEST_LIVE_PKS = (select(func.max(VERSIONS.c.id)).where(VERSIONS.c.model_name.not_like(REPLAY_NAME_LIKE))
-                    .group_by(VERSIONS.c.model_name))
-OVERVIEW_INFOS = queries._info_select().where(or_(STATES.c.status == store.PRODUCTION,
-                                                  VERSIONS.c.id.in_(_NEWEST_LIVE_PKS)))
+# The newest version of each live name and every production version, found on the narrow state rows; only
+# those versions' wide rows are then read (by primary key), not every version's.
+_NEWEST_LIVE_PKS = (select(func.max(STATES.c.model_pk)).where(STATES.c.model_name.not_like(REPLAY_NAME_LIKE))
+                    .group_by(STATES.c.model_name))
+_PRODUCTION_PKS = select(STATES.c.model_pk).where(STATES.c.status == store.PRODUCTION)
+OVERVIEW_INFOS = queries._info_select().where(VERSIONS.c.id.in_(_NEWEST_LIVE_PKS.union_all(_PRODUCTION_PKS)))
 
 
 def overview(registry: ModelRegistry) -> list[NameSummary]:

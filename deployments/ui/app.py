@@ -6,6 +6,7 @@ run's Resume form, so every decision keeps its one recorded path.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -110,9 +111,14 @@ def _min_metrics(values: list[str]) -> dict[str, float]:
 
 def create_app(
     ui_settings: UISettings | None = None, registry_settings: Settings | None = None,
-    registry: ModelRegistry | None = None,
+    registry: ModelRegistry | None = None, *, freeze_startup_objects: bool = False,
 ) -> FastAPI:
-    """The app over the registry the settings name (QMP_REGISTRY_DIR / QMP_DATABASE_URL), or over `registry`."""
+    """The app over the registry the settings name (QMP_REGISTRY_DIR / QMP_DATABASE_URL), or over `registry`.
+
+    `freeze_startup_objects` (the server's setting): once started, the objects alive then (modules, compiled
+    statements, templates) are moved out of the garbage collector's reach (`gc.freeze`), so that a full
+    collection during a request does not scan them: it took 60-70 ms of the overview's p95 at 10,000 versions.
+    """
     settings = ui_settings or UISettings()
     holder = RegistryHolder(registry_settings, registry)
     env = _templates()
@@ -304,6 +310,12 @@ def create_app(
     def approvals_api() -> views.ApprovalsView:
         """Candidates waiting for a person, each compared with production, with its Resume link."""
         return views.approvals_view(holder.get(), prefect_ui)
+
+    @app.on_event("startup")
+    def freeze_objects() -> None:
+        if freeze_startup_objects:
+            gc.collect()
+            gc.freeze()
 
     @app.on_event("shutdown")
     def close_registry() -> None:

@@ -14,4 +14,5 @@ def serve(host: str, port: int, settings: UISettings | None = None) -> None:
     from deployments.ui.app import create_app
 
     # proxy_headers: behind the team's TLS proxy (on this machine), cookies are marked Secure.
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True, access_log=True)
+    app = create_app(settings, freeze_startup_objects=True)
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, access_log=True)
