@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +50,24 @@ def _startup_seconds() -> float:
     return max(0.0, time.time() - _PROCESS_STARTED)
 
 
+@contextmanager
+def _without_qlib_run_logging() -> Iterator[None]:
+    """Drop what a model logs to Qlib's ``R`` while it fits (Qlib's LGBModel logs its eval curve there).
+
+    A replay window keeps no MLflow run: the registry holds its model and metrics. With no active
+    recorder, Qlib's ``R.log_metrics`` starts a run in a ``Default`` experiment and never ends it, so the
+    first window would leave a dangling run in the tracking database and every later ``R.start`` in the
+    process would fail with "Run ... is already active".
+    """
+    from qlib.workflow import R
+
+    R.log_metrics = lambda *args, **kwargs: None  # the wrapper's own attribute shadows the recorder's method
+    try:
+        yield
+    finally:
+        del R.log_metrics
+
+
 def window_dataset(plan: ReplayPlan, window: Window) -> tuple[Any, float, float]:
     """The window's DatasetH over the replay's shared raw features; (dataset, read seconds, processor seconds)."""
     from qlib.data.dataset import DatasetH
@@ -80,7 +100,8 @@ def run_window(plan: ReplayPlan, window: Window) -> WindowResult:
             trained = False
         except ModelNotFoundError:
             model = init_instance_by_config(plan.task["model"], accept_types=Model)
-            model.fit(dataset)
+            with _without_qlib_run_logging():
+                model.fit(dataset)
             trained = True
         seconds["fit"] = time.perf_counter() - started
         started = time.perf_counter()

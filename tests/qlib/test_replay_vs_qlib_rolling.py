@@ -39,7 +39,7 @@ def _replay(config: dict[str, Any], settings: Settings, processors: str) -> tupl
     return plan, [run_window(plan, window) for window in plan.windows]
 
 
-def _qlib_rolling(config_path: Path, handler_path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
+def _qlib_rolling(config_path: Path, handler_path: Path, model: str) -> tuple[dict[str, Any], list[dict[str, Any]], pd.DataFrame, pd.DataFrame]:
     """Qlib's Rolling on the replay's handler (its `h_path`, so the features are not loaded twice); the
     handler Qlib's Rolling would build itself is returned as its configuration, to compare with ours."""
     from qlib.contrib.rolling.base import Rolling
@@ -47,12 +47,12 @@ def _qlib_rolling(config_path: Path, handler_path: Path) -> tuple[dict[str, Any]
 
     own = Rolling(conf_path=config_path, horizon=HORIZON, step=STEP)
     handler = own.basic_task(enable_handler_cache=False)["dataset"]["kwargs"]["handler"]
-    rolling = Rolling(conf_path=config_path, horizon=HORIZON, step=STEP, exp_name="qlib_rolling",
-                      rolling_exp="qlib_rolling_models", h_path=str(handler_path))
+    rolling = Rolling(conf_path=config_path, horizon=HORIZON, step=STEP, exp_name=f"qlib_rolling_{model}",
+                      rolling_exp=f"qlib_rolling_models_{model}", h_path=str(handler_path))
     tasks = rolling.get_task_list()
     rolling._train_rolling_tasks()
     rolling._ens_rolling()
-    recorder = R.get_recorder(experiment_name="qlib_rolling", recorder_id=rolling._rid)
+    recorder = R.get_recorder(experiment_name=f"qlib_rolling_{model}", recorder_id=rolling._rid)
     return handler, tasks, recorder.load_object("pred.pkl"), recorder.load_object("label.pkl")
 
 
@@ -63,18 +63,33 @@ def _mean_ic(pred: pd.DataFrame, label: pd.DataFrame) -> float:
     return float(ic.mean())
 
 
+def _fixed_replay_and_qlib_rolling(
+    config: dict[str, Any], settings: Settings, work: Path
+) -> tuple[ReplayPlan, dict[str, Any], list[dict[str, Any]], tuple[pd.DataFrame, pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]:
+    """Our replay in `fixed` mode and Qlib's Rolling on the same configuration: (plan, Qlib's handler config,
+    Qlib's tasks, (our predictions, our labels), (Qlib's predictions, Qlib's labels))."""
+    import mlflow
+
+    plan, results = _replay(config, settings, "fixed")
+    assert mlflow.active_run() is None  # a window's fit leaves no MLflow run open (LGBModel logs to R)
+    assert not ensure_features(plan).built  # the replay built its raw features, once
+    handler_path = work / "handler.pkl"  # the replay's fixed handler, given to Qlib's Rolling as its h_path
+    window_handler(plan, plan.windows[0])[0].to_pickle(handler_path, dump_all=True)
+    handler, tasks, theirs, their_label = _qlib_rolling(
+        write_config(config, work / "rolling" / "workflow.yaml"), handler_path, config["task"]["model"]["class"]
+    )
+    return plan, handler, tasks, combine(results), (theirs, their_label)
+
+
 def test_fixed_mode_predictions_and_ic_equal_qlib_rolling(
     replay_data: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # Qlib's Rolling keeps its recorders' artifacts in ./mlruns
     config = replay_config(replay_data)
     init_qlib(replay_data, settings=settings)
-    plan, results = _replay(config, settings, "fixed")
-    ours, our_label = combine(results)
-    assert not ensure_features(plan).built  # the replay built its raw features, once
-    handler_path = tmp_path / "handler.pkl"  # the replay's fixed handler, given to Qlib's Rolling as its h_path
-    window_handler(plan, plan.windows[0])[0].to_pickle(handler_path, dump_all=True)
-    handler, tasks, theirs, their_label = _qlib_rolling(write_config(config, tmp_path / "rolling" / "workflow.yaml"), handler_path)
+    plan, handler, tasks, (ours, our_label), (theirs, their_label) = _fixed_replay_and_qlib_rolling(
+        config, settings, tmp_path
+    )
 
     # The handler the replay built is the one Qlib's Rolling would build (label rewritten for the horizon).
     assert plan.handler_config["kwargs"]["label"] == handler["kwargs"]["label"]
@@ -98,6 +113,26 @@ def test_fixed_mode_predictions_and_ic_equal_qlib_rolling(
     assert sorted(v.version for v in versions) == [f"{i}.0.0" for i in range(1, WINDOWS + 1)]
     assert {v.status for v in versions} == {ModelStatus.REGISTERED}
     assert all(v.model_name == plan.replay_name and v.tags["replay_of"] == "linear" for v in versions)
+
+
+def test_fixed_mode_lightgbm_combined_ic_is_within_0_005_of_qlib_rolling(
+    replay_data: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = replay_config(replay_data)
+    config["task"]["model"] = {
+        "class": "LGBModel", "module_path": "qlib.contrib.model.gbdt",
+        "kwargs": {"loss": "mse", "num_leaves": 15, "learning_rate": 0.1, "num_boost_round": 60,
+                   "early_stopping_rounds": 20, "num_threads": 1, "seed": 7, "verbosity": -1},
+    }
+    init_qlib(replay_data, settings=settings)
+    plan, _, tasks, (ours, our_label), (theirs, their_label) = _fixed_replay_and_qlib_rolling(config, settings, tmp_path)
+
+    assert len(plan.windows) == len(tasks) == WINDOWS
+    assert ours.index.equals(theirs.index) and our_label.index.equals(their_label.index)
+    ours_ic, theirs_ic = _mean_ic(ours, our_label), _mean_ic(theirs, their_label)
+    assert np.isfinite(ours_ic) and np.isfinite(theirs_ic)
+    assert abs(ours_ic - theirs_ic) < 0.005, (ours_ic, theirs_ic)
 
 
 def test_refit_mode_fits_processors_on_each_windows_train_span(replay_data: Path, settings: Settings) -> None:
