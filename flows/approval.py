@@ -26,6 +26,7 @@ from flows.concurrency import one_at_a_time
 from flows.options import ApprovalSettings
 from flows.reporting import artifact_key
 from registry import Approval, Approvals, ApprovalState, ModelInfo
+from registry.approvals import EvaluatedOn
 from registry.policy import Action, Decision, PromotionPolicy
 from tasks import registry_steps as reg
 from tasks.core.approvals import Outcome, take_answer
@@ -64,14 +65,20 @@ def _run_id() -> str | None:
 
 @task(name="request approval", retries=2, retry_delay_seconds=2)
 def record_request(info: ModelInfo, production: ModelInfo | None, decision: Decision, policy: PromotionPolicy,
-                   timeout_seconds: int) -> tuple[Approval, list[Approval]]:
-    """Idempotent: a resumed or retried run gets its own request back."""
+                   timeout_seconds: int, evaluated_on: EvaluatedOn | None = None,
+                   production_on_window: dict[str, float] | None = None) -> tuple[Approval, list[Approval]]:
+    """Idempotent: a resumed or retried run gets its own request back.
+
+    The comparison recorded is the one the policy made: production's metrics on the candidate's window
+    when it was re-scored there, else its registered metrics.
+    """
+    on_window = {k: v for k, v in (production_on_window or {}).items() if math.isfinite(v)}  # JSON has no NaN
+    production_metrics = on_window or (production.performance_metrics if production else None)
     return Approvals(open_registry()).request(
         info.model_id, production_model_id=production.model_id if production else None,
-        candidate_metrics=info.performance_metrics,
-        production_metrics=production.performance_metrics if production else None,
+        candidate_metrics=info.performance_metrics, production_metrics=production_metrics,
         reasons=decision.reasons, policy=policy.model_dump(mode="json"), timeout=timedelta(seconds=timeout_seconds),
-        flow_run_id=_run_id(),
+        flow_run_id=_run_id(), evaluated_on=evaluated_on,
     )
 
 
@@ -147,9 +154,15 @@ def apply(outcome: Outcome, info: ModelInfo) -> Answered:
 
 
 def request_approval(info: ModelInfo, production: ModelInfo | None, decision: Decision, policy: PromotionPolicy,
-                     settings: ApprovalSettings, description: str) -> Answered:
-    """Record the request (superseding older ones), wait for the answer, apply it; (new production, message)."""
-    approval, superseded = record_request(info, production, decision, policy, settings.timeout_seconds)
+                     settings: ApprovalSettings, description: str, *, evaluated_on: EvaluatedOn | None = None,
+                     production_on_window: dict[str, float] | None = None) -> Answered:
+    """Record the request (superseding older ones), wait for the answer, apply it; (new production, message).
+
+    ``evaluated_on`` (segment and data directory of the candidate's evaluation) lets the stale-approval
+    check re-score a new production model on the candidate's window.
+    """
+    approval, superseded = record_request(info, production, decision, policy, settings.timeout_seconds,
+                                          evaluated_on, production_on_window)
     if superseded:
         end_waiting_runs(superseded, f"superseded by {info.model_id}")
     answer = wait_for_answer(approval_form(description), approval, settings)

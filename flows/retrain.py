@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -15,6 +16,7 @@ from flows.concurrency import one_at_a_time
 from flows.options import ApprovalSettings, DataFreshness, EvaluationSegment, WorkflowSource
 from flows.reporting import comparison_markdown, history_summary, publish_decision, scoring_note
 from registry import ModelInfo
+from registry.approvals import EvaluatedOn
 from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, PromotionPolicy
@@ -95,6 +97,11 @@ def check_data_freshness(model_name: str, run: ResolvedRun, freshness: DataFresh
         raise StaleDataError(reason)
 
 
+def evaluated_on(run: ResolvedRun, segment: str) -> EvaluatedOn:
+    """Where the candidate was evaluated, recorded with an approval request for the stale-approval check."""
+    return EvaluatedOn(segment=segment, provider_uri=str(Path(run.cfg.provider_uri).expanduser().resolve()))
+
+
 @flow(name="retrain", flow_run_name=_run_name, log_prints=True)
 def retrain(
     model_name: ModelName,
@@ -164,7 +171,9 @@ def retrain(
         outcome, decided_by, message = Outcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
         new_production, ended, decided_by, message = request_approval(
-            info, production, decision, policy, approval, comparison_markdown(comparison, key_only=True))
+            info, production, decision, policy, approval, comparison_markdown(comparison, key_only=True),
+            evaluated_on=evaluated_on(run, evaluation_segment) if run else None,
+            production_on_window=champion.metrics if champion and champion.scored else None)
         outcome = Outcome(ended)
     else:
         outcome, message = Outcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)

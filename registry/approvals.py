@@ -42,6 +42,18 @@ class ApprovalClosedError(ModelRegistryError):
     """The model is not awaiting approval: never asked, already decided, timed out or superseded."""
 
 
+class EvaluatedOn(BaseModel):
+    """Where the candidate was evaluated: what re-scoring another model on the candidate's days needs.
+
+    The days themselves are those of the label the candidate's evaluation saved in its recorder.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    segment: str = "test"
+    provider_uri: str | None = None
+
+
 class Approval(BaseModel):
     """One approval request: what the person was shown and, once decided, who decided what and when."""
 
@@ -62,6 +74,7 @@ class Approval(BaseModel):
     decided_at: datetime | None = None
     comment: str | None = None
     forced: bool = False
+    evaluated_on: EvaluatedOn | None = None  # None on requests recorded without it
 
     @property
     def pending(self) -> bool:
@@ -104,6 +117,7 @@ def _now() -> datetime:
 
 def _approval(row: ApprovalRow) -> Approval:
     comparison = row.comparison or {}
+    evaluated_on = comparison.get("evaluated_on")
     return Approval(
         model_id=row.model_id, model_name=row.model_name, flow_run_id=row.flow_run_id,
         state=ApprovalState(row.state), requested_at=as_utc(row.requested_at),  # type: ignore[arg-type]
@@ -112,6 +126,7 @@ def _approval(row: ApprovalRow) -> Approval:
         candidate_metrics=comparison.get("candidate") or {}, production_metrics=comparison.get("production"),
         reasons=comparison.get("reasons") or [], policy=comparison.get("policy") or {},
         decided_by=row.decided_by, decided_at=as_utc(row.decided_at), comment=row.comment, forced=bool(row.forced),
+        evaluated_on=EvaluatedOn.model_validate(evaluated_on) if evaluated_on else None,
     )
 
 
@@ -150,10 +165,11 @@ class Approvals:
         actor: str = "retrain-flow",
         flow_run_id: str | None = None,
         now: datetime | None = None,
+        evaluated_on: EvaluatedOn | None = None,
     ) -> tuple[Approval, list[Approval]]:
         """Ask for a person's decision on `model_id`; older pending requests of its name are superseded.
 
-        Returns (this request, the requests it superseded). Asking again for the same model returns its
+        `evaluated_on` records where the candidate was evaluated, for the stale-approval check. Returns (this request, the requests it superseded). Asking again for the same model returns its
         request as it stands (a resumed or retried run), without a second event.
         """
 
@@ -170,7 +186,8 @@ class Approvals:
                 requested_at=at, expires_at=at + timeout, production_model_id=production_model_id,
                 comparison={"candidate": dict(candidate_metrics),
                             "production": dict(production_metrics) if production_metrics is not None else None,
-                            "reasons": list(reasons), "policy": dict(policy)},
+                            "reasons": list(reasons), "policy": dict(policy),
+                            **({"evaluated_on": evaluated_on.model_dump(mode="json")} if evaluated_on else {})},
                 forced=False,
             )
             session.add(row)

@@ -87,7 +87,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
                               close_on_stale=False)
     if outcome.check is not None:
         mark = "ok" if outcome.check.ok else ("forced" if force else "fails")
-        console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False)
+        console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False, soft_wrap=True)
     if not outcome.decided:
         err_console.print(f"[red]refused:[/] {outcome.refusal}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -106,9 +106,14 @@ def approve_command(
     approver: Approver,
     comment: Comment = "",
     force: Annotated[bool, typer.Option("--force", help="Approve even if production changed and the candidate no "
-                                        "longer beats it (recorded as forced).")] = False,
+                                        "longer beats it, or the new production model cannot be scored on the "
+                                        "candidate's window (recorded as forced).")] = False,
 ) -> None:
-    """Approve a pending candidate: checked against today's production, decided once, its run resumed to promote it."""
+    """Approve a pending candidate: checked against today's production, decided once, its run resumed to promote it.
+
+    If production changed while the candidate waited, the new production model is first re-scored on the
+    candidate's evaluation window (as the retrain flow's champion/challenger does) and the check is printed.
+    """
     _answer(model_id, "approve", approver, comment, force)
 
 

@@ -1,4 +1,4 @@
-"""Approvals as plain functions (no Prefect, no Qlib import): the pending list, the stale-approval check.
+"""Approvals as plain functions (no Prefect import; Qlib only inside the stale check's re-scoring).
 
 `pending_approvals` is the one query every front end uses (`qmp approvals list`, the web page); it returns
 plain Pydantic models. `check_still_better` is the stale-approval check: the run that promotes and
@@ -8,12 +8,17 @@ plain Pydantic models. `check_still_better` is the stale-approval check: the run
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from registry import Approval, Approvals, ModelInfo, ModelRegistry
 from registry.approvals import Answer
-from registry.policy import Action, PromotionPolicy, decide_promotion
+from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion
+from registry.settings import Settings
+
+if TYPE_CHECKING:
+    from tasks.core.champion import ChampionScore
 
 
 class MetricRow(BaseModel):
@@ -73,45 +78,81 @@ def pending_approvals(
 
 
 class StaleCheck(BaseModel):
-    """Whether production changed while the candidate waited and, if so, whether the candidate still wins."""
+    """Whether production changed while the candidate waited and, if so, whether the candidate still wins.
+
+    When it changed, the new production model was re-scored on the candidate's evaluation window
+    (``window``) with the retrain flow's champion/challenger code; ``production_unscored`` says why that
+    failed, in which case the candidate is not shown to win (never promoted without a comparison).
+    """
+
+    model_config = ConfigDict(protected_namespaces=())
 
     production_changed: bool
     still_better: bool
     current_production_id: str | None
     reasons: list[str]
+    window: str | None = None
+    production_metrics_on_window: dict[str, float] = {}
+    production_unscored: str | None = None
 
     @property
     def ok(self) -> bool:
         return not self.production_changed or self.still_better
 
+    @property
+    def verdict(self) -> str:
+        """What a failed check says about the candidate, in a few words."""
+        return "cannot be shown to beat production" if self.production_unscored else "no longer beats production"
+
     def summary(self) -> str:
         return "; ".join(self.reasons)
 
 
-def production_metrics_on_candidate_window(production: ModelInfo, approval: Approval) -> dict[str, float]:
-    """The current production model's metrics to compare the waiting candidate with.
+def rescore_production_for(
+    approval: Approval, production: ModelInfo, registry: ModelRegistry, settings: Settings | None = None
+) -> ChampionScore:
+    """``production`` re-scored on the window the waiting candidate was evaluated on (Qlib is imported here)."""
+    from tasks.core.champion import score_production_for_waiting_candidate
 
-    Seam: the registry's recorded metrics of the production model. The fair comparison re-scores the
-    production model on the candidate's evaluation window with the shared scoring function
-    (`tasks.core.scoring`, rolling-retrain issue); plug it in here once it is on main.
+    candidate = registry.get_model_info(approval.model_id)
+    return score_production_for_waiting_candidate(production, candidate, approval.evaluated_on, registry=registry,
+                                                  settings=settings)
+
+
+def check_still_better(approval: Approval, registry: ModelRegistry, *, settings: Settings | None = None) -> StaleCheck:
+    """Re-run the request's policy against today's production if production changed since the request.
+
+    The new production model is scored on the candidate's window with the shared scoring function and
+    evaluation (as the retrain flow's champion/challenger does), and the policy decides as in auto mode
+    (:func:`registry.policy.decide_on_window`): a production model that cannot be scored there fails the
+    check with the reason; the recorded metrics of production, measured on other days, are never used.
+    ``settings`` name the data directory and MLflow store (default: the QMP_* settings).
     """
-    return dict(production.performance_metrics)
-
-
-def check_still_better(approval: Approval, registry: ModelRegistry) -> StaleCheck:
-    """Re-run the request's policy against today's production if production changed since the request."""
     current = registry.get_production_model(approval.model_name)
     current_id = current.model_id if current else None
     if current_id == approval.production_model_id:
         return StaleCheck(production_changed=False, still_better=True, current_production_id=current_id,
                           reasons=[f"production is still {current_id or 'empty'}, as when the approval was requested"])
-    policy = PromotionPolicy.model_validate({**approval.policy, "approval": "auto"})
-    production = production_metrics_on_candidate_window(current, approval) if current else None
-    decision = decide_promotion(approval.candidate_metrics, production, policy)
     changed = (f"production changed since the request: {approval.production_model_id or 'none'} -> "
                f"{current_id or 'none'}")
-    return StaleCheck(production_changed=True, still_better=decision.action != Action.KEEP,
-                      current_production_id=current_id, reasons=[changed, *(r for r in decision.reasons if not r.startswith("approval mode"))])
+    policy = PromotionPolicy.model_validate({**approval.policy, "approval": "auto"})
+    if current is None:
+        decision = decide_promotion(approval.candidate_metrics, None, policy)
+        return StaleCheck(production_changed=True, still_better=decision.better, current_production_id=None,
+                          reasons=[changed, *_policy_reasons(decision)])
+    score = rescore_production_for(approval, current, registry, settings)
+    decision = decide_on_window(approval.candidate_metrics, score.metrics if score.scored else None, policy,
+                                window=score.window_text, production_unscored=score.error)
+    return StaleCheck(
+        production_changed=True, still_better=decision.better, current_production_id=current_id,
+        reasons=[changed, *_policy_reasons(decision)],
+        window=score.window_text, production_metrics_on_window=score.metrics, production_unscored=score.error,
+    )
+
+
+def _policy_reasons(decision: Decision) -> list[str]:
+    """The policy's reasons without the approval-mode lines (the check runs the policy as in auto mode)."""
+    return [r for r in decision.reasons if not r.startswith("approval mode")]
 
 
 class Outcome(BaseModel):
@@ -150,7 +191,7 @@ def take_answer(
     if current.pending and decision == "approve":
         check = check_still_better(current, registry)
         if not check.ok and not force:
-            reason = f"approval by {approver} refused: {model_id} no longer beats production ({check.summary()})"
+            reason = f"approval by {approver} refused: {model_id} {check.verdict} ({check.summary()})"
             closed = approvals.refuse(model_id, actor=approver, reason=reason, close=close_on_stale,
                                       flow_run_id=flow_run_id)
             return Outcome(approval=closed, decided=False, refusal=reason, check=check)

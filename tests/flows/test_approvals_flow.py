@@ -155,7 +155,8 @@ def test_a_stale_approval_is_refused_with_the_reason_unless_forced(env: ModelReg
 
     refused = _qmp("approve", candidate, "--approver", "alice")
     assert refused.exit_code == 1
-    assert "no longer beats production" in refused.output and better in refused.output
+    # A stand-in production model cannot be re-scored on the candidate's window: it is not shown to be beaten.
+    assert "cannot be shown to beat production" in refused.output and better in refused.output
     assert Approvals(env).require(candidate).pending  # the CLI's check leaves the request open
     assert _events(env, candidate)[-1][0] == "approval_refused"
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from registry import ApprovalClosedError, Approvals, ApprovalState, ModelNotFoundError, ModelRegistry
-from registry.approvals import Claim
+from registry.approvals import Claim, EvaluatedOn
 from registry.tables import ModelStateRow, ModelVersionRow
 from tests.registry.registry_helpers import metadata
 
@@ -147,6 +147,8 @@ def test_concurrent_answers_give_exactly_one_decision(registry: ModelRegistry, d
 
 
 def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry: ModelRegistry) -> None:
+    """Stand-in models have no Qlib recorder: a changed production cannot be re-scored on the candidate's
+    window, and its recorded metrics (measured on other days) never decide. Real models: tests/qlib."""
     from tasks.core.approvals import check_still_better, pending_approvals
 
     approvals = Approvals(registry)
@@ -154,19 +156,24 @@ def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry
     registry.set_production_model(first, reason="baseline")
     candidate = _candidate(registry, "stale_chk", 0.05)
     approvals.request(candidate, production_model_id=first, candidate_metrics={"ic_mean": 0.05},
-                      production_metrics={"ic_mean": 0.01}, reasons=["better"], policy=POLICY, timeout=timedelta(hours=1))
+                      production_metrics={"ic_mean": 0.01}, reasons=["better"], policy=POLICY, timeout=timedelta(hours=1),
+                      evaluated_on=EvaluatedOn(segment="valid", provider_uri="/data/qlib"))
+    assert approvals.require(candidate).evaluated_on == EvaluatedOn(segment="valid", provider_uri="/data/qlib")
     unchanged = check_still_better(approvals.require(candidate), registry)
     assert unchanged.ok and not unchanged.production_changed
 
     worse = _candidate(registry, "stale_chk", 0.02)
     registry.set_production_model(worse, reason="someone promoted another")
-    still = check_still_better(approvals.require(candidate), registry)
-    assert still.production_changed and still.still_better and still.ok
+    unscored = check_still_better(approvals.require(candidate), registry)
+    assert unscored.production_changed and not unscored.ok and unscored.current_production_id == worse
+    assert unscored.verdict == "cannot be shown to beat production"
+    assert "cannot be rebuilt" in (unscored.production_unscored or "") and candidate in unscored.summary()
+    assert "could not be scored on the candidate's window its 'valid' segment" in unscored.summary()
 
-    better = _candidate(registry, "stale_chk", 0.08)
-    registry.set_production_model(better, reason="a better one")
-    stale = check_still_better(approvals.require(candidate), registry)
-    assert not stale.ok and better in stale.summary() and "not better" in stale.summary()
+    registry.set_model_status(worse, "archived", force=True)  # production retired: nothing left to beat
+    assert registry.get_production_model("stale_chk") is None
+    gone = check_still_better(approvals.require(candidate), registry)
+    assert gone.ok and "there is no production model" in gone.summary()
 
     [listed] = pending_approvals(registry, model_name="stale_chk")
     assert listed.model_id == candidate and listed.age_seconds >= 0

@@ -1,0 +1,87 @@
+"""A real retrain waits for approval, production changes meanwhile, and `qmp approve` shows the re-scored check.
+
+The retrain flow records where its candidate was evaluated; when a better production model arrives while it
+waits, `qmp approve` re-scores that model on the candidate's window and refuses, naming the window and both
+models' metric there.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from deployments.cli import app
+from flows.retrain import ApprovalSettings, Outcome, RetrainResult
+from registry import Approvals, ModelMetadata, ModelRegistry
+from registry.approvals import EvaluatedOn
+from registry.policy import Action, PromotionPolicy
+from tests.flows.test_retrain_flow import STRONG, _in_thread, _paused_run, run_retrain
+
+pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+NAME = "stale_rescored"
+SHUFFLED = copy.deepcopy(STRONG)  # the same model and features, trained on permuted labels: no skill
+SHUFFLED["task"]["dataset"].update({"class": "ShuffledLabelDatasetH", "module_path": "tests.qlib.shuffled_dataset"})
+WINDOW = re.compile(r"window (\d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d)")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, flow_data: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
+    registry = ModelRegistry(tmp_path / "registry")
+    monkeypatch.setenv("QMP_REGISTRY_DIR", str(registry.registry_dir))
+    monkeypatch.setenv("QMP_DATABASE_URL", registry.database_url)
+    monkeypatch.setenv("QMP_PROVIDER_URI", str(flow_data))
+    monkeypatch.setenv("QMP_MLFLOW_URI", mlflow_uri)
+    yield registry
+    registry.close()
+
+
+def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_and_both_metrics(
+    pipeline: ModelRegistry, flow_data: Path
+) -> None:
+    first = run_retrain(NAME, STRONG)
+    assert first.outcome == Outcome.PROMOTED and first.model_id
+    thread, box = _in_thread(lambda: run_retrain(
+        NAME, SHUFFLED, policy=PromotionPolicy(approval="always"),
+        approval=ApprovalSettings(timeout_seconds=600, poll_interval_seconds=1),
+    ))
+    _paused_run(NAME, box, timeout=300)
+    candidate = next(m for m in pipeline.list_models() if m.model_id != first.model_id)
+    request = Approvals(pipeline).require(candidate.model_id)
+    assert request.production_model_id == first.model_id
+    assert request.evaluated_on == EvaluatedOn(segment="test", provider_uri=str(flow_data.resolve()))
+
+    # Meanwhile someone promotes another version of the strong model, whose registered metrics (measured
+    # elsewhere, here made up) say it is far worse than the candidate.
+    strong = pipeline.get_model_info(first.model_id)
+    better = pipeline.register_model(pipeline.get_model(first.model_id), ModelMetadata(
+        model_name=NAME, performance_metrics={"ic_mean": -0.9}, dataset_info=strong.dataset_info,
+        experiment_name=strong.experiment_name, qlib_recorder_id=strong.qlib_recorder_id,
+    ))
+    pipeline.set_production_model(better, reason="promoted by hand while the candidate waited")
+
+    refused = CliRunner().invoke(app, ["approve", candidate.model_id, "--approver", "alice"])
+    assert refused.exit_code == 1, refused.output
+    found = re.search(r"stale-approval check \(fails\): .*", refused.output)
+    assert found is not None, refused.output
+    check_line = found[0]
+    window = WINDOW.search(check_line)
+    assert window is not None, check_line
+    shown = re.search(r"not better: ic_mean (\S+) vs production (\S+) ", check_line)
+    assert shown is not None, check_line
+    assert float(shown[1]) == pytest.approx(candidate.performance_metrics["ic_mean"], rel=1e-5)
+    assert float(shown[2]) > float(shown[1]) and float(shown[2]) != -0.9  # re-scored, not the registered -0.9
+    assert f"{first.model_id} -> {better}" in check_line
+    assert "no longer beats production" in refused.output and Approvals(pipeline).require(candidate.model_id).pending
+
+    rejected = CliRunner().invoke(app, ["reject", candidate.model_id, "--approver", "alice", "--comment", "stale"])
+    assert rejected.exit_code == 0, rejected.output
+    thread.join(timeout=180)
+    assert "error" not in box, box.get("error")
+    result: RetrainResult = box["result"]
+    assert result.decision == Action.NEEDS_APPROVAL and result.outcome == Outcome.REJECTED
+    assert pipeline.get_production_model(NAME).model_id == better  # type: ignore[union-attr]
