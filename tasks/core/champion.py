@@ -24,7 +24,7 @@ from registry.approvals import EvaluatedOn
 from registry.settings import Settings, load_settings
 from tasks.core.evaluation import prediction_metrics, raw_label
 from tasks.core.qlib_env import QLIB_LOCK
-from tasks.core.scoring import load_registered_model, resolve_provider_uri, score_loaded
+from tasks.core.scoring import load_registered_model, resolve_provider_uri, score_on_shared_features
 from tasks.core.training import Logger, qlib_step
 from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
 
@@ -42,6 +42,8 @@ class ChampionScore:
     original_metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    feature_seconds: float = 0.0  # of `seconds`: production's features (its processors on shared raw features)
+    shared_features: bool = False  # production read the candidate's raw features (no second feature load)
 
     @property
     def scored(self) -> bool:
@@ -79,7 +81,8 @@ def score_production_on_window(
     try:
         loaded = load_registered_model(production.model_id, registry=registry, settings=settings,
                                        provider_uri=cfg.provider_uri)
-        scores = score_loaded(loaded, window[0], window[1], logger=logger)
+        scores, result.shared_features = score_on_shared_features(loaded, dataset, window[0], window[1], logger=logger)
+        result.feature_seconds = loaded.timings.get("features", 0.0)
         pred = scores.to_frame("score")
         with qlib_step(logger):
             metrics, _, _ = prediction_metrics(pred, label, loaded.model, dataset, cfg, segment, logger or _log)

@@ -29,6 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from registry import ModelInfo, ModelRegistry
@@ -206,6 +207,87 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
     scores = pd.Series(scores, name="score").sort_index()
     scores.index = scores.index.set_names(["datetime", "instrument"])
     return scores.loc[first:last]  # type: ignore[misc]
+
+
+def score_on_shared_features(
+    loaded: LoadedModel, dataset: Any, start: DateLike, end: DateLike, logger: Logger | None = None
+) -> tuple[pd.Series, bool]:
+    """Scores of ``loaded`` on [start, end] from the raw features ``dataset`` already holds; (scores, shared).
+
+    The champion re-scoring's path: the candidate's dataset has just loaded the raw features of its whole
+    window, and production reads the same expressions, so the raw frame is shared and only production's
+    own processors (as fitted at its training, never re-fitted) run on it. The processed frame is never
+    shared: two models of one name may normalise differently. When ``dataset`` holds no raw features, or
+    they are not the ones production reads (other fields, instruments or frequency), or not every day of
+    the range, production's features are loaded as :func:`score_loaded` does. Features computed inside a
+    longer load can differ from a block-anchored load by one float32 step (see the module docstring).
+    """
+    raw = _shareable_raw(loaded, dataset, start, end)
+    if raw is None:
+        return score_loaded(loaded, start, end, logger=logger), False
+    log = logger or _log
+    with qlib_step(logger):
+        days = trading_days(start, end)
+        started = time.perf_counter()
+        own = loaded.dataset
+        own.handler._data = raw
+        own.handler.process_data(with_fit=False)
+        own.config(segments={"test": (days[0], days[-1])})
+        _widen_to_float64(own)
+        loaded.timings["features"] = time.perf_counter() - started
+        started = time.perf_counter()
+        scores = loaded.model.predict(own, segment="test")
+        loaded.timings["predict"] = time.perf_counter() - started
+    if isinstance(scores, pd.DataFrame):
+        scores = scores.iloc[:, 0]
+    scores = pd.Series(scores, name="score").sort_index()
+    scores.index = scores.index.set_names(["datetime", "instrument"])
+    log.info("scored %s on %d day(s) %s..%s from the candidate's raw features: %d scores", loaded.info.model_id,
+             len(days), days[0].date(), days[-1].date(), len(scores))
+    return scores, True
+
+
+def _shareable_raw(loaded: LoadedModel, dataset: Any, start: DateLike, end: DateLike) -> pd.DataFrame | None:
+    """Production's raw frame for [start, end] built from ``dataset``'s, when both read the same features.
+
+    Only the ``feature`` group must match (same expressions, instruments, frequency, loader): prediction
+    never reads the label, so production's label columns are added empty, under production's own names.
+    """
+    from qlib.data.dataset import TSDatasetH
+
+    if isinstance(dataset, TSDatasetH) or isinstance(loaded.dataset, TSDatasetH):
+        return None  # samples span step_len days before the range: keep PredUpdater's own look-back rule
+    theirs, ours = getattr(dataset, "handler", None), getattr(loaded.dataset, "handler", None)
+    raw = getattr(theirs, "_data", None)
+    if not isinstance(raw, pd.DataFrame) or raw.empty or ours is None:
+        return None
+    source, own_source = _raw_source(theirs), _raw_source(ours)
+    if source is None or source != own_source:
+        return None
+    with QLIB_LOCK:
+        wanted = trading_days(start, end)
+    loaded_days = raw.index.get_level_values("datetime")
+    if loaded_days.min() > wanted[0] or loaded_days.max() < wanted[-1]:
+        return None
+    days = raw.loc[wanted[0]:wanted[-1]]  # type: ignore[misc]
+    frame = days[["feature"]].copy()
+    for group, (_, names) in ours.data_loader.fields.items():
+        if group != "feature":
+            for name in names:
+                frame[(group, name)] = np.float32("nan")
+    return frame
+
+
+def _raw_source(handler: Any) -> tuple[str, ...] | None:
+    """What a handler's raw features are made of: the feature expressions and names, instruments, frequency,
+    filters and loader class (None when its loader has no ``feature`` group to compare)."""
+    loader = getattr(handler, "data_loader", None)
+    fields = getattr(loader, "fields", None)
+    if not isinstance(fields, dict) or "feature" not in fields:
+        return None
+    return (repr(fields["feature"]), repr(getattr(handler, "instruments", None)), repr(getattr(loader, "freq", "day")),
+            repr(getattr(loader, "filter_pipe", None)), repr(getattr(loader, "inst_processors", None)),
+            type(loader).__name__)
 
 
 def _widen_to_float64(dataset: Any) -> None:

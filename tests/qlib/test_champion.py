@@ -1,0 +1,96 @@
+"""Champion re-scoring reads the candidate's raw features once loaded, and runs production's own processors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from qlib.workflow import R
+
+from registry import ModelRegistry
+from registry.settings import Settings
+from tasks.core.champion import score_production_on_window
+from tasks.core.evaluation import prediction_metrics, raw_label
+from tasks.core.operations import metadata_for
+from tasks.core.scoring import load_registered_model, score_loaded, score_on_shared_features
+from tests.qlib.conftest import Trained
+
+pytestmark = [pytest.mark.qlib, pytest.mark.slow]
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
+    reg = ModelRegistry(tmp_path / "registry")
+    yield reg
+    reg.close()
+
+
+def _register(registry: ModelRegistry, trained: Trained, name: str) -> str:
+    metadata = metadata_for(name, trained.cfg, trained.metrics, experiment_name=trained.result.experiment_name,
+                            recorder_id=trained.result.recorder_id)
+    return registry.register_model(trained.result.model, metadata)
+
+
+def _test_days(trained: Trained) -> tuple[str, str]:
+    days = raw_label(trained.dataset, "test").index.get_level_values("datetime")
+    return f"{days.min():%Y-%m-%d}", f"{days.max():%Y-%m-%d}"
+
+
+def test_production_scored_on_the_candidates_raw_features_equals_its_own_feature_load(
+    linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    """Production (Linear, RobustZScoreNorm fitted on its own span) on the candidate's (LightGBM) raw frame."""
+    production = _register(registry, linear, "champion_shared")
+    first, last = _test_days(lightgbm)
+    own_load = score_loaded(load_registered_model(production, registry=registry, settings=qlib_settings,
+                                                  provider_uri=qlib_data), first, last)
+
+    loaded = load_registered_model(production, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    shared, was_shared = score_on_shared_features(loaded, lightgbm.dataset, first, last)
+
+    assert was_shared
+    pd.testing.assert_index_equal(shared.index, own_load.index)
+    # The candidate's frame was loaded from its train start, production's from its block start: features may
+    # differ by one float32 step. Had production been given the candidate's *processed* frame (LightGBM's
+    # YAML does not normalise features), its scores would be off by orders of magnitude.
+    np.testing.assert_allclose(shared.to_numpy(), own_load.to_numpy(), rtol=0, atol=1e-5)
+    assert loaded.timings["features"] < 60
+
+
+def test_the_champion_score_uses_the_shared_features_and_the_same_metric_code(
+    linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    production = registry.get_model_info(_register(registry, linear, "champion_metrics"))
+    score = score_production_on_window(production, lightgbm.cfg, lightgbm.dataset, "test", registry=registry,
+                                       settings=qlib_settings)
+
+    assert score.scored and score.shared_features, score.error
+    assert (score.window[0], score.window[1]) == _test_days(lightgbm)
+    loaded = load_registered_model(production.model_id, registry=registry, settings=qlib_settings,
+                                   provider_uri=qlib_data)
+    pred = score_loaded(loaded, *score.window).to_frame("score")
+    label = raw_label(lightgbm.dataset, "test")
+    expected, _, _ = prediction_metrics(pred, label, loaded.model, lightgbm.dataset, lightgbm.cfg, "test",
+                                        __import__("logging").getLogger("test"))
+    assert score.metrics["ic_mean"] == pytest.approx(expected["ic_mean"], abs=1e-4)
+    assert score.metrics.keys() == expected.keys()
+
+
+def test_a_dataset_without_loaded_features_is_not_shared(
+    linear: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    production = _register(registry, linear, "champion_unshared")
+    first, last = _test_days(linear)
+    recorder = R.get_recorder(recorder_id=linear.result.recorder_id, experiment_name=linear.result.experiment_name)
+    empty = recorder.load_object("dataset")  # the saved state: processors, no data
+    loaded = load_registered_model(production, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    reference = score_loaded(load_registered_model(production, registry=registry, settings=qlib_settings,
+                                                   provider_uri=qlib_data), first, last)
+
+    scores, was_shared = score_on_shared_features(loaded, empty, first, last)
+
+    assert not was_shared
+    pd.testing.assert_series_equal(scores, reference, check_exact=False, rtol=0, atol=1e-12)
