@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -54,10 +55,21 @@ def _run_name() -> str:
     return f"rolling-{name}-{datetime.now(UTC):%Y-%m-%d}"
 
 
+def threads_per_window(runner: ReplayRunner) -> int | None:
+    """Native threads (BLAS, OpenMP) a window may use: the cores shared out among the worker processes, one on
+    a Dask worker (one thread each); None (the libraries' own default) when the windows run in this process.
+    Without a limit every worker starts a thread per core and the workers slow each other down."""
+    if runner.dask_address:
+        return 1
+    if runner.workers > 1:
+        return max(1, (os.cpu_count() or 1) // runner.workers)
+    return None
+
+
 @flow(name="train windows")
-def train_windows(replay: ReplayPlan) -> list[WindowResult]:
+def train_windows(replay: ReplayPlan, threads: int | None = None) -> list[WindowResult]:
     """Every window as a task on this flow's task runner; results in window order."""
-    futures = [steps.train_window.submit(replay, window) for window in replay.windows]
+    futures = [steps.train_window.submit(replay, window, threads) for window in replay.windows]
     return [future.result() for future in futures]
 
 
@@ -75,7 +87,7 @@ def rolling(
     plan = steps.plan(cfg, model_name, replay)
     features = steps.build_features(plan)
     trained_at = time.perf_counter()
-    results = train_windows.with_options(task_runner=task_runner_for(runner))(plan)
+    results = train_windows.with_options(task_runner=task_runner_for(runner))(plan, threads_per_window(runner))
     windows_done = time.perf_counter()
     seconds = {
         "features_build": round(features.seconds, 3),

@@ -50,9 +50,9 @@ def build_features(replay: ReplayPlan) -> FeatureHandle:
 # Idempotent: a registered window is reloaded, never registered twice.
 @task(name="train window", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE,
       task_run_name="window {window.index}")
-def train_window(replay: ReplayPlan, window: Window) -> WindowResult:
-    """Train (or reload) one window, predict its test segment, register it."""
-    result = run_window(replay, window)
+def train_window(replay: ReplayPlan, window: Window, threads: int | None = None) -> WindowResult:
+    """Train (or reload) one window, predict its test segment, register it (``threads``: see run_window)."""
+    result = run_window(replay, window, threads=threads)
     get_run_logger().info("window %d: %s %s, ic %.4f", window.index, "trained" if result.trained else "reused",
                           result.model_id, result.metrics.get("ic_mean", float("nan")))
     return result

@@ -12,7 +12,7 @@ import os
 import resource
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -78,10 +78,15 @@ def window_dataset(plan: ReplayPlan, window: Window) -> tuple[Any, float, float]
     return DatasetH(handler=handler, segments=window.segment_tuples()), read, processed
 
 
-def run_window(plan: ReplayPlan, window: Window) -> WindowResult:
-    """Train (or reload) window ``window`` of ``plan``, predict its test segment, register it once."""
+def run_window(plan: ReplayPlan, window: Window, *, threads: int | None = None) -> WindowResult:
+    """Train (or reload) window ``window`` of ``plan``, predict its test segment, register it once.
+
+    ``threads``: at most this many native threads (BLAS, OpenMP) for the fit and the prediction, so that
+    worker processes sharing a machine do not each start one per core; None leaves the libraries' default.
+    """
     from qlib.model.base import Model
     from qlib.utils import init_instance_by_config
+    from threadpoolctl import threadpool_limits
 
     from tasks.core.evaluation import predict, raw_label, signal_metrics
     from tasks.core.operations import open_registry
@@ -95,17 +100,19 @@ def run_window(plan: ReplayPlan, window: Window) -> WindowResult:
         model_id = f"{plan.replay_name}_v{window.version}"
         dataset, seconds["features"], seconds["processors"] = window_dataset(plan, window)
         started = time.perf_counter()
+        limits = threadpool_limits(limits=threads) if threads else nullcontext()
         try:
             model = registry.get_model(model_id)
             trained = False
         except ModelNotFoundError:
             model = init_instance_by_config(plan.task["model"], accept_types=Model)
-            with _without_qlib_run_logging():
+            with _without_qlib_run_logging(), limits:
                 model.fit(dataset)
             trained = True
         seconds["fit"] = time.perf_counter() - started
         started = time.perf_counter()
-        pred = predict(model, dataset, "test")
+        with threadpool_limits(limits=threads) if threads else nullcontext():
+            pred = predict(model, dataset, "test")
         label = raw_label(dataset, "test")
         metrics, _ = signal_metrics(pred, label)
         metrics["test_days"] = float(pred.index.get_level_values("datetime").nunique())

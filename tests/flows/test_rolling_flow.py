@@ -152,8 +152,10 @@ def test_a_replay_killed_half_way_and_rerun_registers_each_window_exactly_once(
 def test_two_worker_processes_give_the_same_replay(baseline: ReplayRecord, env: ModelRegistry, replay_data: Path) -> None:
     record = run("pool", replay_data, ReplayRunner(workers=2))
     assert record.trained_windows == WINDOWS
-    assert record.combined["ic_mean"] == pytest.approx(baseline.combined["ic_mean"], abs=1e-9)
-    assert [w.ic for w in record.windows] == pytest.approx([w.ic for w in baseline.windows], abs=1e-9)
+    # Each of the 2 workers gets 1 BLAS thread of the 2 cores (threads_per_window), the baseline's single process
+    # BLAS's default 2: the ridge solve (ill-conditioned on 30 stocks) sums in another order, as on Dask below.
+    assert record.combined["ic_mean"] == pytest.approx(baseline.combined["ic_mean"], abs=1e-4)
+    assert [w.ic for w in record.windows] == pytest.approx([w.ic for w in baseline.windows], abs=1e-4)
     assert record.seconds["windows_startup"] > 0  # the windows ran in fresh worker processes
 
 
@@ -177,3 +179,13 @@ def test_cleanup_archives_a_whole_replay_and_models_list_shows_it(
     code, out, _ = qmp("cleanup", "--replay", baseline.replay_id, capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0 and f"archived {WINDOWS} window versions" in out
     assert {v.status for v in windows_of(env, baseline.replay_id)} == {ModelStatus.ARCHIVED}
+
+
+def test_worker_processes_share_the_cores_out() -> None:
+    from flows.rolling import threads_per_window
+
+    cores = os.cpu_count() or 1
+    assert threads_per_window(ReplayRunner()) is None  # one process: the libraries' own default
+    assert threads_per_window(ReplayRunner(workers=2)) == max(1, cores // 2)
+    assert threads_per_window(ReplayRunner(workers=4 * cores)) == 1
+    assert threads_per_window(ReplayRunner(workers=2, dask_address="local")) == 1
