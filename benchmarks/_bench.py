@@ -122,3 +122,16 @@ def fmt(value: float | None, digits: int = 2) -> str:
     if value >= 100:
         return f"{value:.0f}"
     return f"{value:.{digits}f}"
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory (VmHWM), in MiB.
+
+    Not ``ru_maxrss``: Linux keeps that across fork and exec, so a child started by a large parent reports
+    the parent's peak instead of its own.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM line in /proc/self/status")
