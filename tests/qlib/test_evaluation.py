@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import pytest
 from qlib.utils import fill_placeholder, init_instance_by_config
@@ -54,8 +55,10 @@ def _qlib_record_metrics(trained: Trained, settings: Settings) -> dict[str, floa
 
 @pytest.mark.parametrize("name", ["lightgbm", "linear"])
 def test_metrics_equal_qlibs_own_records(
-    name: str, request: pytest.FixtureRequest, qlib_settings: Settings
+    name: str, request: pytest.FixtureRequest, qlib_settings: Settings, qlib_on_data: Path
 ) -> None:
+    """Qlib's records backtest on Qlib's global data provider: ``qlib_on_data`` points it at this session's
+    data (an earlier test may have left it on another directory)."""
     trained: Trained = request.getfixturevalue(name)
     theirs = _qlib_record_metrics(trained, qlib_settings)
     for ours, qlib_name in QLIB_NAMES.items():

@@ -51,8 +51,11 @@ def _recorder(trained: Trained):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("which", ["lightgbm", "linear"])
 def test_scores_equal_qlib_pred_updater_on_the_same_recorder(
-    which: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+    which: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings, qlib_on_data: Path
 ) -> None:
+    """Qlib's calendar and PredUpdater read Qlib's global data provider: ``qlib_on_data`` points it at this
+    session's data (an earlier test may have left it on another directory)."""
+    qlib_data = qlib_on_data
     trained: Trained = request.getfixturevalue(which)
     model_id = _register(registry, trained, f"score_{which}")
     # PredUpdater loads from the first day it predicts; ours from that day's block start: start on one.
