@@ -99,19 +99,18 @@ def run_window(plan: ReplayPlan, window: Window, *, threads: int | None = None) 
         registry = open_registry(plan.settings)
         model_id = f"{plan.replay_name}_v{window.version}"
         dataset, seconds["features"], seconds["processors"] = window_dataset(plan, window)
-        started = time.perf_counter()
-        limits = threadpool_limits(limits=threads) if threads else nullcontext()
-        try:
-            model = registry.get_model(model_id)
-            trained = False
-        except ModelNotFoundError:
-            model = init_instance_by_config(plan.task["model"], accept_types=Model)
-            with _without_qlib_run_logging(), limits:
-                model.fit(dataset)
-            trained = True
-        seconds["fit"] = time.perf_counter() - started
-        started = time.perf_counter()
         with threadpool_limits(limits=threads) if threads else nullcontext():
+            started = time.perf_counter()
+            try:
+                model = registry.get_model(model_id)
+                trained = False
+            except ModelNotFoundError:
+                model = init_instance_by_config(plan.task["model"], accept_types=Model)
+                with _without_qlib_run_logging():
+                    model.fit(dataset)
+                trained = True
+            seconds["fit"] = time.perf_counter() - started
+            started = time.perf_counter()
             pred = predict(model, dataset, "test")
         label = raw_label(dataset, "test")
         metrics, _ = signal_metrics(pred, label)
