@@ -199,6 +199,12 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
         )
     _widen_to_float64(dataset)
     loaded.timings["features"] += time.perf_counter() - started
+    return _predict_test(loaded, dataset).loc[first:last]  # type: ignore[misc]
+
+
+def _predict_test(loaded: LoadedModel, dataset: Any) -> pd.Series:
+    """The model's scores on ``dataset``'s ``test`` segment as a sorted ``score`` Series (time added to
+    ``loaded.timings["predict"]``)."""
     started = time.perf_counter()
     scores = loaded.model.predict(dataset, segment="test")
     loaded.timings["predict"] += time.perf_counter() - started
@@ -206,7 +212,7 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
         scores = scores.iloc[:, 0]
     scores = pd.Series(scores, name="score").sort_index()
     scores.index = scores.index.set_names(["datetime", "instrument"])
-    return scores.loc[first:last]  # type: ignore[misc]
+    return scores
 
 
 def score_on_shared_features(
@@ -222,12 +228,13 @@ def score_on_shared_features(
     the range, production's features are loaded as :func:`score_loaded` does. Features computed inside a
     longer load can differ from a block-anchored load by one float32 step (see the module docstring).
     """
-    raw = _shareable_raw(loaded, dataset, start, end)
+    with QLIB_LOCK:
+        days = trading_days(start, end)
+    raw = _shareable_raw(loaded, dataset, days)
     if raw is None:
         return score_loaded(loaded, start, end, logger=logger), False
     log = logger or _log
     with qlib_step(logger):
-        days = trading_days(start, end)
         started = time.perf_counter()
         own = loaded.dataset
         own.handler._data = raw
@@ -235,20 +242,15 @@ def score_on_shared_features(
         own.config(segments={"test": (days[0], days[-1])})
         _widen_to_float64(own)
         loaded.timings["features"] = time.perf_counter() - started
-        started = time.perf_counter()
-        scores = loaded.model.predict(own, segment="test")
-        loaded.timings["predict"] = time.perf_counter() - started
-    if isinstance(scores, pd.DataFrame):
-        scores = scores.iloc[:, 0]
-    scores = pd.Series(scores, name="score").sort_index()
-    scores.index = scores.index.set_names(["datetime", "instrument"])
+        loaded.timings["predict"] = 0.0
+        scores = _predict_test(loaded, own)
     log.info("scored %s on %d day(s) %s..%s from the candidate's raw features: %d scores", loaded.info.model_id,
              len(days), days[0].date(), days[-1].date(), len(scores))
     return scores, True
 
 
-def _shareable_raw(loaded: LoadedModel, dataset: Any, start: DateLike, end: DateLike) -> pd.DataFrame | None:
-    """Production's raw frame for [start, end] built from ``dataset``'s, when both read the same features.
+def _shareable_raw(loaded: LoadedModel, dataset: Any, wanted: pd.DatetimeIndex) -> pd.DataFrame | None:
+    """Production's raw frame for the ``wanted`` days built from ``dataset``'s, when both read the same features.
 
     Only the ``feature`` group must match (same expressions, instruments, frequency, loader): prediction
     never reads the label, so production's label columns are added empty, under production's own names.
@@ -264,8 +266,6 @@ def _shareable_raw(loaded: LoadedModel, dataset: Any, start: DateLike, end: Date
     source, own_source = _raw_source(theirs), _raw_source(ours)
     if source is None or source != own_source:
         return None
-    with QLIB_LOCK:
-        wanted = trading_days(start, end)
     loaded_days = raw.index.get_level_values("datetime")
     if loaded_days.min() > wanted[0] or loaded_days.max() < wanted[-1]:
         return None
