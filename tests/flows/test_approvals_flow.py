@@ -7,10 +7,7 @@ waits with a blocking pause, which `qmp approve` resumes through Prefect's API l
 
 from __future__ import annotations
 
-import contextvars
-import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,6 +23,7 @@ from registry import Approvals, ApprovalState, ModelMetadata, ModelRegistry, Mod
 from registry.policy import PromotionPolicy, decide_promotion
 from tasks.core.approvals import take_answer
 from tasks.core.operations import open_registry
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_server")]
 MANUAL = PromotionPolicy(approval="manual")
@@ -57,21 +55,6 @@ def _model(registry: ModelRegistry, name: str, ic: float, production: bool = Fal
     return model_id
 
 
-def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box["result"] = context.run(work)
-        except BaseException as exc:  # reported by the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, box
-
-
 def _waiting(model_id: str, box: dict[str, Any], timeout: float = 90) -> FlowRun:
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
@@ -95,7 +78,7 @@ def _events(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:
 def test_qmp_approve_resumes_the_waiting_run_which_promotes_once(env: ModelRegistry) -> None:
     _model(env, "cli_ok", 0.01, production=True)
     candidate = _model(env, "cli_ok", 0.05)
-    thread, box = _in_thread(lambda: ask_for(candidate))
+    thread, box = in_thread(lambda: ask_for(candidate))
     _waiting(candidate, box)
 
     listed = _qmp("approvals", "list")
@@ -116,7 +99,7 @@ def test_qmp_approve_resumes_the_waiting_run_which_promotes_once(env: ModelRegis
 
 def test_the_ui_answer_loses_to_the_decision_already_taken_and_is_recorded_as_refused(env: ModelRegistry) -> None:
     candidate = _model(env, "ui_race", 0.05)
-    thread, box = _in_thread(lambda: ask_for(candidate))
+    thread, box = in_thread(lambda: ask_for(candidate))
     run = _waiting(candidate, box)
     # The CLI has decided (registry first), but the UI's Resume reaches Prefect before the CLI's resume does.
     assert take_answer(env, candidate, "reject", approver="bob", comment="too risky", close_on_stale=False).decided
@@ -131,9 +114,9 @@ def test_the_ui_answer_loses_to_the_decision_already_taken_and_is_recorded_as_re
 
 def test_a_newer_candidate_supersedes_and_ends_the_older_waiting_run(env: ModelRegistry) -> None:
     older, newer = _model(env, "sup_flow", 0.04), _model(env, "sup_flow", 0.05)
-    old_thread, old_box = _in_thread(lambda: ask_for(older))
+    old_thread, old_box = in_thread(lambda: ask_for(older))
     _waiting(older, old_box)
-    new_thread, new_box = _in_thread(lambda: ask_for(newer))
+    new_thread, new_box = in_thread(lambda: ask_for(newer))
     _waiting(newer, new_box)
     old_thread.join(timeout=60)
     assert "superseded" in old_box.get("result", ""), old_box
@@ -149,7 +132,7 @@ def test_a_newer_candidate_supersedes_and_ends_the_older_waiting_run(env: ModelR
 def test_a_stale_approval_is_refused_with_the_reason_unless_forced(env: ModelRegistry) -> None:
     _model(env, "stale", 0.01, production=True)
     candidate = _model(env, "stale", 0.05)
-    thread, box = _in_thread(lambda: ask_for(candidate))
+    thread, box = in_thread(lambda: ask_for(candidate))
     _waiting(candidate, box)
     better = _model(env, "stale", 0.09, production=True)  # production changed while the candidate waited
 
@@ -171,7 +154,7 @@ def test_a_stale_approval_is_refused_with_the_reason_unless_forced(env: ModelReg
 
 def test_a_blank_or_invalid_cli_answer_never_reaches_the_run(env: ModelRegistry) -> None:
     candidate = _model(env, "bad_answer", 0.05)
-    thread, box = _in_thread(lambda: ask_for(candidate, timeout_seconds=30))
+    thread, box = in_thread(lambda: ask_for(candidate, timeout_seconds=30))
     run = _waiting(candidate, box)
     blank = _qmp("approve", candidate, "--approver", "")
     assert blank.exit_code == 2 and "approver" in blank.output

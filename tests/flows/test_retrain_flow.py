@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 import os
 import re
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,6 +24,7 @@ from flows.retrain import ApprovalSettings, Outcome, RetrainResult, WorkflowSour
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
 from tasks.registry_steps import register_model
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -107,22 +105,6 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
     assert len(set(names)) == 2 and all(re.fullmatch(r"retrain-alpha158-\d{4}-\d{2}-\d{2}-\d{6}", n) for n in names)
 
 
-def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    """Run `work` in a thread that sees this thread's Prefect settings (they live in contextvars)."""
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box["result"] = context.run(work)
-        except BaseException as exc:  # reported by the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, box
-
-
 def _paused_run(model_name: str, box: dict[str, Any], timeout: float = 240) -> FlowRun:
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
@@ -150,7 +132,7 @@ def test_manual_mode_pauses_until_a_person_decides(
     pipeline: ModelRegistry, first_production: ModelInfo, approve: bool
 ) -> None:
     manual = PromotionPolicy(approval="manual")
-    thread, box = _in_thread(lambda: run_retrain(
+    thread, box = in_thread(lambda: run_retrain(
         "approval_demo", STRONG, policy=manual, approval=ApprovalSettings(timeout_seconds=300, poll_interval_seconds=1)
     ))
     paused = _paused_run("approval_demo", box)
@@ -197,7 +179,7 @@ def test_always_mode_asks_a_person_even_when_the_candidate_is_not_better(pipelin
     strong = pipeline.register_model({"stand-in": True}, ModelMetadata(model_name="always_demo",
                                                                        performance_metrics={"ic_mean": 0.9}))
     pipeline.set_production_model(strong, reason="baseline nobody beats")
-    thread, box = _in_thread(lambda: run_retrain(
+    thread, box = in_thread(lambda: run_retrain(
         "always_demo", WEAK, policy=PromotionPolicy(approval="always"),
         approval=ApprovalSettings(timeout_seconds=300, poll_interval_seconds=1),
     ))

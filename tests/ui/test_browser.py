@@ -7,14 +7,13 @@ Screenshots of each page go to test-artifacts/screenshots/ (desktop and phone wi
 
 from __future__ import annotations
 
-import contextvars
 import os
 import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from registry import ModelFilter, ModelInfo, ModelRegistry
 from registry.policy import Action, PromotionPolicy
 from registry.replays import replay_model_name
 from registry.settings import Settings
+from tests.threads import in_thread
 from tests.ui.conftest import register_replay, ui_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow]
@@ -64,21 +64,6 @@ class Retrained:
         return self.registry.list_models(ModelFilter(model_name=NAME))
 
 
-def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()  # Prefect's settings live in context variables
-
-    def target() -> None:
-        try:
-            box["result"] = context.run(work)
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, box
-
-
 @pytest.fixture(scope="session")
 def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retrained]:
     """Two retrain runs: LightGBM (promoted), then the linear model with manual approval, paused until the
@@ -102,7 +87,7 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
         first = run_retrain(NAME, STRONG)
         assert first.decision == Action.PROMOTE
         # On this data the linear model's IC beats LightGBM's (as in tests/flows): approval is asked for.
-        thread, box = _in_thread(lambda: run_retrain(
+        thread, box = in_thread(lambda: run_retrain(
             NAME, WEAK, policy=PromotionPolicy(approval="manual"),
             approval=ApprovalSettings(timeout_seconds=1800, poll_interval_seconds=1)))
         paused = None
