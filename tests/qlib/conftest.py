@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from registry import ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.evaluation import evaluate_model
+from tasks.core.operations import metadata_for
 from tasks.core.qlib_env import init_qlib
 from tasks.core.synthetic import SynthReport, synthesize
 from tasks.core.training import TrainResult, prepare_dataset, train_model
@@ -100,3 +103,19 @@ def qlib_tolerance(reference: pd.Series) -> float:
     float64 (LightGBM), to float32 precision when it predicted in float32 (LinearModel's float32 coefficients
     on float32 features: its rounding changes with the batch's size, up to about 5e-7 measured here)."""
     return 1e-12 if reference.dtype == np.float64 else 2e-6
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
+    """A SQLite registry of the test's own; the trained models' recorders stay in the session's MLflow store."""
+    reg = ModelRegistry(tmp_path / "registry")
+    yield reg
+    reg.close()
+
+
+def register_trained(registry: ModelRegistry, trained: Trained, name: str, *, ic_mean: float | None = None) -> str:
+    """Register ``trained``'s model under ``name`` with its recorder (recorded ``ic_mean`` overridden if given)."""
+    metrics = dict(trained.metrics) if ic_mean is None else {**trained.metrics, "ic_mean": ic_mean}
+    metadata = metadata_for(name, trained.cfg, metrics, experiment_name=trained.result.experiment_name,
+                            recorder_id=trained.result.recorder_id)
+    return registry.register_model(trained.result.model, metadata)

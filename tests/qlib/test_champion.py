@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,24 +13,12 @@ from registry import ModelRegistry
 from registry.settings import Settings
 from tasks.core.champion import score_production_on_window
 from tasks.core.evaluation import prediction_metrics, raw_label
-from tasks.core.operations import metadata_for
 from tasks.core.scoring import load_registered_model, score_loaded, score_on_shared_features
-from tests.qlib.conftest import Trained
+from tests.qlib.conftest import Trained, register_trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
-    reg = ModelRegistry(tmp_path / "registry")
-    yield reg
-    reg.close()
-
-
-def _register(registry: ModelRegistry, trained: Trained, name: str) -> str:
-    metadata = metadata_for(name, trained.cfg, trained.metrics, experiment_name=trained.result.experiment_name,
-                            recorder_id=trained.result.recorder_id)
-    return registry.register_model(trained.result.model, metadata)
 
 
 def _test_days(trained: Trained) -> tuple[str, str]:
@@ -43,7 +30,7 @@ def test_production_scored_on_the_candidates_raw_features_equals_its_own_feature
     linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
     """Production (Linear, RobustZScoreNorm fitted on its own span) on the candidate's (LightGBM) raw frame."""
-    production = _register(registry, linear, "champion_shared")
+    production = register_trained(registry, linear, "champion_shared")
     first, last = _test_days(lightgbm)
     own_load = score_loaded(load_registered_model(production, registry=registry, settings=qlib_settings,
                                                   provider_uri=qlib_data), first, last)
@@ -63,7 +50,7 @@ def test_production_scored_on_the_candidates_raw_features_equals_its_own_feature
 def test_the_champion_score_uses_the_shared_features_and_the_same_metric_code(
     linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
-    production = registry.get_model_info(_register(registry, linear, "champion_metrics"))
+    production = registry.get_model_info(register_trained(registry, linear, "champion_metrics"))
     score = score_production_on_window(production, lightgbm.cfg, lightgbm.dataset, "test", registry=registry,
                                        settings=qlib_settings)
 
@@ -82,7 +69,7 @@ def test_the_champion_score_uses_the_shared_features_and_the_same_metric_code(
 def test_a_dataset_without_loaded_features_is_not_shared(
     linear: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
-    production = _register(registry, linear, "champion_unshared")
+    production = register_trained(registry, linear, "champion_unshared")
     first, last = _test_days(linear)
     recorder = R.get_recorder(recorder_id=linear.result.recorder_id, experiment_name=linear.result.experiment_name)
     empty = recorder.load_object("dataset")  # the saved state: processors, no data

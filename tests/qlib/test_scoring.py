@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,24 +24,11 @@ from tasks.core.scoring import (
     score_loaded,
     score_registered_model,
 )
-from tests.qlib.conftest import Trained, qlib_tolerance
+from tests.qlib.conftest import Trained, qlib_tolerance, register_trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
-    reg = ModelRegistry(tmp_path / "registry")
-    yield reg
-    reg.close()
-
-
-def _register(registry: ModelRegistry, trained: Trained, name: str) -> str:
-    metadata = metadata_for(
-        name, trained.cfg, trained.metrics,
-        experiment_name=trained.result.experiment_name, recorder_id=trained.result.recorder_id,
-    )
-    return registry.register_model(trained.result.model, metadata)
 
 
 def _recorder(trained: Trained):  # type: ignore[no-untyped-def]
@@ -57,7 +43,7 @@ def test_scores_equal_qlib_pred_updater_on_the_same_recorder(
     session's data (an earlier test may have left it on another directory)."""
     qlib_data = qlib_on_data
     trained: Trained = request.getfixturevalue(which)
-    model_id = _register(registry, trained, f"score_{which}")
+    model_id = register_trained(registry, trained, f"score_{which}")
     # PredUpdater loads from the first day it predicts; ours from that day's block start: start on one.
     calendar = D.calendar(freq="day")
     position = (int(calendar.searchsorted(pd.Timestamp("2022-11-25"))) // ANCHOR_BLOCK + 1) * ANCHOR_BLOCK
@@ -86,7 +72,7 @@ def test_a_short_segment_equals_the_same_days_of_the_training_datasets_full_load
     which: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
     trained: Trained = request.getfixturevalue(which)
-    model_id = _register(registry, trained, f"segment_{which}")
+    model_id = register_trained(registry, trained, f"segment_{which}")
     full = trained.result.model.predict(trained.dataset, segment="test").sort_index()
 
     scores = score_registered_model(model_id, "2022-11-01", "2022-11-30", registry=registry,
@@ -108,7 +94,7 @@ def test_training_saves_the_dataset_state_without_its_data(lightgbm: Trained) ->
 def test_a_range_outside_the_calendar_is_one_clear_error(
     lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
-    loaded = load_registered_model(_register(registry, lightgbm, "outside"), registry=registry,
+    loaded = load_registered_model(register_trained(registry, lightgbm, "outside"), registry=registry,
                                    settings=qlib_settings, provider_uri=qlib_data)
     with pytest.raises(OutsideCalendarError, match=r"no trading day between 2030-01-01 and 2030-02-01.*covers"):
         score_loaded(loaded, "2030-01-01", "2030-02-01")
@@ -127,7 +113,7 @@ def test_a_model_without_a_recorder_cannot_be_scored(
 def test_a_corrupted_artifact_is_refused_before_scoring(
     lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
-    model_id = _register(registry, lightgbm, "corrupt")
+    model_id = register_trained(registry, lightgbm, "corrupt")
     path = registry.registry_dir / model_id / "model.pkl"
     path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(CorruptedArtifactError):

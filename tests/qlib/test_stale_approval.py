@@ -17,10 +17,9 @@ from registry.policy import PromotionPolicy
 from registry.settings import Settings
 from tasks.core.approvals import check_still_better, take_answer
 from tasks.core.evaluation import prediction_metrics, raw_label
-from tasks.core.operations import metadata_for
 from tasks.core.scoring import score_registered_model
 from tasks.core.training import qlib_step
-from tests.qlib.conftest import Trained
+from tests.qlib.conftest import Trained, register_trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 MANUAL = PromotionPolicy(approval="manual").model_dump(mode="json")
@@ -39,16 +38,10 @@ def registry(tmp_path: Path, qlib_settings: Settings, monkeypatch: pytest.Monkey
     reg.close()
 
 
-def _register(registry: ModelRegistry, trained: Trained, name: str, ic_mean: float | None = None) -> str:
-    metrics = dict(trained.metrics) if ic_mean is None else {**trained.metrics, "ic_mean": ic_mean}
-    metadata = metadata_for(name, trained.cfg, metrics, experiment_name=trained.result.experiment_name,
-                            recorder_id=trained.result.recorder_id)
-    return registry.register_model(trained.result.model, metadata)
-
 
 def _waiting(registry: ModelRegistry, trained: Trained, name: str, qlib_data: Path | None) -> str:
     """A candidate awaiting approval, asked while there was no production model."""
-    candidate = _register(registry, trained, name)
+    candidate = register_trained(registry, trained, name)
     evaluated_on = EvaluatedOn(segment="test", provider_uri=str(qlib_data)) if qlib_data else None
     Approvals(registry).request(
         candidate, production_model_id=None, candidate_metrics=registry.get_model_info(candidate).performance_metrics,
@@ -75,7 +68,7 @@ def test_production_changed_to_a_better_model_on_the_candidates_window_refuses_t
     registry: ModelRegistry, lightgbm: Trained, shuffled: Trained, qlib_data: Path, qlib_settings: Settings
 ) -> None:
     candidate = _waiting(registry, shuffled, "stale_up", qlib_data)
-    better = _register(registry, lightgbm, "stale_up", ic_mean=MISLEADING_LOW)
+    better = register_trained(registry, lightgbm, "stale_up", ic_mean=MISLEADING_LOW)
     registry.set_production_model(better, reason="another promotion while the candidate waited")
 
     check = check_still_better(Approvals(registry).require(candidate), registry)
@@ -113,7 +106,7 @@ def test_production_changed_to_a_worse_model_on_the_candidates_window_passes(
     registry: ModelRegistry, lightgbm: Trained, shuffled: Trained, qlib_data: Path
 ) -> None:
     candidate = _waiting(registry, lightgbm, "stale_down", qlib_data)
-    worse = _register(registry, shuffled, "stale_down", ic_mean=MISLEADING_HIGH)
+    worse = register_trained(registry, shuffled, "stale_down", ic_mean=MISLEADING_HIGH)
     registry.set_production_model(worse, reason="a rollback while the candidate waited")
 
     check = check_still_better(Approvals(registry).require(candidate), registry)
@@ -151,7 +144,7 @@ def test_a_request_recorded_without_its_evaluation_is_checked_on_the_candidates_
 ) -> None:
     candidate = _waiting(registry, shuffled, "stale_old_row", None)
     assert Approvals(registry).require(candidate).evaluated_on is None
-    better = _register(registry, lightgbm, "stale_old_row")
+    better = register_trained(registry, lightgbm, "stale_old_row")
     registry.set_production_model(better, reason="another promotion")
 
     without_data = check_still_better(Approvals(registry).require(candidate), registry)
