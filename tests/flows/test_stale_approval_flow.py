@@ -20,7 +20,8 @@ from flows.retrain import ApprovalSettings, Outcome, RetrainResult
 from registry import Approvals, ModelMetadata, ModelRegistry
 from registry.approvals import EvaluatedOn
 from registry.policy import Action, PromotionPolicy
-from tests.flows.test_retrain_flow import STRONG, _in_thread, _paused_run, run_retrain
+from tests.flows.test_retrain_flow import STRONG, _paused_run, run_retrain
+from tests.threads import in_thread
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 NAME = "stale_rescored"
@@ -45,7 +46,7 @@ def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_
 ) -> None:
     first = run_retrain(NAME, STRONG)
     assert first.outcome == Outcome.PROMOTED and first.model_id
-    thread, box = _in_thread(lambda: run_retrain(
+    thread, box = in_thread(lambda: run_retrain(
         NAME, SHUFFLED, policy=PromotionPolicy(approval="always"),
         approval=ApprovalSettings(timeout_seconds=600, poll_interval_seconds=1),
     ))
