@@ -226,7 +226,8 @@ def score_on_shared_features(
     shared: two models of one name may normalise differently. When ``dataset`` holds no raw features, or
     they are not the ones production reads (other fields, instruments or frequency), or not every day of
     the range, production's features are loaded as :func:`score_loaded` does. Features computed inside a
-    longer load can differ from a block-anchored load by one float32 step (see the module docstring).
+    longer load can differ from a block-anchored load by one float32 step (see the module docstring), and
+    the shared path predicts on the float32 frame as the candidate's evaluation does.
     """
     with QLIB_LOCK:
         days = trading_days(start, end)
@@ -240,7 +241,9 @@ def score_on_shared_features(
         own.handler._data = raw
         own.handler.process_data(with_fit=False)
         own.config(segments={"test": (days[0], days[-1])})
-        _widen_to_float64(own)
+        # No float64 widening here: the candidate's own metrics come from Qlib's predict on its float32
+        # frame in one batch, so production is predicted the same way; a model equal to the candidate
+        # then scores exactly the candidate's metrics and a tie stays a tie.
         loaded.timings["features"] = time.perf_counter() - started
         loaded.timings["predict"] = 0.0
         scores = _predict_test(loaded, own)

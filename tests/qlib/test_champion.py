@@ -81,3 +81,19 @@ def test_a_dataset_without_loaded_features_is_not_shared(
 
     assert not was_shared
     pd.testing.assert_series_equal(scores, reference, check_exact=False, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["linear", "lightgbm"])
+def test_production_equal_to_the_candidate_scores_exactly_the_candidates_metrics(
+    model: str, request: pytest.FixtureRequest, registry: ModelRegistry, qlib_settings: Settings
+) -> None:
+    """A retrain of the same configuration on the same window must tie, not win by float32 rounding: Qlib's
+    LinearModel predicts in float32 and its rounding depends on the batch and the dtype it is given."""
+    trained: Trained = request.getfixturevalue(model)
+    production = registry.get_model_info(register_trained(registry, trained, f"champion_tie_{model}"))
+
+    score = score_production_on_window(production, trained.cfg, trained.dataset, "test", registry=registry,
+                                       settings=qlib_settings)
+
+    assert score.scored and score.shared_features, score.error
+    assert score.metrics == trained.metrics
