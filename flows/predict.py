@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from pydantic import BaseModel, Field
 
 from flows.concurrency import one_at_a_time
 from flows.reporting import publish_signals
+from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
 from tasks.core.operations import open_registry
 from tasks.core.predicting import NOTHING_TO_PREDICT, production_names
@@ -28,12 +28,7 @@ class PredictResult(BaseModel):
     message: str
 
 
-def _run_name() -> str:
-    name = flow_run.parameters.get("model_name") or "all"
-    return f"predict-{name}-{datetime.now(UTC):%Y-%m-%d}"
-
-
-@flow(name="predict", flow_run_name=_run_name, log_prints=True)
+@flow(name="predict", flow_run_name=stamped_run_name("predict", "all"), log_prints=True)
 def predict(
     model_name: OptionalModelName = None,
     from_date: Annotated[date | None, Field(title="From", description="First day (default: the day after the last stored prediction).")] = None,

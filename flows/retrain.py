@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 from prefect import flow, get_run_logger
-from prefect.runtime import deployment, flow_run
+from prefect.runtime import deployment
 from pydantic import BaseModel, Field
 
 from flows.approval import request_approval, resumed_request
 from flows.concurrency import one_at_a_time
 from flows.options import ApprovalSettings, DataFreshness, EvaluationSegment, WorkflowSource
 from flows.reporting import comparison_markdown, history_summary, publish_decision, scoring_note
+from flows.run_names import stamped_run_name
 from registry import ModelInfo
 from registry.approvals import EvaluatedOn
 from registry.comparison import PromotionComparison, compare_for_promotion
@@ -67,12 +67,6 @@ class RetrainResult(BaseModel):
     decided_by: str | None = Field(None, description="Who promoted or rejected the candidate.")
 
 
-def _run_name() -> str:
-    """Unique per run and still readable in the runs list: name, UTC date and time to the second."""
-    name = flow_run.parameters.get("model_name", "model")
-    return f"retrain-{name}-{datetime.now(UTC):%Y-%m-%d-%H%M%S}"
-
-
 def _deployment_timezone() -> str:
     """The time zone of the running deployment's first schedule (UTC when it has none)."""
     from prefect.client.orchestration import get_client
@@ -102,7 +96,7 @@ def evaluated_on(run: ResolvedRun, segment: str) -> EvaluatedOn:
     return EvaluatedOn(segment=segment, provider_uri=str(Path(run.cfg.provider_uri).expanduser().resolve()))
 
 
-@flow(name="retrain", flow_run_name=_run_name, log_prints=True)
+@flow(name="retrain", flow_run_name=stamped_run_name("retrain", "model"), log_prints=True)
 def retrain(
     model_name: ModelName,
     workflow: WorkflowSource,

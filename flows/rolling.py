@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.runtime import flow_run
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
 from flows.reporting import artifact_key
 from flows.retrain import ModelName, WorkflowSource
+from flows.run_names import stamped_run_name
 from tasks import replay_steps as steps
 from tasks.core.replay import ReplayPlan, ReplaySpec
 from tasks.core.replay_result import ReplayRecord, window_seconds
@@ -50,11 +49,6 @@ def task_runner_for(runner: ReplayRunner) -> Any:
     return ThreadPoolTaskRunner(max_workers=1)
 
 
-def _run_name() -> str:
-    name = flow_run.parameters.get("model_name", "model")
-    return f"rolling-{name}-{datetime.now(UTC):%Y-%m-%d}"
-
-
 def threads_per_window(runner: ReplayRunner) -> int | None:
     """Native threads (BLAS, OpenMP) a window may use: the cores shared out among the worker processes, one on
     a Dask worker (one thread each); None (the libraries' own default) when the windows run in this process.
@@ -73,7 +67,7 @@ def train_windows(replay: ReplayPlan, threads: int | None = None) -> list[Window
     return [future.result() for future in futures]
 
 
-@flow(name="rolling", flow_run_name=_run_name, log_prints=True)
+@flow(name="rolling", flow_run_name=stamped_run_name("rolling", "model"), log_prints=True)
 def rolling(
     model_name: ModelName,
     workflow: WorkflowSource,
