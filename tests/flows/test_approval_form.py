@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextvars
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
 from flows.approval import ApprovalInput, approval_form
+from tests.threads import in_thread, paused_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_server")]
 
@@ -27,30 +26,11 @@ def ask(tag: str) -> dict[str, Any]:
 
 
 def _start(tag: str) -> tuple[threading.Thread, dict[str, Any]]:
-    box: dict[str, Any] = {}
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            box["result"] = context.run(ask, tag)
-        except BaseException as exc:  # reported by the test
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, box
+    return in_thread(lambda: ask(tag))
 
 
 def _paused(tag: str, box: dict[str, Any]) -> FlowRun:
-    deadline = time.monotonic() + 60
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            assert "error" not in box, box
-            for run in client.read_flow_runs(limit=50):
-                if run.parameters.get("tag") == tag and run.state and run.state.is_paused():
-                    return run
-            time.sleep(0.5)
-    raise AssertionError("the probe flow did not pause")
+    return paused_run({"tag": tag}, box, 60, "probe flow")
 
 
 def test_the_decision_is_a_required_choice_without_default_and_a_blank_answer_is_refused() -> None:

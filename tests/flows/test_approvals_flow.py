@@ -23,7 +23,7 @@ from registry import Approvals, ApprovalState, ModelMetadata, ModelRegistry, Mod
 from registry.policy import PromotionPolicy, decide_promotion
 from tasks.core.approvals import take_answer
 from tasks.core.operations import open_registry
-from tests.threads import in_thread
+from tests.threads import in_thread, paused_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_server")]
 MANUAL = PromotionPolicy(approval="manual")
@@ -56,15 +56,7 @@ def _model(registry: ModelRegistry, name: str, ic: float, production: bool = Fal
 
 
 def _waiting(model_id: str, box: dict[str, Any], timeout: float = 90) -> FlowRun:
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            assert "error" not in box and "result" not in box, box
-            for run in client.read_flow_runs(limit=50):
-                if run.parameters.get("model_id") == model_id and run.state and run.state.is_paused():
-                    return run
-            time.sleep(0.5)
-    raise AssertionError(f"no run waiting for {model_id}")
+    return paused_run({"model_id": model_id}, box, timeout, "approval run")
 
 
 def _qmp(*args: str) -> Any:

@@ -24,7 +24,7 @@ from flows.retrain import ApprovalSettings, Outcome, RetrainResult, WorkflowSour
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
 from tasks.registry_steps import register_model
-from tests.threads import in_thread
+from tests.threads import in_thread, paused_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -106,16 +106,7 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
 
 
 def _paused_run(model_name: str, box: dict[str, Any], timeout: float = 240) -> FlowRun:
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            if "error" in box or "result" in box:
-                raise AssertionError(f"the retrain run ended without pausing: {box}")
-            for run in client.read_flow_runs(limit=50):
-                if run.parameters.get("model_name") == model_name and run.state and run.state.is_paused():
-                    return run
-            time.sleep(1)
-    raise AssertionError(f"no paused retrain run for {model_name} within {timeout} s")
+    return paused_run({"model_name": model_name}, box, timeout, "retrain run")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from registry import ModelFilter, ModelInfo, ModelRegistry
 from registry.policy import Action, PromotionPolicy
 from registry.replays import replay_model_name
 from registry.settings import Settings
-from tests.threads import in_thread
+from tests.threads import in_thread, paused_run
 from tests.ui.conftest import register_replay, ui_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow]
@@ -68,7 +68,6 @@ class Retrained:
 def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retrained]:
     """Two retrain runs: LightGBM (promoted), then the linear model with manual approval, paused until the
     session ends (then rejected)."""
-    from prefect.client.orchestration import get_client
     from prefect.flow_runs import resume_flow_run
     from prefect.settings import PREFECT_API_URL
 
@@ -90,16 +89,7 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
         thread, box = in_thread(lambda: run_retrain(
             NAME, WEAK, policy=PromotionPolicy(approval="manual"),
             approval=ApprovalSettings(timeout_seconds=1800, poll_interval_seconds=1)))
-        paused = None
-        with get_client(sync_client=True) as client:
-            deadline = time.monotonic() + 300
-            while paused is None and time.monotonic() < deadline:
-                assert "error" not in box and "result" not in box, f"the run ended without pausing: {box}"
-                runs = [r for r in client.read_flow_runs(limit=50)
-                        if r.parameters.get("model_name") == NAME and r.state and r.state.is_paused()]
-                paused = runs[0] if runs else None
-                time.sleep(1)
-        assert paused is not None, "no paused retrain run"
+        paused = paused_run({"model_name": NAME}, box, 300, "retrain run")
         registry = ModelRegistry.from_settings(settings)
         waiting = registry.list_models(ModelFilter(model_name=NAME))[0]
         replay_ids = register_replay(registry, NAME, REPLAY_ID, windows=REPLAY_WINDOWS)
