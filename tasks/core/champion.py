@@ -80,7 +80,7 @@ def score_production_on_window(
     result = ChampionScore(production.model_id, window, original_metrics=dict(production.performance_metrics))
     try:
         loaded = load_registered_model(production.model_id, registry=registry, settings=settings,
-                                       provider_uri=cfg.provider_uri)
+                                       qlib_init=cfg.qlib_init)
         scores, result.shared_features = score_on_shared_features(loaded, dataset, window[0], window[1], logger=logger)
         result.feature_seconds = loaded.timings.get("features", 0.0)
         pred = scores.to_frame("score")

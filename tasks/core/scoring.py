@@ -35,7 +35,7 @@ import pandas as pd
 from registry import ModelInfo, ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.errors import PipelineInputError
-from tasks.core.qlib_env import QLIB_LOCK, init_qlib
+from tasks.core.qlib_env import QLIB_LOCK, init_from_qlib_init, init_qlib
 from tasks.core.training import DATASET_OBJECT, Logger, qlib_step
 
 DateLike = str | date | pd.Timestamp
@@ -82,8 +82,14 @@ def load_registered_model(
     settings: Settings | None = None,
     provider_uri: str | Path | None = None,
     region: str = "cn",
+    qlib_init: dict[str, Any] | None = None,
 ) -> LoadedModel:
-    """Load ``model_id`` (checksum verified) and its recorder's saved dataset, with Qlib initialised on the data."""
+    """Load ``model_id`` (checksum verified) and its recorder's saved dataset, with Qlib initialised on the data.
+
+    ``qlib_init``: a workflow's ``qlib_init`` section to initialise Qlib from instead of ``provider_uri`` and
+    ``region`` (the champion re-scoring passes the candidate's, so Qlib keeps the region and options the
+    candidate was trained and evaluated with, and is not initialised again between the two).
+    """
     from tasks.core.operations import open_registry
 
     settings = settings or load_settings()
@@ -99,7 +105,10 @@ def load_registered_model(
         )
     with QLIB_LOCK:
         started = time.perf_counter()
-        init_qlib(resolve_provider_uri(provider_uri, settings), region=region, settings=settings)
+        if qlib_init is not None:
+            init_from_qlib_init(qlib_init, settings)
+        else:
+            init_qlib(resolve_provider_uri(provider_uri, settings), region=region, settings=settings)
         timings["qlib_init"] = time.perf_counter() - started
         from qlib.workflow import R
 

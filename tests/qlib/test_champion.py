@@ -13,6 +13,7 @@ from registry import ModelRegistry
 from registry.settings import Settings
 from tasks.core.champion import score_production_on_window
 from tasks.core.evaluation import prediction_metrics, raw_label
+from tasks.core.qlib_env import init_from_qlib_init, init_qlib
 from tasks.core.scoring import load_registered_model, score_loaded, score_on_shared_features
 from tests.qlib.conftest import Trained, register_trained
 
@@ -97,3 +98,23 @@ def test_production_equal_to_the_candidate_scores_exactly_the_candidates_metrics
 
     assert score.scored and score.shared_features, score.error
     assert score.metrics == trained.metrics
+
+
+def test_production_is_re_scored_in_the_candidates_qlib_session_keeping_its_region_and_options(
+    linear: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    """Loading production must not re-initialise Qlib with defaults (region ``cn``, no options) in the middle of
+    the candidate's run: a ``us`` workflow would then be backtested with China's trading rules."""
+    from qlib.config import C
+
+    cfg = linear.cfg.model_copy(update={"qlib_init": {**linear.cfg.qlib_init, "region": "us", "kernels": 1}})
+    production = registry.get_model_info(register_trained(registry, linear, "champion_session"))
+    try:
+        init_from_qlib_init(cfg.qlib_init, qlib_settings)  # the candidate's session, as its run left it
+        score = score_production_on_window(production, cfg, linear.dataset, "test", registry=registry,
+                                           settings=qlib_settings)
+
+        assert score.scored, score.error
+        assert (C["region"], C["kernels"]) == ("us", 1)
+    finally:
+        init_qlib(qlib_data, settings=qlib_settings)  # the session's default for the tests after this one
