@@ -17,6 +17,8 @@ full recompute, and equals PredUpdater's whenever PredUpdater's days start on a 
 inside one block. Second, the model is given its features as float64 (:func:`_widen_to_float64`): a model
 that predicts in float32, as Qlib's ``LinearModel`` does, otherwise rounds differently with the batch's
 size, so its scores equal PredUpdater's to float32 precision (about 1e-7) rather than to the last bit.
+The champion re-scoring's shared-features path (:func:`score_on_shared_features`) is the exception: it
+predicts on the float32 frame in one batch, as the candidate's own evaluation does, so the two compare alike.
 """
 
 from __future__ import annotations

@@ -20,8 +20,6 @@ from tests.qlib.conftest import Trained, register_trained
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
 
-
-
 def _test_days(trained: Trained) -> tuple[str, str]:
     days = raw_label(trained.dataset, "test").index.get_level_values("datetime")
     return f"{days.min():%Y-%m-%d}", f"{days.max():%Y-%m-%d}"

@@ -29,8 +29,6 @@ from tests.qlib.conftest import Trained, qlib_tolerance, register_trained
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
 
-
-
 def _recorder(trained: Trained):  # type: ignore[no-untyped-def]
     return R.get_recorder(recorder_id=trained.result.recorder_id, experiment_name=trained.result.experiment_name)
 

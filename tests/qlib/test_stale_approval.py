@@ -38,7 +38,6 @@ def registry(tmp_path: Path, qlib_settings: Settings, monkeypatch: pytest.Monkey
     reg.close()
 
 
-
 def _waiting(registry: ModelRegistry, trained: Trained, name: str, qlib_data: Path | None) -> str:
     """A candidate awaiting approval, asked while there was no production model."""
     candidate = register_trained(registry, trained, name)
