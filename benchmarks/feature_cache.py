@@ -111,9 +111,9 @@ def child(side: str, data: Path, work: Path, config: Path) -> dict[str, Any]:
 def run_steps(data: Path, work: Path, config: Path) -> dict[str, float]:
     """The retrain flow's Qlib steps, called directly: prepare -> train -> evaluate."""
     os.environ.update({"QMP_REGISTRY_DIR": str(work / "registry"), "QMP_MLFLOW_URI": f"sqlite:///{work / 'mlflow_steps.db'}"})
-    from tasks.core.evaluation import evaluate_model
-    from tasks.core.training import prepare_dataset, train_model
-    from tasks.core.workflow_config import load_workflow_config
+    from tasks.core.qlib.evaluation import evaluate_model
+    from tasks.core.qlib.training import prepare_dataset, train_model
+    from tasks.core.qlib.workflow_config import load_workflow_config
 
     started = time.perf_counter()
     cfg = load_workflow_config(config, provider_uri=data)
@@ -125,10 +125,10 @@ def run_steps(data: Path, work: Path, config: Path) -> dict[str, float]:
 
 def predict_day(data: Path, config: Path, *, cache: bool, skip_cold: bool) -> dict[str, float]:
     """Load the last trading day's features for the workflow's handler, as a one-day prediction would."""
-    from tasks.core.features import compute_raw_features, skip_cold_qlib_cache
-    from tasks.core.qlib_binary import read_calendar
-    from tasks.core.qlib_env import init_qlib
-    from tasks.core.workflow_config import load_workflow_config
+    from tasks.core.data.qlib_binary import read_calendar
+    from tasks.core.features.raw import compute_raw_features, skip_cold_qlib_cache
+    from tasks.core.qlib.session import init_qlib
+    from tasks.core.qlib.workflow_config import load_workflow_config
 
     os.environ["QMP_FEATURE_CACHE"] = "qlib" if cache else "off"
     cfg = load_workflow_config(config, provider_uri=data)
@@ -148,9 +148,9 @@ def predict_day(data: Path, config: Path, *, cache: bool, skip_cold: bool) -> di
 
 def load_span(data: Path, config: Path, *, cache: bool) -> dict[str, float]:
     """Load the workflow handler's raw features over its whole span (the part of a retrain the cache replaces)."""
-    from tasks.core.features import compute_raw_features
-    from tasks.core.qlib_env import init_qlib
-    from tasks.core.workflow_config import load_workflow_config
+    from tasks.core.features.raw import compute_raw_features
+    from tasks.core.qlib.session import init_qlib
+    from tasks.core.qlib.workflow_config import load_workflow_config
 
     os.environ["QMP_FEATURE_CACHE"] = "qlib" if cache else "off"
     cfg = load_workflow_config(config, provider_uri=data)
@@ -181,7 +181,7 @@ def append_one_day(data: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from tasks.core.qlib_binary import read_calendar, write_calendar
+    from tasks.core.data.qlib_binary import read_calendar, write_calendar
 
     calendar = read_calendar(data)
     last = calendar[-1]
@@ -216,8 +216,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.data, args.work, args.config)))
         return
 
-    from tasks.core.feature_cache import cache_usage, qlib_cache_dir, redis_reachable
-    from tasks.core.synthetic import synthesize
+    from tasks.core.data.synthetic import synthesize
+    from tasks.core.features.cache import cache_usage, qlib_cache_dir, redis_reachable
 
     if not redis_reachable(REDIS_URL):
         raise SystemExit(f"Redis does not answer at {REDIS_URL}")

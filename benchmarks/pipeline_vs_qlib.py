@@ -19,7 +19,7 @@ memory is that run's own (ru_maxrss from wait4). Both sides load the workflow th
 
 The timed region of a run starts after the imports (reported separately) and ends when the run returns;
 the time the cyclic garbage collector ran during it is reported too (the flow's Qlib steps run with the
-process's long-lived objects frozen out of its passes, see `tasks.core.qlib_env.long_lived_objects_frozen`).
+process's long-lived objects frozen out of its passes, see `tasks.core.qlib.session.long_lived_objects_frozen`).
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def run_bare(data: Path, work: Path) -> dict[str, float]:
     from qlib.utils import flatten_dict, init_instance_by_config
     from qlib.workflow import R
 
-    from tasks.core.evaluation import DEFAULT_EXECUTOR, backtest_settings
-    from tasks.core.workflow_config import fill_placeholders, load_workflow_config
+    from tasks.core.qlib.evaluation import DEFAULT_EXECUTOR, backtest_settings
+    from tasks.core.qlib.workflow_config import fill_placeholders, load_workflow_config
 
     counter = _count_dataset_builds()
     imported = time.perf_counter()
@@ -232,7 +232,7 @@ def main() -> None:
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120", "PYTHONPATH": str(ROOT)}
     sys.path.insert(0, str(ROOT))
-    from tasks.core.synthetic import synthesize
+    from tasks.core.data.synthetic import synthesize
 
     t = time.perf_counter()
     data = synthesize(work / "qlib_data", instruments=60, seed=7).out

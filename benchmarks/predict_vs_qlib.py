@@ -7,7 +7,7 @@ Set-up (not timed): synthetic data from 2014-01-01 to 2020-08-03, the LightGBM /
 pred.pkl ends the day before the calendar's last day T), registered and promoted. Then each measurement
 runs in a fresh Python process (peak memory is that process's own VmHWM), alternating, `--repeats` times:
 
-- ours: `tasks.core.predicting.predict_name` for day T without the flow: model load with checksum, the
+- ours: `tasks.core.predictions.daily.predict_name` for day T without the flow: model load with checksum, the
   recorder's dataset state, features of T (and the look-back Qlib's expressions read), predict, the SQL
   write (`--recompute` of T, so each repeat does the same work) and the recorder's pred.pkl;
 - qlib: `OnlineToolR(experiment).update_online_pred(from_date=T, to_date=T)` on the same recorder (it
@@ -50,10 +50,11 @@ def prepare(workdir: Path, instruments: int) -> dict[str, str]:
     """Synthesize, train, register, promote (in this process); returns the facts the runs need."""
     from qlib.workflow import R
 
-    from tasks.core import evaluation, operations
-    from tasks.core.synthetic import synthesize
-    from tasks.core.training import prepare_dataset, train_model
-    from tasks.core.workflow_config import load_workflow_config
+    from tasks.core import lifecycle
+    from tasks.core.data.synthetic import synthesize
+    from tasks.core.qlib import evaluation
+    from tasks.core.qlib.training import prepare_dataset, train_model
+    from tasks.core.qlib.workflow_config import load_workflow_config
 
     data = workdir / "data"
     started = time.perf_counter()
@@ -76,10 +77,10 @@ def prepare(workdir: Path, instruments: int) -> dict[str, str]:
     recorder = R.get_recorder(recorder_id=result.recorder_id, experiment_name=EXPERIMENT)
     recorder.save_objects(**{"pred.pkl": pred})
     print(f"trained in {time.perf_counter() - started:.0f} s (recorder {result.recorder_id})")
-    metadata = operations.metadata_for(NAME, cfg, {"ic_mean": 0.1}, experiment_name=EXPERIMENT,
+    metadata = lifecycle.metadata_for(NAME, cfg, {"ic_mean": 0.1}, experiment_name=EXPERIMENT,
                                        recorder_id=result.recorder_id)
-    info = operations.register_trained(result.model, metadata, flow_run_id=None)
-    operations.promote(info.model_id, actor="bench", reason="benchmark")
+    info = lifecycle.register_trained(result.model, metadata, flow_run_id=None)
+    lifecycle.promote(info.model_id, actor="bench", reason="benchmark")
     (workdir / "pred_base.pkl").write_bytes(pickle.dumps(pred))
     return {"last": last, "recorder_id": result.recorder_id, "model_id": info.model_id}
 
@@ -97,8 +98,8 @@ def run_side(side: str, workdir: Path, facts: dict[str, str]) -> dict[str, float
     started = time.perf_counter()
     import qlib  # noqa: F401
 
-    from tasks.core.predicting import predict_name
-    from tasks.core.qlib_env import init_qlib
+    from tasks.core.predictions.daily import predict_name
+    from tasks.core.qlib.session import init_qlib
 
     imports = time.perf_counter() - started
     last = date.fromisoformat(facts["last"])

@@ -59,8 +59,8 @@ def child_qlib(config: Path, work: Path) -> dict[str, Any]:
     from qlib.workflow import R
 
     from registry.settings import load_settings
-    from tasks.core.qlib_env import init_from_qlib_init
-    from tasks.core.workflow_config import load_workflow_config
+    from tasks.core.qlib.session import init_from_qlib_init
+    from tasks.core.qlib.workflow_config import load_workflow_config
 
     settings = load_settings(registry_dir=work / "qlib-registry")
     init_from_qlib_init(load_workflow_config(config).qlib_init, settings)
@@ -80,7 +80,7 @@ def child_ours(config: Path, work: Path, processors: str, workers: int) -> dict[
     """`qmp rolling` in this process (the flow on the benchmark's Prefect server)."""
     from flows.retrain import WorkflowSource
     from flows.rolling import ReplayRunner, rolling
-    from tasks.core.replay import ReplaySpec
+    from tasks.core.replay.plan import ReplaySpec
 
     builds = _count_builds()
     started = time.perf_counter()
@@ -200,7 +200,7 @@ def main() -> None:
 
     import yaml
 
-    from tasks.core.synthetic import synthesize
+    from tasks.core.data.synthetic import synthesize
 
     work = args.work or Path(tempfile.mkdtemp(prefix="qmp-rolling-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -29,8 +29,8 @@ from registry import Approval, Approvals, ApprovalState, ModelInfo
 from registry.approvals import EvaluatedOn
 from registry.policy import Action, Decision, PromotionPolicy
 from tasks import registry_steps as reg
-from tasks.core.approvals import Outcome, take_answer
-from tasks.core.operations import open_registry
+from tasks.core.approvals.requests import Outcome, take_answer
+from tasks.core.lifecycle import open_registry
 
 
 class ApprovalInput(RunInput):

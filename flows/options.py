@@ -16,10 +16,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from registry.policy import Guardrail, PromotionPolicy
-from tasks.core.window_settings import WindowSettings
+from tasks.core.windows.settings import WindowSettings
 
 if TYPE_CHECKING:
-    from tasks.core.workflow_config import WorkflowConfig
+    from tasks.core.qlib.workflow_config import WorkflowConfig
 
 # The shipped example workflows (package data, so they exist in a non-editable install too).
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "deployments" / "examples"
@@ -55,7 +55,7 @@ class WorkflowSource(BaseModel):
         return self
 
     def load(self) -> WorkflowConfig:
-        from tasks.core.workflow_config import load_workflow_config
+        from tasks.core.qlib.workflow_config import load_workflow_config
 
         source: Any = self.config if self.config is not None else resolve_config_path(self.config_path or "")
         return load_workflow_config(source, provider_uri=self.provider_uri).require_data_dir()

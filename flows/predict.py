@@ -13,8 +13,8 @@ from flows.concurrency import one_at_a_time
 from flows.reporting import publish_signals
 from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
-from tasks.core.operations import open_registry
-from tasks.core.predicting import NOTHING_TO_PREDICT, production_names
+from tasks.core.lifecycle import open_registry
+from tasks.core.predictions.daily import NOTHING_TO_PREDICT, production_names
 from tasks.predict_steps import NameResult, predict_model_name
 
 OptionalModelName = Annotated[

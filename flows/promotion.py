@@ -11,7 +11,7 @@ from flows.concurrency import one_at_a_time
 from flows.retrain import ModelName
 from registry import ModelInfo
 from tasks import registry_steps as reg
-from tasks.core.operations import open_registry
+from tasks.core.lifecycle import open_registry
 
 Approver = Annotated[str, Field(title="Approver", min_length=1, max_length=256, description="Recorded in the history.")]
 Reason = Annotated[str, Field(title="Reason", min_length=1, max_length=2000, description="Recorded in the history.")]

@@ -1,5 +1,5 @@
 """What the Prefect UI shows: the promotion comparison and the cleanup report as table and Markdown artifacts,
-and the approval form's text. Both reports are computed elsewhere (`registry.comparison`,
+and the approval form's text. Both reports are computed elsewhere (`registry.views.promotion`,
 `registry.retention`); this module only draws them."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from registry.comparison import MetricRow, PromotionComparison
 from registry.retention import CleanupReport
-from tasks.core.champion import ChampionScore
+from registry.views.promotion import MetricRow, PromotionComparison
+from tasks.core.approvals.champion import ChampionScore
 
 
 def artifact_key(prefix: str, model_name: str) -> str:

@@ -17,15 +17,15 @@ from flows.reporting import comparison_markdown, history_summary, publish_decisi
 from flows.run_names import stamped_run_name
 from registry import ModelInfo
 from registry.approvals import EvaluatedOn
-from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.models import NAME_PATTERN
 from registry.policy import Action, PromotionPolicy
 from registry.statuses import EventKind
+from registry.views.promotion import PromotionComparison, compare_for_promotion
 from tasks import registry_steps as reg
-from tasks.core.events import emit_stale_data
-from tasks.core.operations import metadata_for, open_registry
-from tasks.core.rolling import ResolvedRun, StaleDataError, stale_data_reason
-from tasks.core.window_settings import WindowSettings
+from tasks.core.lifecycle import metadata_for, open_registry
+from tasks.core.windows.schedule import ResolvedRun, StaleDataError, stale_data_reason
+from tasks.core.windows.settings import WindowSettings
+from tasks.events import emit_stale_data
 from tasks.qlib_steps import evaluate_model, prepare_dataset, rescore_production, resolve_windows, train_model
 
 ModelName = Annotated[

@@ -15,9 +15,9 @@ from flows.reporting import artifact_key
 from flows.retrain import ModelName, WorkflowSource
 from flows.run_names import stamped_run_name
 from tasks import replay_steps as steps
-from tasks.core.replay import ReplayPlan, ReplaySpec
-from tasks.core.replay_result import ReplayRecord, window_seconds
-from tasks.core.replay_window import WindowResult
+from tasks.core.replay.plan import ReplayPlan, ReplaySpec
+from tasks.core.replay.result import ReplayRecord, window_seconds
+from tasks.core.replay.window import WindowResult
 
 LOCAL_DASK = "local"
 

@@ -1,6 +1,8 @@
 """The Qlib Model Pipeline's model registry: a plain library (it never imports Prefect)."""
 
 from registry.approvals import Approval, ApprovalClosedError, Approvals, ApprovalState, Claim
+from registry.compat.repository import IModelRepository, QlibModelRepository
+from registry.compat.repository_metadata import RepositoryModelMetadata
 from registry.errors import (
     AmbiguousProductionError,
     ArtifactStorageError,
@@ -23,10 +25,8 @@ from registry.errors import (
 )
 from registry.models import DatasetConfig, ModelEvent, ModelFilter, ModelInfo, ModelMetadata
 from registry.predictions import Prediction, PredictionWrite, ScoredDay
-from registry.registry import ModelRegistry
-from registry.repository import IModelRepository, QlibModelRepository
-from registry.repository_metadata import RepositoryModelMetadata
 from registry.series import EvaluationSeries
+from registry.service import ModelRegistry
 from registry.settings import Settings, load_settings
 from registry.statuses import ModelStatus
 

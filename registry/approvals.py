@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from registry import store
 from registry.errors import ModelRegistryError
 from registry.statuses import EventKind, ModelStatus
-from registry.tables import APPROVALS, ApprovalRow, ModelStateRow, ModelVersionRow, as_utc
+from registry.store.tables import APPROVALS, ApprovalRow, ModelStateRow, ModelVersionRow, as_utc
 
 if TYPE_CHECKING:
-    from registry.registry import ModelRegistry
+    from registry.service import ModelRegistry
 
 Answer = Literal["approve", "reject"]
 

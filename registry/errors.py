@@ -96,7 +96,7 @@ class RecorderUnavailableError(ModelRegistryError):
 
 
 class QlibNotInitialisedError(RecorderUnavailableError):
-    """A recorder copy was asked for before `qlib.init` (call `tasks.core.qlib_env.init_qlib` first)."""
+    """A recorder copy was asked for before `qlib.init` (call `tasks.core.qlib.session.init_qlib` first)."""
 
 
 class RecorderMismatchError(CorruptedArtifactError):

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from registry import store
 from registry.errors import InvalidModelError, ModelNotFoundError
 from registry.statuses import EventKind
-from registry.tables import PREDICTIONS, ModelVersionRow, PredictionRow
+from registry.store.tables import PREDICTIONS, ModelVersionRow, PredictionRow
 
 RECOMPUTED_EVENT = EventKind.PREDICTIONS_RECOMPUTED
 _INSERT_CHUNK = 5_000

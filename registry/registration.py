@@ -19,13 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry import store
-from registry.artifact_store import ArtifactStore, StagedArtifact
-from registry.constraints import violated_constraint
+from registry.artifacts.store import ArtifactStore, StagedArtifact
 from registry.errors import DuplicateVersionError
 from registry.models import ModelMetadata
 from registry.replays import is_replay_name
 from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
+from registry.store.constraints import violated_constraint
 from registry.versions import Version, next_version, parse_version
 
 # A registration that breaks one of these lost a race for its version (or model id) to another writer.

@@ -21,15 +21,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
-from registry.artifact_store import METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryState
+from registry.artifacts.store import METADATA_FILE, MODEL_FILE, STAGING_DIR, EntryState
 from registry.errors import InvalidCleanupPolicyError
 from registry.store import cleanup as sql
 from registry.store import lock_name
 
 if TYPE_CHECKING:
-    from registry.artifact_store import ArtifactStore
-    from registry.db import Database
+    from registry.artifacts.store import ArtifactStore
     from registry.store import EventSpec
+    from registry.store.db import Database
 
 # The artifact store a version was written to, from its recorded location and model id.
 LocateArtifacts = Callable[[str | None, str], "ArtifactStore"]

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from registry.retention import CleanupPolicy, CleanupResult, OrphanSweepResult
-from tasks.core.operations import open_registry
+from tasks.core.lifecycle import open_registry
 
 
 def _flow_run_id() -> str | None:

@@ -1,4 +1,4 @@
-"""Prefect task for the predict flow; its body is one call into ``tasks.core.predicting``."""
+"""Prefect task for the predict flow; its body is one call into ``tasks.core.predictions.daily``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from registry.errors import ModelRegistryError
-from tasks.core.data_version import DataVersionError
+from tasks.core.data.version import DataVersionError
 from tasks.core.errors import PipelineError
-from tasks.core.predicting import predict_name
+from tasks.core.predictions.daily import predict_name
 from tasks.registry_steps import current_flow_run_id
 
 

@@ -1,4 +1,4 @@
-"""Prefect tasks for the Qlib steps; each body is one call into ``tasks.core.training`` / ``tasks.core.evaluation``.
+"""Prefect tasks for the Qlib steps; each body is one call into ``tasks.core.qlib.training`` / ``tasks.core.qlib.evaluation``.
 
 Datasets and models are large in-memory objects, so these tasks never hash their inputs for caching.
 Several of them may run at once on Prefect's thread pool; the plain functions serialise the Qlib
@@ -14,18 +14,20 @@ from prefect.cache_policies import NO_CACHE
 from qlib.data.dataset import DatasetH
 
 from registry import ModelInfo
-from tasks.core import champion, evaluation, rolling, training
-from tasks.core.champion import ChampionScore
-from tasks.core.rolling import ResolvedRun, WindowSettings
-from tasks.core.training import TrainResult
-from tasks.core.workflow_config import WorkflowConfig
+from tasks.core.approvals import champion
+from tasks.core.approvals.champion import ChampionScore
+from tasks.core.qlib import evaluation, training
+from tasks.core.qlib.training import TrainResult
+from tasks.core.qlib.workflow_config import WorkflowConfig
+from tasks.core.windows import schedule
+from tasks.core.windows.schedule import ResolvedRun, WindowSettings
 
 
 # Idempotent: it only reads the data directory's calendar and files' sizes.
 @task(name="resolve windows", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def resolve_windows(cfg: WorkflowConfig, windows: WindowSettings) -> ResolvedRun:
     """The data version, the configuration hash and (rolling) the window on the data calendar."""
-    run = rolling.resolve_run(cfg, windows, logger=get_run_logger())
+    run = schedule.resolve_run(cfg, windows, logger=get_run_logger())
     get_run_logger().info(
         "data version %s; windows %s%s", run.data_version, windows.describe(),
         f": {run.window.describe()}" if run.window else "",

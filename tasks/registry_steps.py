@@ -1,4 +1,4 @@
-"""Prefect tasks over the registry: each body is one call into `tasks.core.operations` or `registry`."""
+"""Prefect tasks over the registry: each body is one call into `tasks.core.lifecycle` or `registry`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from prefect.runtime import flow_run
 
 from registry import EvaluationSeries, ModelInfo, ModelMetadata
 from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion
-from tasks.core import operations as registration
-from tasks.core.champion import ChampionScore
-from tasks.core.rolling import ResolvedRun, previous_on_same_data
+from tasks.core import lifecycle
+from tasks.core.approvals.champion import ChampionScore
+from tasks.core.windows.schedule import ResolvedRun, previous_on_same_data
 
 
 def current_flow_run_id() -> str | None:
@@ -22,12 +22,12 @@ def current_flow_run_id() -> str | None:
 # Idempotent: the registry returns this flow run's earlier registration instead of a second one.
 @task(name="register model", retries=2, retry_delay_seconds=2)
 def register_model(model: Any, metadata: ModelMetadata, series: dict[str, EvaluationSeries] | None = None) -> ModelInfo:
-    return registration.register_trained(model, metadata, flow_run_id=current_flow_run_id(), series=series)
+    return lifecycle.register_trained(model, metadata, flow_run_id=current_flow_run_id(), series=series)
 
 
 @task(name="read production model", retries=2, retry_delay_seconds=2)
 def read_production(model_name: str) -> ModelInfo | None:
-    return registration.open_registry().get_production_model(model_name)
+    return lifecycle.open_registry().get_production_model(model_name)
 
 
 @task(name="decide promotion")
@@ -49,25 +49,25 @@ def decide(
 # Idempotent: a model already a candidate (or beyond) is left as it is.
 @task(name="mark candidate", retries=2, retry_delay_seconds=2)
 def mark_candidate(info: ModelInfo, decision: Decision) -> ModelInfo:
-    return registration.mark_candidate(info, decision, actor="retrain-flow", flow_run_id=current_flow_run_id())
+    return lifecycle.mark_candidate(info, decision, actor="retrain-flow", flow_run_id=current_flow_run_id())
 
 
 # Promotion is idempotent (promoting the production model again is a no-op), so it may retry.
 @task(name="promote model", retries=2, retry_delay_seconds=2)
 def promote_model(model_id: str, actor: str, reason: str) -> ModelInfo:
-    new, _old = registration.promote(model_id, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
+    new, _old = lifecycle.promote(model_id, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
     return new
 
 
 @task(name="roll back production", retries=1, retry_delay_seconds=2)
 def rollback_production(model_name: str, actor: str, reason: str) -> ModelInfo:
-    new, _old = registration.rollback(model_name, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
+    new, _old = lifecycle.rollback(model_name, actor=actor, reason=reason, flow_run_id=current_flow_run_id())
     return new
 
 
 @task(name="record decision", retries=2, retry_delay_seconds=2)
 def record_decision(model_id: str, event: str, actor: str, reason: str, awaiting_approval: bool | None = None) -> None:
-    registration.open_registry().record_event(
+    lifecycle.open_registry().record_event(
         model_id, event, actor=actor, reason=reason, flow_run_id=current_flow_run_id(),
         awaiting_approval=awaiting_approval,
     )
@@ -76,5 +76,5 @@ def record_decision(model_id: str, event: str, actor: str, reason: str, awaiting
 @task(name="find a version trained on the same data", retries=2, retry_delay_seconds=2)
 def find_same_data(model_name: str, run: ResolvedRun) -> ModelInfo | None:
     """The newest version from the same configuration when it saw the same data version (the gate)."""
-    return previous_on_same_data(registration.open_registry(), model_name, run)
+    return previous_on_same_data(lifecycle.open_registry(), model_name, run)
 

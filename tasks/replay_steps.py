@@ -1,4 +1,4 @@
-"""Prefect tasks of the rolling replay; each body is one call into ``tasks.core.replay*`` / ``tasks.core.features``.
+"""Prefect tasks of the rolling replay; each body is one call into ``tasks.core.replay.plan*`` / ``tasks.core.features.raw``.
 
 ``train_window`` runs in whatever process the flow's task runner gives it (a process-pool or Dask
 worker), so everything it needs travels in its arguments (the plan is plain data) and it reads the
@@ -10,12 +10,12 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.core.replay import ReplayPlan, ReplaySpec, Window, plan_replay
-from tasks.core.replay_features import FeatureHandle, ensure_features
-from tasks.core.replay_result import ReplayRecord, build_record, combine, evaluate_combined, save_record
-from tasks.core.replay_window import WindowResult, run_window
-from tasks.core.training import qlib_step
-from tasks.core.workflow_config import WorkflowConfig
+from tasks.core.qlib.training import qlib_step
+from tasks.core.qlib.workflow_config import WorkflowConfig
+from tasks.core.replay.features import FeatureHandle, ensure_features
+from tasks.core.replay.plan import ReplayPlan, ReplaySpec, Window, plan_replay
+from tasks.core.replay.result import ReplayRecord, build_record, combine, evaluate_combined, save_record
+from tasks.core.replay.window import WindowResult, run_window
 
 
 @task(name="plan replay", cache_policy=NO_CACHE)
@@ -34,7 +34,7 @@ def plan(cfg: WorkflowConfig, model_name: str, spec: ReplaySpec) -> ReplayPlan:
 @task(name="build features", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def build_features(replay: ReplayPlan) -> FeatureHandle:
     """The replay's raw features, built once into the feature layer's local store."""
-    from tasks.core.qlib_env import init_from_qlib_init
+    from tasks.core.qlib.session import init_from_qlib_init
 
     logger = get_run_logger()
     with qlib_step(logger):
@@ -62,7 +62,7 @@ def train_window(replay: ReplayPlan, window: Window, threads: int | None = None)
 def evaluate_replay(replay: ReplayPlan, results: list[WindowResult], feature_builds: int,
                     seconds: dict[str, float]) -> ReplayRecord:
     """Combine the windows' predictions, evaluate them once, record the replay."""
-    from tasks.core.qlib_env import init_from_qlib_init
+    from tasks.core.qlib.session import init_from_qlib_init
 
     logger = get_run_logger()
     with qlib_step(logger):

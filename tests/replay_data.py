@@ -17,7 +17,7 @@ WINDOWS = 8
 
 def synth_replay_data(out: Path) -> Path:
     """The synthetic Qlib data directory of the replay tests."""
-    from tasks.core.synthetic import synthesize
+    from tasks.core.data.synthetic import synthesize
 
     return synthesize(out, instruments=INSTRUMENTS, start=DATA_START, end=DATA_END, seed=21).out
 

@@ -36,7 +36,7 @@ def list_approvals(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Candidates awaiting approval, oldest first, with their comparison with production and their age."""
-    from tasks.core.approvals import pending_approvals
+    from tasks.core.approvals.requests import pending_approvals
 
     now = datetime.now(UTC)
     pending = pending_approvals(model_name=name, now=now)
@@ -67,7 +67,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
 
     require_prefect_api()  # a Prefect server that is down is one line, before anything is decided
     from flows.approval import ApprovalInput, NotResumableError, check_resumable, resume_with_answer
-    from tasks.core.approvals import take_answer
+    from tasks.core.approvals.requests import take_answer
 
     try:
         answer = ApprovalInput(decision=decision, approver=approver, comment=comment, force=force)

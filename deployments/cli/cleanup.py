@@ -55,7 +55,7 @@ def cleanup(
 
 def archive_replay_command(replay_id: str, dry_run: bool) -> None:
     """`qmp cleanup --replay ID`: archive a whole replay's windows."""
-    from tasks.core.replay_result import archive_replay
+    from tasks.core.replay.result import archive_replay
 
     ids = archive_replay(replay_id, load_settings(), dry_run=dry_run)
     if not ids:
@@ -67,8 +67,8 @@ def archive_replay_command(replay_id: str, dry_run: bool) -> None:
 
 def cleanup_feature_cache(provider_uri: Path | None, dry_run: bool) -> None:
     """Report the feature caches of a data directory (Qlib's dataset cache, the local store) and delete them."""
-    from tasks.core.feature_cache import cache_usage, delete_cache, qlib_cache_dir
-    from tasks.core.features import local_store_dir
+    from tasks.core.features.cache import cache_usage, delete_cache, qlib_cache_dir
+    from tasks.core.features.raw import local_store_dir
 
     settings = load_settings(provider_uri=provider_uri)
     if settings.provider_uri is None:

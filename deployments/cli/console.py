@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from registry import ModelEvent, ModelInfo
-from registry.comparison import PromotionComparison
 from registry.retention import CleanupReport
+from registry.views.promotion import PromotionComparison
 
 # Piped output (CI logs, `| less`) gets room for the wide model tables instead of Rich's 80 columns.
 _width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160

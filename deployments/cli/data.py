@@ -47,8 +47,8 @@ def synth(
     ),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
+    from tasks.core.data.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
     from tasks.core.errors import PipelineInputError
-    from tasks.core.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
 
     if (directory is None) == (out is None):
         raise PipelineInputError("give the data directory once: DIR or --out DIR")
@@ -90,7 +90,7 @@ def import_csv_command(
     ),
 ) -> None:
     """Convert per-instrument CSV files into a Qlib data directory."""
-    from tasks.core.csv_import import import_csv
+    from tasks.core.data.csv_import import import_csv
 
     with _progress("writing instruments") as progress:
         report = import_csv(
@@ -112,7 +112,7 @@ def validate(
     benchmark: str | None = typer.Option(None, help="Also check this benchmark's series."),
 ) -> None:
     """Check a data directory against Qlib's silent failure modes."""
-    from tasks.core.qlib_binary import validate_qlib_dir
+    from tasks.core.data.qlib_binary import validate_qlib_dir
 
     validate_qlib_dir(data_dir, benchmark=benchmark)
     console.print(f"{data_dir}: valid Qlib data directory")

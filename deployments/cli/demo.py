@@ -53,7 +53,7 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
     from deployments.cli.retrain import print_result, run_retrain
     from flows.options import EXAMPLES_DIR
     from registry import ModelRegistry
-    from tasks.core.synthetic import synthesize
+    from tasks.core.data.synthetic import synthesize
 
     timings: list[tuple[str, float]] = []
     report = _step(f"1. synthesize {instruments} instruments of Qlib data", timings,

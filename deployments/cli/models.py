@@ -12,9 +12,9 @@ from rich.panel import Panel
 
 from deployments.cli.console import console, history_table, metrics_table, models_table
 from registry import ModelFilter, ModelInfo, ModelRegistry, ModelStatus
-from registry.db import Database, sqlite_url_for
-from registry.index_compat import export_index, import_index
+from registry.compat.index_json import export_index, import_index
 from registry.settings import load_settings
+from registry.store.db import Database, sqlite_url_for
 
 models_app = typer.Typer(help="List, inspect, promote, archive and roll back registered models.", no_args_is_help=True)
 db_app = typer.Typer(help="The registry database's schema.", no_args_is_help=True)
@@ -100,7 +100,7 @@ def dataset_lines(info: ModelInfo) -> str:
 @models_app.command("promote")
 def promote(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
     """Make a model the production model of its name (the old one becomes a candidate)."""
-    from tasks.core.operations import promote as promote_model
+    from tasks.core.lifecycle import promote as promote_model
 
     info, _previous = promote_model(model_id, actor=actor, reason=reason)
     console.print(f"[green]{info.model_id} is now the production model of {info.model_name}[/]")
@@ -141,7 +141,7 @@ def delete(
 @models_app.command("rollback")
 def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> None:
     """Restore the previous production model of a name (after checking its artifact)."""
-    from tasks.core.operations import rollback as rollback_production
+    from tasks.core.lifecycle import rollback as rollback_production
 
     info, _previous = rollback_production(model_name, actor=actor, reason=reason)
     console.print(f"[green]rolled back: {info.model_id} is the production model of {model_name} again[/]")
@@ -200,7 +200,7 @@ def compare(
     """Metrics of two models side by side with differences, then their hyperparameter and dataset diffs."""
     from rich.table import Table
 
-    from registry.compare import compare_models
+    from registry.views.side_by_side import compare_models
 
     with ModelRegistry.from_settings() as reg:
         result = compare_models(reg.get_model_info(first), reg.get_model_info(second))

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from deployments.cli.console import console, promotion_table
 from flows.options import RetrainOptions, WorkflowSource, load_policy_file, parse_guardrail
 from tasks.core.errors import PipelineInputError
-from tasks.core.window_settings import WindowSettings
+from tasks.core.windows.settings import WindowSettings
 
 if TYPE_CHECKING:
     from flows.retrain import RetrainResult

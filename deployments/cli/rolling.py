@@ -11,7 +11,7 @@ from rich.table import Table
 from deployments.cli.console import console, err_console
 
 if TYPE_CHECKING:
-    from tasks.core.replay_result import ReplayRecord
+    from tasks.core.replay.result import ReplayRecord
 
 
 def rolling_command(
@@ -30,8 +30,8 @@ def rolling_command(
     """Retrain every window of the test period, evaluate the combined predictions once."""
     from pydantic import ValidationError
 
-    from tasks.core.data_version import DataVersionError
-    from tasks.core.workflow_config import WorkflowConfigError
+    from tasks.core.data.version import DataVersionError
+    from tasks.core.qlib.workflow_config import WorkflowConfigError
 
     if kind not in ("expanding", "sliding"):
         raise typer.BadParameter("--kind must be expanding or sliding")
@@ -40,7 +40,7 @@ def rolling_command(
     try:
         from flows.retrain import WorkflowSource
         from flows.rolling import ReplayRunner, rolling
-        from tasks.core.replay import ReplaySpec
+        from tasks.core.replay.plan import ReplaySpec
 
         spec = ReplaySpec(step=step, kind=kind, horizon=horizon, train_start=train_start,  # type: ignore[arg-type]
                           test_end=test_end, processors=processors)  # type: ignore[arg-type]

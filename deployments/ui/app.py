@@ -26,10 +26,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployments.ui import auth, views
 from deployments.ui.settings import UISettings
 from registry import ModelNotFoundError, ModelRegistry, ModelStatus, RegistryUnavailableError
-from registry.browse import UnknownName, UnknownReplay
 from registry.models import validate_metric_name
 from registry.replays import REPLAY_ID_PATTERN
 from registry.settings import Settings
+from registry.views.browse import UnknownName, UnknownReplay
 
 HERE = Path(__file__).parent
 STATUSES = [s.value for s in ModelStatus]

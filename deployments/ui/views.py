@@ -1,6 +1,6 @@
 """What each page shows, computed once as plain data: the HTML page renders it, its `/api` twin returns it.
 
-Candidates awaiting approval come from `tasks.core.approvals.pending_approvals`, the function `qmp approvals
+Candidates awaiting approval come from `tasks.core.approvals.requests.pending_approvals`, the function `qmp approvals
 list` renders: the overview's counts, a name's notice and the approvals page are that one query's result.
 """
 
@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict
 
 from deployments.ui.charts import Band, Chart, Line, line_chart
-from registry import EvaluationSeries, ModelInfo, ModelRegistry, ModelStatus, browse
-from registry.compare import ModelComparison, compare_models
+from registry import EvaluationSeries, ModelInfo, ModelRegistry, ModelStatus
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
-from tasks.core.approvals import PendingApproval, pending_approvals
+from registry.views import browse
+from registry.views.side_by_side import ModelComparison, compare_models
+from tasks.core.approvals.requests import PendingApproval, pending_approvals
 
 SERIES_TITLES = {DAILY_IC: "Daily IC", CUMULATIVE_EXCESS_RETURN: "Cumulative excess return vs benchmark (after costs)"}
 SHOWN_METRICS = ("ic_mean", "rank_ic", "icir", "annualized_return", "information_ratio", "max_drawdown")

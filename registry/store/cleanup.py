@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from registry.replays import REPLAY_NAME_LIKE
 from registry.statuses import ModelStatus
 from registry.store.common import EventSpec
-from registry.tables import (
+from registry.store.tables import (
     VERSIONS_WITH_STATE,
     ModelEventRow,
     ModelMetricRow,

@@ -14,7 +14,7 @@ from registry.models import (
     ModelEvent,
 )
 from registry.statuses import ModelStatus
-from registry.tables import (
+from registry.store.tables import (
     ModelEventRow,
 )
 

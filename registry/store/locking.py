@@ -19,10 +19,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from registry.db import run_pipelined
 from registry.errors import ModelNotFoundError
 from registry.store.common import PRODUCTION, refuse_impossible_id, row_limit
-from registry.tables import (
+from registry.store.db import run_pipelined
+from registry.store.tables import (
     METRICS,
     NAMES,
     STATES,

@@ -21,7 +21,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from registry.db import fetch_all
 from registry.errors import ModelNotFoundError
 from registry.models import (
     ModelFilter,
@@ -30,7 +29,8 @@ from registry.models import (
 )
 from registry.statuses import ModelStatus
 from registry.store.common import PRODUCTION, refuse_impossible_id, row_limit, status_literal
-from registry.tables import (
+from registry.store.db import fetch_all
+from registry.store.tables import (
     SERIES,
     STATES,
     VERSIONS,

@@ -26,7 +26,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from registry.db import fetch_all
 from registry.errors import ModelNotFoundError
 from registry.models import (
     ModelMetadata,
@@ -34,8 +33,9 @@ from registry.models import (
 )
 from registry.statuses import EventKind, ModelStatus
 from registry.store.common import PRODUCTION, EventSpec, refuse_impossible_id
+from registry.store.db import fetch_all
 from registry.store.locking import remember_highest_version
-from registry.tables import (
+from registry.store.tables import (
     EVENTS,
     METRICS,
     NAMES,

@@ -1,6 +1,6 @@
-"""Plain functions over Qlib and the registry (no Prefect here): data writers, workflow configuration,
-training, evaluation, the Qlib recorder store and the registry operations every entry point shares.
-The Prefect tasks in `tasks/*.py` are thin wrappers over these."""
+"""Plain functions over Qlib and the registry (no Prefect here), one sub-package per concern: `data/`,
+`qlib/`, `features/`, `windows/`, `replay/`, `predictions/`, `approvals/`, plus `lifecycle` (register,
+promote, roll back) and `errors`. The Prefect tasks in `tasks/*_steps.py` are thin wrappers over these."""
 
 from tasks.core.third_party import silence_known_notices
 

@@ -19,7 +19,7 @@ def recorders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ModelReg
     """Two registered models, each with a real Qlib recorder in the settings' tracking database."""
     from qlib.workflow import R
 
-    from tasks.core.qlib_env import init_qlib
+    from tasks.core.qlib.session import init_qlib
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(tmp_path / "registry"))

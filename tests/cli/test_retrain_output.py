@@ -12,8 +12,8 @@ from deployments.cli.retrain import print_result
 from flows.reporting import comparison_markdown
 from flows.retrain import Outcome, RetrainResult
 from registry import ModelInfo, ModelStatus
-from registry.comparison import PromotionComparison, compare_for_promotion
 from registry.policy import Action, Decision, Guardrail, PromotionPolicy
+from registry.views.promotion import PromotionComparison, compare_for_promotion
 
 METRICS = {"annualized_return": 0.12, "ic_mean": 0.051, "icir": 0.4, "max_drawdown": -0.08, "win_rate": 0.55}
 OLD = {"annualized_return": 0.10, "ic_mean": 0.042, "icir": 0.3, "max_drawdown": -0.09, "win_rate": 0.5}

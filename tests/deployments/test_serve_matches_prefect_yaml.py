@@ -26,7 +26,7 @@ def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule_and_par
 def test_retrain_defaults_in_prefect_yaml_are_valid_flow_parameters() -> None:
     from flows.retrain import ApprovalSettings, DataFreshness, WorkflowSource
     from registry.policy import PromotionPolicy
-    from tasks.core.rolling import WindowSettings
+    from tasks.core.windows.schedule import WindowSettings
 
     retrain = next(d for d in yaml.safe_load(PREFECT_YAML.read_text())["deployments"] if d["name"].startswith("retrain"))
     params = retrain["parameters"]

@@ -33,7 +33,7 @@ from prefect.flow_runs import resume_flow_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from registry import ModelFilter, ModelRegistry
-from tasks.core.synthetic import synthesize
+from tasks.core.data.synthetic import synthesize
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
 

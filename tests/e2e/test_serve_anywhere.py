@@ -22,7 +22,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from registry import ModelRegistry
-from tasks.core.synthetic import synthesize
+from tasks.core.data.synthetic import synthesize
 from tests.e2e.test_real_server import _free_port, _stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

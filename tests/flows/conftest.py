@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core.synthetic import synthesize
+from tasks.core.data.synthetic import synthesize
 from tests.storage.conftest import s3_endpoint, s3_options  # noqa: F401 - the S3 test server, for settings tests
 
 

@@ -21,8 +21,8 @@ from deployments.cli import app
 from flows.approval import ApprovalSettings, request_approval
 from registry import Approvals, ApprovalState, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import PromotionPolicy, decide_promotion
-from tasks.core.approvals import take_answer
-from tasks.core.operations import open_registry
+from tasks.core.approvals.requests import take_answer
+from tasks.core.lifecycle import open_registry
 from tests.threads import in_thread, paused_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_server")]

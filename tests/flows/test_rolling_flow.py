@@ -22,8 +22,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from flows.retrain import WorkflowSource
 from flows.rolling import ReplayRunner, rolling
 from registry import ModelFilter, ModelRegistry, ModelStatus
-from tasks.core.replay import ReplaySpec
-from tasks.core.replay_result import ReplayRecord, load_record
+from tasks.core.replay.plan import ReplaySpec
+from tasks.core.replay.result import ReplayRecord, load_record
 from tests.replay_data import HORIZON, STEP, WINDOWS, replay_config, synth_replay_data, write_config
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]

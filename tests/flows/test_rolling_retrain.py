@@ -17,11 +17,11 @@ from prefect.flow_engine import run_flow
 from flows.retrain import DataFreshness, RetrainResult, WorkflowSource, retrain
 from registry import ModelMetadata, ModelRegistry
 from registry.policy import Action
-from tasks.core.data_version import data_version
-from tasks.core.qlib_binary import read_calendar
-from tasks.core.rolling import WindowSettings, previous_on_same_data, resolve_run
-from tasks.core.synthetic import append_synthetic, synthesize
-from tasks.core.workflow_config import load_workflow_config
+from tasks.core.data.qlib_binary import read_calendar
+from tasks.core.data.synthetic import append_synthetic, synthesize
+from tasks.core.data.version import data_version
+from tasks.core.qlib.workflow_config import load_workflow_config
+from tasks.core.windows.schedule import WindowSettings, previous_on_same_data, resolve_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

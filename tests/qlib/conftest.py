@@ -15,12 +15,12 @@ import pytest
 
 from registry import ModelRegistry
 from registry.settings import Settings, load_settings
-from tasks.core.evaluation import evaluate_model
-from tasks.core.operations import metadata_for
-from tasks.core.qlib_env import init_qlib
-from tasks.core.synthetic import SynthReport, synthesize
-from tasks.core.training import TrainResult, prepare_dataset, train_model
-from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
+from tasks.core.data.synthetic import SynthReport, synthesize
+from tasks.core.lifecycle import metadata_for
+from tasks.core.qlib.evaluation import evaluate_model
+from tasks.core.qlib.session import init_qlib
+from tasks.core.qlib.training import TrainResult, prepare_dataset, train_model
+from tasks.core.qlib.workflow_config import WorkflowConfig, load_workflow_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 LIGHTGBM_YAML = EXAMPLES / "workflow_config_lightgbm_Alpha158.yaml"

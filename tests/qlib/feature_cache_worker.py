@@ -14,9 +14,9 @@ from pathlib import Path
 from qlib.model.base import Model
 from qlib.utils import init_instance_by_config
 
-from tasks.core.qlib_env import qlib_cache_enabled
-from tasks.core.training import prepare_dataset
-from tasks.core.workflow_config import load_workflow_config
+from tasks.core.qlib.session import qlib_cache_enabled
+from tasks.core.qlib.training import prepare_dataset
+from tasks.core.qlib.workflow_config import load_workflow_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 YAML = {"lightgbm": "workflow_config_lightgbm_Alpha158.yaml", "linear": "workflow_config_linear_Alpha158.yaml"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.core.qlib_binary import read_calendar, write_calendar
+from tasks.core.data.qlib_binary import read_calendar, write_calendar
 
 
 def write_prefix(full: Path, out: Path, drop_days: int) -> str:

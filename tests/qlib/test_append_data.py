@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from deployments.cli.data import data_app
 from registry.settings import Settings
-from tasks.core.csv_import import import_csv
-from tasks.core.data_version import data_version
-from tasks.core.qlib_binary import read_calendar, read_universe
-from tasks.core.qlib_env import init_qlib
-from tasks.core.synthetic import append_synthetic, synthesize
+from tasks.core.data.csv_import import import_csv
+from tasks.core.data.qlib_binary import read_calendar, read_universe
+from tasks.core.data.synthetic import append_synthetic, synthesize
+from tasks.core.data.version import data_version
+from tasks.core.qlib.session import init_qlib
 from tests.cli.test_qmp_models import qmp
 from tests.qlib.test_csv_import import ROWS, write_csvs
 

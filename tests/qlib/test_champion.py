@@ -11,10 +11,10 @@ from qlib.workflow import R
 
 from registry import ModelRegistry
 from registry.settings import Settings
-from tasks.core.champion import score_production_on_window
-from tasks.core.evaluation import prediction_metrics, raw_label
-from tasks.core.qlib_env import init_from_qlib_init, init_qlib
-from tasks.core.scoring import load_registered_model, score_loaded, score_on_shared_features
+from tasks.core.approvals.champion import score_production_on_window
+from tasks.core.qlib.evaluation import prediction_metrics, raw_label
+from tasks.core.qlib.scoring import load_registered_model, score_loaded, score_on_shared_features
+from tasks.core.qlib.session import init_from_qlib_init, init_qlib
 from tests.qlib.conftest import Trained, register_trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from deployments.cli.data import data_app
 from registry.settings import Settings
-from tasks.core.csv_import import CsvImportError, import_csv
-from tasks.core.qlib_env import init_qlib
+from tasks.core.data.csv_import import CsvImportError, import_csv
+from tasks.core.qlib.session import init_qlib
 from tests.cli.test_qmp_models import qmp
 
 HEADER = "date,open,high,low,close,volume,vwap,factor"

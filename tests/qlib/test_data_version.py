@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tasks.core.data_version import DataVersion, DataVersionError, data_version
-from tasks.core.synthetic import synthesize
+from tasks.core.data.synthetic import synthesize
+from tasks.core.data.version import DataVersion, DataVersionError, data_version
 
 
 @pytest.fixture

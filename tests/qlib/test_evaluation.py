@@ -12,8 +12,8 @@ from qlib.workflow import R
 
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 from registry.settings import Settings
-from tasks.core.evaluation import METRIC_NAMES, evaluate, evaluate_model
-from tasks.core.qlib_env import QLIB_LOCK, ensure_experiment
+from tasks.core.qlib.evaluation import METRIC_NAMES, evaluate, evaluate_model
+from tasks.core.qlib.session import QLIB_LOCK, ensure_experiment
 
 from .conftest import Trained
 

@@ -19,11 +19,16 @@ import pandas as pd
 import pytest
 
 from registry.settings import Settings, load_settings
-from tasks.core import qlib_env
-from tasks.core.feature_cache import MANIFEST, qlib_cache_dir
-from tasks.core.features import FeatureStore, compute_raw_features, handler_from_features, load_raw_features
-from tasks.core.qlib_binary import read_calendar
-from tasks.core.synthetic import synthesize
+from tasks.core.data.qlib_binary import read_calendar
+from tasks.core.data.synthetic import synthesize
+from tasks.core.features.cache import MANIFEST, qlib_cache_dir
+from tasks.core.features.raw import (
+    FeatureStore,
+    compute_raw_features,
+    handler_from_features,
+    load_raw_features,
+)
+from tasks.core.qlib import session as qlib_session
 from tests.conftest import IN_CI
 from tests.qlib.feature_data import append_days, rewrite_value, write_prefix
 
@@ -53,7 +58,7 @@ HANDLER: dict[str, Any] = {
 SPAN = ("2021-03-01", None)
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    from tasks.core.feature_cache import redis_reachable
+    from tasks.core.features.cache import redis_reachable
 
     if not redis_reachable(REDIS_URL):
         message = f"Redis is required for the feature-cache tests but unreachable at {REDIS_URL}"
@@ -95,13 +100,13 @@ def uncached(tmp_path: Path, redis_url: str) -> Settings:
 @pytest.fixture(autouse=True)
 def _fresh_qlib_session() -> Iterator[None]:
     """Each test initialises Qlib itself (the data directory and the cache setting differ between tests)."""
-    qlib_env._current_key = None
+    qlib_session._current_key = None
     yield
-    qlib_env._current_key = None
+    qlib_session._current_key = None
 
 
 def _features(data: Path, settings: Settings) -> pd.DataFrame:
-    qlib_env.init_qlib(data, settings=settings)
+    qlib_session.init_qlib(data, settings=settings)
     return compute_raw_features(HANDLER, SPAN)
 
 
@@ -129,7 +134,7 @@ def test_cache_extends_with_appended_days_and_equals_uncached(
     _assert_same(after, _features(data, uncached))
     # Extended in place by Qlib's update, not rebuilt.
     assert [f.stat().st_ino for f in _cache_files(data, cached)] == inodes
-    assert str(qlib_env.data_version(data)) in (qlib_cache_dir(data, cached) / MANIFEST).read_text()
+    assert str(qlib_session.data_version(data)) in (qlib_cache_dir(data, cached) / MANIFEST).read_text()
 
 
 def test_rewritten_past_value_is_not_served_from_the_cache(
@@ -150,13 +155,13 @@ def test_unreachable_redis_says_so_in_one_line_and_runs_uncached(
     data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = _settings(tmp_path, "redis://127.0.0.1:1/0")
-    qlib_env._warned_redis.discard(settings.redis_url)
-    qlib_env._redis_down_until.pop(settings.redis_url, None)
+    qlib_session._warned_redis.discard(settings.redis_url)
+    qlib_session._redis_down_until.pop(settings.redis_url, None)
     with caplog.at_level(logging.WARNING):
-        qlib_env.init_qlib(data, settings=settings)
+        qlib_session.init_qlib(data, settings=settings)
     ours = [r for r in caplog.records if "feature cache off" in r.getMessage()]
     assert len(ours) == 1 and "redis://127.0.0.1:1/0" in ours[0].getMessage()
-    assert not qlib_env.qlib_cache_enabled()
+    assert not qlib_session.qlib_cache_enabled()
     assert not any("redis connection failed" in r.getMessage() for r in caplog.records)
     assert not compute_raw_features(HANDLER, SPAN).empty
     assert not qlib_cache_dir(data, settings).exists()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core.feature_cache import DataManifest, build_manifest
-from tasks.core.qlib_binary import read_calendar
-from tasks.core.synthetic import synthesize
+from tasks.core.data.qlib_binary import read_calendar
+from tasks.core.data.synthetic import synthesize
+from tasks.core.features.cache import DataManifest, build_manifest
 from tests.qlib.feature_data import append_days, rewrite_value, write_prefix
 
 

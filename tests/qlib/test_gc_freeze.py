@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from registry.settings import Settings
-from tasks.core.evaluation import evaluate_model
-from tasks.core.qlib_env import long_lived_objects_frozen
-from tasks.core.training import prepare_dataset, train_model
-from tasks.core.workflow_config import load_workflow_config
+from tasks.core.qlib.evaluation import evaluate_model
+from tasks.core.qlib.session import long_lived_objects_frozen
+from tasks.core.qlib.training import prepare_dataset, train_model
+from tasks.core.qlib.workflow_config import load_workflow_config
 
 from .conftest import LINEAR_YAML
 

@@ -20,13 +20,14 @@ from sqlalchemy import update
 from registry import ModelRegistry
 from registry.errors import CorruptedArtifactError
 from registry.settings import Settings
-from registry.tables import ModelEventRow
-from tasks.core import evaluation, operations
-from tasks.core.data_version import data_version
-from tasks.core.predicting import NoProductionModelError, market_close, predict_name
-from tasks.core.qlib_env import init_qlib
-from tasks.core.scoring import OutsideCalendarError, score_registered_model
-from tasks.core.training import TrainResult, train_model
+from registry.store.tables import ModelEventRow
+from tasks.core import lifecycle
+from tasks.core.data.version import data_version
+from tasks.core.predictions.daily import NoProductionModelError, market_close, predict_name
+from tasks.core.qlib import evaluation
+from tasks.core.qlib.scoring import OutsideCalendarError, score_registered_model
+from tasks.core.qlib.session import init_qlib
+from tasks.core.qlib.training import TrainResult, train_model
 from tests.qlib.conftest import Trained, qlib_tolerance
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
@@ -48,7 +49,7 @@ def setup(qlib_settings: Settings, qlib_data: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(qlib_settings.registry_dir))
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)
-    yield Setup(operations.open_registry(), qlib_settings, qlib_data)
+    yield Setup(lifecycle.open_registry(), qlib_settings, qlib_data)
     init_qlib(qlib_data, settings=qlib_settings)  # a test may have moved Qlib to a copy of the data
 
 
@@ -61,10 +62,10 @@ def _own_recorder(trained: Trained, settings: Settings, experiment: str) -> Trai
 
 
 def _register_and_promote(trained: Trained, result: TrainResult, name: str) -> str:
-    metadata = operations.metadata_for(name, trained.cfg, trained.metrics, experiment_name=result.experiment_name,
+    metadata = lifecycle.metadata_for(name, trained.cfg, trained.metrics, experiment_name=result.experiment_name,
                                        recorder_id=result.recorder_id)
-    info = operations.register_trained(result.model, metadata, flow_run_id=None)
-    operations.promote(info.model_id, actor="test", reason="test")
+    info = lifecycle.register_trained(result.model, metadata, flow_run_id=None)
+    lifecycle.promote(info.model_id, actor="test", reason="test")
     return info.model_id
 
 
@@ -267,7 +268,7 @@ def test_experiments_keep_recorder_artifacts_in_the_shared_artifact_uri_when_set
     import mlflow
 
     from registry.settings import load_settings
-    from tasks.core.qlib_env import ensure_experiment
+    from tasks.core.qlib.session import ensure_experiment
 
     settings = load_settings(registry_dir=tmp_path / "registry", mlflow_artifact_uri="s3://team-bucket/mlruns/")
     experiment_id = ensure_experiment("shared_name", settings)

@@ -17,10 +17,11 @@ from qlib.workflow import R
 from flows.predict import PredictResult, predict
 from registry import ModelRegistry
 from registry.settings import Settings
-from tasks.core import evaluation, operations
-from tasks.core.data_version import data_version
-from tasks.core.qlib_env import init_qlib
-from tasks.core.training import train_model
+from tasks.core import lifecycle
+from tasks.core.data.version import data_version
+from tasks.core.qlib import evaluation
+from tasks.core.qlib.session import init_qlib
+from tasks.core.qlib.training import train_model
 from tests.qlib.conftest import Trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.flows, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -33,7 +34,7 @@ def flow_env(qlib_settings: Settings, qlib_data: Path, tmp_path: Path, monkeypat
     monkeypatch.setenv("QMP_MLFLOW_URI", qlib_settings.resolved_mlflow_uri())
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)
-    yield operations.open_registry()
+    yield lifecycle.open_registry()
 
 
 def _promoted(linear: Trained, settings: Settings) -> tuple[str, str]:
@@ -42,10 +43,10 @@ def _promoted(linear: Trained, settings: Settings) -> tuple[str, str]:
     R.get_recorder(recorder_id=result.recorder_id, experiment_name=experiment).save_objects(
         **{"pred.pkl": evaluation.predict(result.model, linear.dataset)}
     )
-    metadata = operations.metadata_for(name, linear.cfg, linear.metrics, experiment_name=experiment,
+    metadata = lifecycle.metadata_for(name, linear.cfg, linear.metrics, experiment_name=experiment,
                                        recorder_id=result.recorder_id)
-    info = operations.register_trained(result.model, metadata, flow_run_id=None)
-    operations.promote(info.model_id, actor="test", reason="test")
+    info = lifecycle.register_trained(result.model, metadata, flow_run_id=None)
+    lifecycle.promote(info.model_id, actor="test", reason="test")
     return name, info.model_id
 
 

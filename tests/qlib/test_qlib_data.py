@@ -11,9 +11,9 @@ import pytest
 from qlib.data import D
 
 from registry.settings import Settings
-from tasks.core.qlib_binary import FIELDS, QlibDataError, read_universe, validate_qlib_dir
-from tasks.core.qlib_env import init_qlib
-from tasks.core.synthetic import SynthReport, generate_market, synthesize
+from tasks.core.data.qlib_binary import FIELDS, QlibDataError, read_universe, validate_qlib_dir
+from tasks.core.data.synthetic import SynthReport, generate_market, synthesize
+from tasks.core.qlib.session import init_qlib
 
 from .conftest import INSTRUMENTS, SEED
 

@@ -10,8 +10,8 @@ from prefect import flow, unmapped
 
 from registry.settings import Settings
 from tasks import qlib_steps as quant
-from tasks.core.training import TrainResult
-from tasks.core.workflow_config import WorkflowConfig, load_workflow_config
+from tasks.core.qlib.training import TrainResult
+from tasks.core.qlib.workflow_config import WorkflowConfig, load_workflow_config
 
 from .conftest import LINEAR_YAML, Trained
 

@@ -7,11 +7,11 @@ import logging
 import subprocess
 import sys
 
-from tasks.core.training import forward_logs
+from tasks.core.qlib.training import forward_logs
 
 
 def test_importing_qlib_through_our_code_prints_no_gym_notice() -> None:
-    done = subprocess.run([sys.executable, "-c", "import tasks.core.qlib_env, qlib.rl"], capture_output=True,
+    done = subprocess.run([sys.executable, "-c", "import tasks.core.qlib.session, qlib.rl"], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Gym has been unmaintained" not in done.stderr and "gymnasium" not in done.stderr.lower()

@@ -11,12 +11,12 @@ import pytest
 
 from registry import ModelFilter, ModelStatus
 from registry.settings import Settings, load_settings
-from tasks.core.qlib_env import init_qlib
-from tasks.core.replay import ReplayPlan, ReplaySpec, plan_replay
-from tasks.core.replay_features import ensure_features, window_handler
-from tasks.core.replay_result import combine
-from tasks.core.replay_window import WindowResult, run_window
-from tasks.core.workflow_config import load_workflow_config
+from tasks.core.qlib.session import init_qlib
+from tasks.core.qlib.workflow_config import load_workflow_config
+from tasks.core.replay.features import ensure_features, window_handler
+from tasks.core.replay.plan import ReplayPlan, ReplaySpec, plan_replay
+from tasks.core.replay.result import combine
+from tasks.core.replay.window import WindowResult, run_window
 from tests.replay_data import HORIZON, STEP, WINDOWS, replay_config, synth_replay_data, write_config
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
@@ -107,7 +107,7 @@ def test_fixed_mode_predictions_and_ic_equal_qlib_rolling(
     assert abs(_mean_ic(ours, our_label) - _mean_ic(theirs, their_label)) < 1e-6
 
     registry_versions = ModelFilter(tags={"replay_id": plan.replay_id})
-    from tasks.core.operations import open_registry
+    from tasks.core.lifecycle import open_registry
 
     versions = open_registry(settings).list_models(registry_versions)
     assert sorted(v.version for v in versions) == [f"{i}.0.0" for i in range(1, WINDOWS + 1)]

@@ -14,8 +14,8 @@ from qlib.workflow.online.update import PredUpdater
 from registry import ModelRegistry
 from registry.errors import CorruptedArtifactError
 from registry.settings import Settings
-from tasks.core.operations import metadata_for
-from tasks.core.scoring import (
+from tasks.core.lifecycle import metadata_for
+from tasks.core.qlib.scoring import (
     ANCHOR_BLOCK,
     MissingDatasetStateError,
     OutsideCalendarError,

@@ -15,10 +15,10 @@ from registry import Approvals, ModelMetadata, ModelRegistry
 from registry.approvals import EvaluatedOn
 from registry.policy import PromotionPolicy
 from registry.settings import Settings
-from tasks.core.approvals import check_still_better, take_answer
-from tasks.core.evaluation import prediction_metrics, raw_label
-from tasks.core.scoring import score_registered_model
-from tasks.core.training import qlib_step
+from tasks.core.approvals.requests import check_still_better, take_answer
+from tasks.core.qlib.evaluation import prediction_metrics, raw_label
+from tasks.core.qlib.scoring import score_registered_model
+from tasks.core.qlib.training import qlib_step
 from tests.qlib.conftest import Trained, register_trained
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]

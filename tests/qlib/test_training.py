@@ -13,8 +13,8 @@ from qlib.workflow import R
 
 from registry.settings import Settings
 from tasks import qlib_steps as quant
-from tasks.core.training import TrainResult, train_model
-from tasks.core.workflow_config import load_workflow_config
+from tasks.core.qlib.training import TrainResult, train_model
+from tasks.core.qlib.workflow_config import load_workflow_config
 
 from .conftest import LINEAR_YAML, Trained
 

@@ -12,7 +12,8 @@ from qlib.data.dataset import DatasetH
 from qlib.utils import init_instance_by_config
 from qlib.workflow.task.gen import RollingGen
 
-from tasks.core.windows import (
+from tasks.core.qlib.workflow_config import load_workflow_config
+from tasks.core.windows.placement import (
     CalendarAdjuster,
     Window,
     WindowError,
@@ -23,7 +24,6 @@ from tasks.core.windows import (
     scheduled_window,
     truncate_window,
 )
-from tasks.core.workflow_config import load_workflow_config
 from tests.qlib.conftest import LIGHTGBM_YAML, LINEAR_YAML
 
 CALENDAR = pd.bdate_range("2020-01-01", periods=400)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.core.workflow_config import (
+from tasks.core.qlib.workflow_config import (
     WorkflowConfigError,
     cap_threads,
     fill_placeholders,
@@ -135,7 +135,7 @@ def test_loading_a_workflow_leaves_logging_alone(tmp_path: Path) -> None:
     # flow for 5 s (Prefect's log handler flushed under logging's lock). It must happen at import, not at load.
     script = f"""
 import logging.config
-import tasks.core.workflow_config as workflow_config
+import tasks.core.qlib.workflow_config as workflow_config
 calls = []
 logging.config.dictConfig = calls.append
 workflow_config.load_workflow_config({str(LIGHTGBM_YAML)!r}, provider_uri={str(tmp_path)!r})
@@ -149,13 +149,13 @@ assert calls == [], calls
 
 def test_initialising_qlib_leaves_logging_alone(tmp_path: Path) -> None:
     # qlib.init reconfigures logging too (inside the prepare step, so inside a Prefect run): the same 5 s stall.
-    # Qlib's logging is set up when tasks.core.qlib_env is imported; init_qlib must not set it up again, and must keep
+    # Qlib's logging is set up when tasks.core.qlib.session is imported; init_qlib must not set it up again, and must keep
     # the logging config in Qlib's config for the worker processes that set their logging up from it.
     script = f"""
 import logging, logging.config
 from qlib.config import C
 from registry.settings import Settings
-import tasks.core.qlib_env as qlib_env
+import tasks.core.qlib.session as qlib_env
 calls = []
 logging.config.dictConfig = calls.append
 qlib_env.init_qlib({str(tmp_path / "qlib_data")!r}, settings=Settings(registry_dir={str(tmp_path / "registry")!r}))

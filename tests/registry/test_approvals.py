@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from registry import ApprovalClosedError, Approvals, ApprovalState, ModelNotFoundError, ModelRegistry
 from registry.approvals import Claim, EvaluatedOn
-from registry.tables import ModelStateRow, ModelVersionRow
+from registry.store.tables import ModelStateRow, ModelVersionRow
 from tests.registry.registry_helpers import metadata
 
 POLICY = {"primary_metric": "ic_mean", "higher_is_better": True, "approval": "manual"}
@@ -149,7 +149,7 @@ def test_concurrent_answers_give_exactly_one_decision(registry: ModelRegistry, d
 def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry: ModelRegistry) -> None:
     """Stand-in models have no Qlib recorder: a changed production cannot be re-scored on the candidate's
     window, and its recorded metrics (measured on other days) never decide. Real models: tests/qlib."""
-    from tasks.core.approvals import check_still_better, pending_approvals
+    from tasks.core.approvals.requests import check_still_better, pending_approvals
 
     approvals = Approvals(registry)
     first = _candidate(registry, "stale_chk", 0.01)

@@ -10,7 +10,7 @@ from alembic import command
 from sqlalchemy import text
 
 from registry import ModelRegistry
-from registry.db import Database
+from registry.store.db import Database
 from tests.registry.registry_helpers import metadata
 
 

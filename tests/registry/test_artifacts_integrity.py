@@ -141,7 +141,7 @@ def test_failed_background_fsync_fails_the_registration_with_nothing_left(
     registry: ModelRegistry, model: Any, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
     """The fsyncs run on background threads while the row is written; a failure there still stops the commit."""
-    import registry.artifacts as artifacts
+    import registry.artifacts.local as artifacts
 
     real_sync = artifacts._sync
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from registry import DuplicateVersionError, ModelRegistry, ModelStatus
-from registry.tables import ModelStateRow
+from registry.store.tables import ModelStateRow
 from tests.registry.registry_helpers import leftover_dirs, metadata, register_many
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

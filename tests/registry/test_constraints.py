@@ -7,8 +7,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from registry import ModelRegistry
-from registry.constraints import violated_constraint
-from registry.tables import STATES, VERSIONS
+from registry.store.constraints import violated_constraint
+from registry.store.tables import STATES, VERSIONS
 from tests.registry.registry_helpers import metadata
 
 

@@ -8,7 +8,7 @@ from alembic import command
 from sqlalchemy import inspect
 
 from registry import ModelFilter, ModelRegistry
-from registry.db import Database
+from registry.store.db import Database
 from tests.registry.registry_helpers import metadata
 
 # Values whose shortest text needs all 17 digits, tiny and huge ones, and an integral one.

@@ -11,8 +11,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from registry import ModelFilter, ModelRegistry
-from registry.db import Database
 from registry.statuses import ModelStatus
+from registry.store.db import Database
 from tests.registry.registry_helpers import metadata
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)

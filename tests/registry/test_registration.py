@@ -223,7 +223,7 @@ def test_mutating_calls_keep_the_seed_signature_and_take_actor_and_reason_by_key
 @pytest.mark.postgres
 def test_postgres_sessions_are_in_utc_and_keep_the_urls_own_options(tmp_path: Path, postgres_url: str) -> None:
     # psycopg then reads timestamps in datetime.timezone.utc itself, and as_utc has nothing to convert.
-    from registry.tables import as_utc
+    from registry.store.tables import as_utc
 
     named = f"{postgres_url}?options=-c%20application_name%3Dqmp_test_app"
     with ModelRegistry(tmp_path / "reg", named) as reg:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import inspect
 
 from registry import ModelRegistry
-from registry.db import Database
+from registry.store.db import Database
 from tests.registry.registry_helpers import metadata
 
 
@@ -37,11 +37,11 @@ def test_partial_unique_index_for_production_exists(registry: ModelRegistry) -> 
 
 
 def test_migrations_build_exactly_the_schema_the_tables_declare(registry: ModelRegistry) -> None:
-    """Columns, constraints and (partial) indexes of registry/tables.py match what the migrations created."""
+    """Columns, constraints and (partial) indexes of registry/store/tables.py match what the migrations created."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from registry.tables import Base
+    from registry.store.tables import Base
 
     with registry.db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

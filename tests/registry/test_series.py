@@ -11,9 +11,9 @@ from alembic import command
 from sqlalchemy import inspect, text
 
 from registry import EvaluationSeries, ModelNotFoundError, ModelRegistry
-from registry.db import Database
 from registry.errors import InvalidMetadataError, InvalidNameError
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
+from registry.store.db import Database
 from tests.registry.registry_helpers import metadata
 
 DAYS = [date(2020, 1, 2) + timedelta(days=i) for i in range(5)]

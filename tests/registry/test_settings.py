@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.db import sqlite_url_for
 from registry.settings import Settings, load_settings
+from registry.store.db import sqlite_url_for
 
 
 @pytest.fixture(autouse=True)

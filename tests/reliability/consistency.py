@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from registry import ModelRegistry, ModelStatus
-from registry.artifacts import STAGING_DIR
+from registry.artifacts.local import STAGING_DIR
 
 
 def assert_registry_consistent(reg: ModelRegistry) -> None:

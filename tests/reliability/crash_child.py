@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from registry import ModelMetadata, ModelRegistry
-from registry.artifacts import LocalArtifactStore
+from registry.artifacts.local import LocalArtifactStore
 
 STEPS = (
     "after_staging", "before_rename", "after_rename", "before_commit", "after_commit", "delete_after_commit",

@@ -163,7 +163,7 @@ def test_commit_that_landed_just_before_the_server_died_keeps_its_files(
 def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retry(
     tmp_path: Path, private_postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tasks.core import operations as registration
+    from tasks.core import lifecycle
     from tasks.registry_steps import register_model
 
     # The task's registry gives up after 2 s while the server is down; the server comes back only once
@@ -179,7 +179,7 @@ def test_flow_whose_register_task_hits_a_restart_completes_through_the_task_retr
             raise
 
     monkeypatch.setattr(short_budget, "register_model", register_then_bring_the_server_back)
-    monkeypatch.setattr(registration, "_registry_for", lambda *_args: short_budget)
+    monkeypatch.setattr(lifecycle, "_registry_for", lambda *_args: short_budget)
 
     @flow
     def register_during_restart(name: str) -> Any:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from registry import DatasetConfig, ModelMetadata, ModelNotFoundError, ModelRegistry
-from registry.compare import MISSING, compare_models
+from registry.views.side_by_side import MISSING, compare_models
 from tests.cli.test_qmp_models import qmp
 
 

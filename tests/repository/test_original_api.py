@@ -112,7 +112,7 @@ def qlib_ready(tmp_path, monkeypatch):
     from qlib.workflow import R
 
     from registry.settings import load_settings
-    from tasks.core.qlib_env import init_qlib
+    from tasks.core.qlib.session import init_qlib
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "qlib_data").mkdir()

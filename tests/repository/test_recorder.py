@@ -11,7 +11,7 @@ import pytest
 from registry import ModelNotFoundError, ModelRegistry, QlibModelRepository, RepositoryModelMetadata
 from registry.errors import RecorderMismatchError
 from registry.settings import load_settings
-from tasks.core.recorder_store import QlibRecorderStore
+from tasks.core.qlib.recorder_store import QlibRecorderStore
 
 Meta = Callable[..., RepositoryModelMetadata]
 
@@ -65,7 +65,7 @@ async def test_a_failed_registration_removes_its_recorder_copy(registry: ModelRe
 @pytest.fixture
 def qlib_initialised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Qlib initialised on an empty data directory with its MLflow database in `tmp_path/models`."""
-    from tasks.core.qlib_env import init_qlib
+    from tasks.core.qlib.session import init_qlib
 
     monkeypatch.chdir(tmp_path)  # so a stray <cwd>/mlruns would show up in the test's directory
     settings = load_settings(registry_dir=tmp_path / "models")
@@ -80,7 +80,7 @@ async def test_model_is_a_real_qlib_recorder_object_with_params_and_metrics(
 ) -> None:
     from qlib.workflow import R
 
-    from tasks.core.qlib_env import QLIB_LOCK
+    from tasks.core.qlib.session import QLIB_LOCK
 
     recorder_store = QlibRecorderStore(lock=QLIB_LOCK, artifact_root=qlib_initialised / "mlruns")
     repo = QlibModelRepository(models_dir=qlib_initialised, use_qlib_recorder=True, recorder=recorder_store)

@@ -9,7 +9,7 @@ import pytest
 
 from registry import ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import PromotionPolicy, decide_promotion
-from tasks.core.operations import mark_candidate, open_registry, register_trained
+from tasks.core.lifecycle import mark_candidate, open_registry, register_trained
 
 
 @pytest.fixture

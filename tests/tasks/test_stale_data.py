@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from tasks.core.data_version import DataVersion
-from tasks.core.rolling import WindowSettings, stale_data_reason, weekdays_behind
+from tasks.core.data.version import DataVersion
+from tasks.core.windows.schedule import WindowSettings, stale_data_reason, weekdays_behind
 
 
 @pytest.mark.parametrize(

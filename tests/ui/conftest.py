@@ -62,7 +62,7 @@ def request_approval(registry: ModelRegistry, candidate: ModelInfo, production: 
 
 
 def register_replay(registry: ModelRegistry, name: str, replay_id: str, windows: int, ic: float = 0.02) -> list[str]:
-    """The windows of a rolling replay of `name`, registered as `tasks.core.replay_window` does: under the
+    """The windows of a rolling replay of `name`, registered as `tasks.core.replay.window` does: under the
     replay's derived name, version = window index, the replay's tags, status `registered`."""
     replay_name = replay_model_name(name, replay_id)
     ids = []

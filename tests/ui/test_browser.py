@@ -72,7 +72,7 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
     from prefect.settings import PREFECT_API_URL
 
     from flows.retrain import ApprovalSettings
-    from tasks.core.synthetic import synthesize
+    from tasks.core.data.synthetic import synthesize
     from tests.flows.test_retrain_flow import STRONG, WEAK, run_retrain
 
     base = tmp_path_factory.mktemp("ui-retrain")

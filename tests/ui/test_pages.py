@@ -14,7 +14,7 @@ from registry import Approvals, ModelMetadata, ModelRegistry
 from registry.replays import replay_model_name
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 from registry.settings import Settings
-from tasks.core.approvals import pending_approvals
+from tasks.core.approvals.requests import pending_approvals
 from tests.ui.conftest import PREFECT_UI, SCRIPT, Filled, fill, register_replay, request_approval, ui_settings
 from tests.ui.statements import counted_statements
 

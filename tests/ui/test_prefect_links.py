@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from flows.reporting import comparison_markdown
 from registry import ModelRegistry
-from registry.comparison import compare_for_promotion
 from registry.policy import Action, Decision, PromotionPolicy
+from registry.views.promotion import compare_for_promotion
 from tests.ui.conftest import Filled
 
 NAME = "m0_alpha158"

@@ -1,0 +1,1 @@
+"""The original registry API: its async repository port, its index.json layout, the recorder bridge."""

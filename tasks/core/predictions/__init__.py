@@ -1,0 +1,1 @@
+"""Daily predictions of production models: which days, which model, scored and stored."""

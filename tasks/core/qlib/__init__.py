@@ -1,0 +1,1 @@
+"""Qlib itself: the session, workflow configs, training, evaluation, scoring, recorders, online tags (no Prefect)."""

@@ -1,0 +1,1 @@
+"""Rolling replays (Qlib's Rolling): the plan, shared features, one window, the combined result."""

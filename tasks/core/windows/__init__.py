@@ -1,0 +1,1 @@
+"""Train/valid/test windows on the data calendar: settings, placement, the scheduled retrain's gate."""
