@@ -21,6 +21,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/mkdocs build --strict --quiet
 
 test: lint
 	$(BIN)/pytest -q
@@ -38,4 +39,4 @@ bench-pipeline: install
 	$(BIN)/python benchmarks/pipeline_vs_qlib.py --repeats 3
 
 clean:
-	rm -rf $(VENV) demo_workspace .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_workspace site .pytest_cache .mypy_cache .ruff_cache

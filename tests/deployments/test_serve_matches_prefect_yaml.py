@@ -61,5 +61,5 @@ def test_schedules_ship_inactive_and_descriptions_name_their_time_zone() -> None
             assert schedule["active"] is False
             assert schedule["timezone"] in entry["description"]
         assert entry["concurrency_limit"] == 1
-    readme = (PREFECT_YAML.parents[1] / "README.md").read_text()
+    readme = (PREFECT_YAML.parents[1] / "docs" / "deployments.md").read_text()
     assert "qmp schedules on" in readme and "inactive" in readme
