@@ -20,6 +20,7 @@ from registry.errors import (
     ModelRegistryError,
     NoRollbackTargetError,
     ProductionModelDeletionError,
+    RegistryNotFoundError,
     RegistryUnavailableError,
     RepositoryModelNotFoundError,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "PredictionWrite",
     "ProductionModelDeletionError",
     "QlibModelRepository",
+    "RegistryNotFoundError",
     "RegistryUnavailableError",
     "RepositoryModelMetadata",
     "RepositoryModelNotFoundError",

@@ -15,6 +15,10 @@ class ModelNotFoundError(ModelRegistryError, LookupError):
     """No model with that id (or no model of that name) in the registry."""
 
 
+class RegistryNotFoundError(ModelRegistryError, LookupError):
+    """No registry where the settings point: a read command does not create one (`qmp db upgrade` does)."""
+
+
 class CorruptedArtifactError(ModelRegistryError):
     """A model's artifact is missing or its bytes do not match the recorded checksum."""
 

@@ -36,6 +36,24 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"qmp {version('qlib-model-pipeline')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                  help="Print the version and exit."),
+) -> None:
+    """Qlib Model Pipeline: retrain, evaluate, register, promote and clean up Qlib models."""
+
+
 app.add_typer(models_app, name="models")
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")

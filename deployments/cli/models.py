@@ -11,7 +11,8 @@ import typer
 from rich.panel import Panel
 
 from deployments.cli.console import console, history_table, metrics_table, models_table
-from registry import ModelFilter, ModelInfo, ModelRegistry, ModelStatus
+from deployments.cli.registry_access import existing_registry
+from registry import ModelFilter, ModelInfo, ModelNotFoundError, ModelRegistry, ModelStatus
 from registry.compat.index_json import export_index, import_index
 from registry.settings import load_settings
 from registry.store.db import Database, sqlite_url_for
@@ -58,7 +59,7 @@ def list_models(
         date_to=date.fromisoformat(date_to) if date_to else None,
         order_by=order_by, limit=limit,  # type: ignore[arg-type]
     )
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         models = reg.list_models(flt)
     if as_json:
         console.print_json(json.dumps([m.model_dump(mode="json") for m in models]))
@@ -69,7 +70,7 @@ def list_models(
 @models_app.command("show")
 def show(model_id: str) -> None:
     """Metadata, metrics, checksum and history of one model."""
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         info = reg.get_model_info(model_id)
         events = reg.history(model_id=model_id)
     fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters", "dataset_info"})
@@ -112,7 +113,7 @@ def archive(
     force: Annotated[bool, typer.Option(help="Retire a production model (leaves the name without production).")] = False,
 ) -> None:
     """Archive a model."""
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         reg.set_model_status(model_id, ModelStatus.ARCHIVED, actor=actor, reason=reason, force=force)
     console.print(f"{model_id} archived")
 
@@ -120,7 +121,7 @@ def archive(
 @models_app.command("restore")
 def restore(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
     """Bring an archived model back to registered."""
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         reg.set_model_status(model_id, ModelStatus.REGISTERED, actor=actor, reason=reason)
     console.print(f"{model_id} restored to registered")
 
@@ -133,7 +134,7 @@ def delete(
     """Delete a non-production model's row and files (its history stays)."""
     if not yes:
         typer.confirm(f"Delete {model_id} and its artifact?", abort=True)
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         reg.delete_model(model_id, actor=actor, reason=reason)
     console.print(f"{model_id} deleted")
 
@@ -152,8 +153,10 @@ def history(
     model_name: str, limit: Annotated[int | None, typer.Option(help="Only the latest N events.")] = None
 ) -> None:
     """Every change to a model name's versions, oldest first."""
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         events = reg.history(model_name=model_name, limit=limit)
+        if not events and not reg.list_models(ModelFilter(model_name=model_name, limit=1)):
+            raise ModelNotFoundError(f"no model named {model_name!r} in registry at {reg.registry_dir}")
     console.print(history_table(events, title=f"History of {model_name}"))
 
 
@@ -175,7 +178,7 @@ def upgrade(database_url: Annotated[str | None, typer.Option(help="Default: QMP_
 @registry_app.command("export-index")
 def export_index_command(out: Annotated[Path | None, typer.Option(help="Default: <registry_dir>/index.json.")] = None) -> None:
     """Write the original API's index.json for the registry."""
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         path = export_index(reg, out)
     console.print(f"wrote {path}")
 
@@ -202,7 +205,7 @@ def compare(
 
     from registry.views.side_by_side import compare_models
 
-    with ModelRegistry.from_settings() as reg:
+    with existing_registry() as reg:
         result = compare_models(reg.get_model_info(first), reg.get_model_info(second))
     if as_json:
         console.print_json(result.model_dump_json())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from registry import ModelRegistry
 from tests.cli.test_qmp_models import qmp
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -68,7 +69,7 @@ def test_bad_input_is_one_line_exit_1_no_traceback_nothing_written(
     (tmp_path / "data").mkdir()
     registry_dir = tmp_path / "registry"
     if "QMP_DATABASE_URL" not in env:
-        registry_dir.mkdir()  # the embedded SQLite registry exists already: only bad input is tested
+        ModelRegistry(registry_dir).close()  # the embedded SQLite registry exists already: only bad input is tested
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(registry_dir))
     for key in ("QMP_DATABASE_URL", "QMP_ARTIFACT_URI", "QMP_PROVIDER_URI", "PREFECT_API_URL"):
