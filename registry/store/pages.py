@@ -17,7 +17,7 @@ from registry.models import ModelEvent, ModelInfo
 from registry.replays import REPLAY_MARKER, REPLAY_NAME_LIKE
 from registry.store.common import PRODUCTION, row_limit
 from registry.store.db import fetch_all, json_loads
-from registry.store.queries import _info, _info_select, _state_filters, read_infos
+from registry.store.queries import info_from_row, info_select, read_infos, state_filters
 from registry.store.tables import EVENTS, NAMES, STATES, VERSIONS, VERSIONS_WITH_STATE, as_utc
 
 CHART_LIMIT = 1000  # newest versions drawn on a name's metric chart
@@ -49,7 +49,7 @@ def _events(rows: Sequence[Any]) -> list[ModelEvent]:
 def _infos_in(connection: Connection, query: Executable, params: dict[str, Any], root: str) -> list[ModelInfo]:
     """`read_infos` for a statement with an expanding IN list (which only SQLAlchemy's execution renders)."""
     base = str(root).rstrip("/")
-    return [_info(row, base) for row in connection.execute(query, params).all()]
+    return [info_from_row(row, base) for row in connection.execute(query, params).all()]
 
 
 def _rows(connection: Connection, query: Executable, params: dict[str, Any]) -> Sequence[Any]:
@@ -75,7 +75,7 @@ OVERVIEW_NAMES = (select(NAMES.c.name, func.count(VERSIONS.c.id), func.max(VERSI
 _NEWEST_LIVE_PKS = (select(func.max(STATES.c.model_pk)).where(STATES.c.model_name.not_like(REPLAY_NAME_LIKE))
                     .group_by(STATES.c.model_name))
 _PRODUCTION_PKS = select(STATES.c.model_pk).where(STATES.c.status == PRODUCTION)
-OVERVIEW_INFOS = _info_select().where(VERSIONS.c.id.in_(_NEWEST_LIVE_PKS.union_all(_PRODUCTION_PKS)))
+OVERVIEW_INFOS = info_select().where(VERSIONS.c.id.in_(_NEWEST_LIVE_PKS.union_all(_PRODUCTION_PKS)))
 
 
 def name_counts(connection: Connection) -> list[tuple[str, int, date | str | None]]:
@@ -94,12 +94,12 @@ def newest_and_production_infos(connection: Connection, root: str) -> list[Model
 @lru_cache(maxsize=128)
 def _page_statements(statuses: tuple[str, ...], n_metrics: int, limit: int) -> tuple[Executable, Executable]:
     where = [STATES.c.model_name == bindparam("target"),
-             *_state_filters(STATES.c.status, VERSIONS.c.id, statuses, n_metrics, 0)]
+             *state_filters(STATES.c.status, VERSIONS.c.id, statuses, n_metrics, 0)]
     known_name = select(NAMES.c.name).where(NAMES.c.name == bindparam("name")).scalar_subquery()
     known_target = select(NAMES.c.name).where(NAMES.c.name == bindparam("target")).scalar_subquery()
     total = select(func.count()).select_from(VERSIONS_WITH_STATE).where(*where).scalar_subquery()
     count = select(known_name, known_target, total)
-    page = (_info_select().where(*where).order_by(VERSIONS.c.id.desc())
+    page = (info_select().where(*where).order_by(VERSIONS.c.id.desc())
             .limit(row_limit(limit)).offset(bindparam("offset", type_=Integer)))
     return count, page
 
@@ -182,14 +182,14 @@ def replay_rows(connection: Connection, name: str) -> list[ReplayRow]:
 
 # -- one version, two versions ---------------------------------------------------------------------------------
 
-INFO_BY_NAME_VERSION = _info_select().where(VERSIONS.c.model_name == bindparam("name"),
+INFO_BY_NAME_VERSION = info_select().where(VERSIONS.c.model_name == bindparam("name"),
                                             VERSIONS.c.version == bindparam("version"))
-INFOS_BY_IDS = _info_select().where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
+INFOS_BY_IDS = info_select().where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
 MODEL_HISTORY = select(*_EVENT_COLUMNS).where(EVENTS.c.model_id == bindparam("model_id")).order_by(EVENTS.c.id)
 PRODUCTION_ID = select(VERSIONS.c.model_id).select_from(VERSIONS_WITH_STATE).where(
     STATES.c.model_name == bindparam("name"), STATES.c.status == PRODUCTION)
 NAME_EXISTS = select(NAMES.c.name).where(NAMES.c.name == bindparam("name"))
-PRODUCTION_BY_NAMES = _info_select().where(STATES.c.status == PRODUCTION,
+PRODUCTION_BY_NAMES = info_select().where(STATES.c.status == PRODUCTION,
                                            STATES.c.model_name.in_(bindparam("names", expanding=True)))
 
 
