@@ -12,16 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from registry import store
 from registry.errors import ModelRegistryError
 from registry.statuses import EventKind, ModelStatus
-from registry.store.tables import APPROVALS, ApprovalRow, ModelStateRow, ModelVersionRow, as_utc
+from registry.store import approvals as rows
+from registry.store.approvals import ApprovalRecord
+from registry.store.tables import as_utc
 
 if TYPE_CHECKING:
     from registry.service import ModelRegistry
@@ -115,7 +116,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _approval(row: ApprovalRow) -> Approval:
+def _approval(row: ApprovalRecord) -> Approval:
     comparison = row.comparison or {}
     evaluated_on = comparison.get("evaluated_on")
     return Approval(
@@ -130,19 +131,16 @@ def _approval(row: ApprovalRow) -> Approval:
     )
 
 
-def _row(session: Session, model_id: str, *, for_update: bool = False) -> ApprovalRow | None:
-    query = select(ApprovalRow).where(ApprovalRow.model_id == model_id)
-    return session.scalars(query.with_for_update() if for_update else query).one_or_none()
-
-
-def _close(session: Session, row: ApprovalRow, state: ApprovalState, *, actor: str, comment: str | None,
-           event: str, spec: store.EventSpec, now: datetime) -> None:
-    """Close a pending request the caller holds locked, clear the model's awaiting flag, record the event."""
-    row.state, row.decided_by, row.decided_at, row.comment = state.value, actor, now, comment
+def _close(session: Session, row: ApprovalRecord, state: ApprovalState, *, actor: str, comment: str | None,
+           event: str, spec: store.EventSpec, now: datetime) -> ApprovalRecord:
+    """Close a pending request the caller holds locked, clear the model's awaiting flag, record the event;
+    returns the request as it now stands."""
+    closed = rows.close_approval(session, row, state.value, actor=actor, comment=comment, now=now)
     model = store.get_state(session, row.model_id, for_update=True)
     store.set_awaiting_approval(session, model.pk, False, now)
     store.add_event(session, model_id=row.model_id, model_name=row.model_name, event=event,
                     from_status=model.status, to_status=model.status, spec=spec, now=now)
+    return closed
 
 
 class Approvals:
@@ -172,52 +170,46 @@ class Approvals:
         `evaluated_on` records where the candidate was evaluated, for the stale-approval check. Returns (this request, the requests it superseded). Asking again for the same model returns its
         request as it stands (a resumed or retried run), without a second event.
         """
+        comparison = {"candidate": dict(candidate_metrics),
+                      "production": dict(production_metrics) if production_metrics is not None else None,
+                      "reasons": list(reasons), "policy": dict(policy),
+                      **({"evaluated_on": evaluated_on.model_dump(mode="json")} if evaluated_on else {})}
 
         def unit(session: Session) -> tuple[Approval, list[Approval]]:
             name, _ = store.name_and_status(session, model_id)
             at = now or _now()
             store.lock_name(session, name, at, create=False)  # one request of a name at a time
-            existing = _row(session, model_id)
+            existing = rows.approval_of(session, model_id)
             if existing is not None:
                 return _approval(existing), []
             spec = store.EventSpec(actor, "; ".join(reasons) or None, flow_run_id)
-            row = ApprovalRow(
-                model_id=model_id, model_name=name, flow_run_id=flow_run_id, state=ApprovalState.PENDING.value,
-                requested_at=at, expires_at=at + timeout, production_model_id=production_model_id,
-                comparison={"candidate": dict(candidate_metrics),
-                            "production": dict(production_metrics) if production_metrics is not None else None,
-                            "reasons": list(reasons), "policy": dict(policy),
-                            **({"evaluated_on": evaluated_on.model_dump(mode="json")} if evaluated_on else {})},
-                forced=False,
-            )
-            session.add(row)
-            older = session.scalars(
-                select(ApprovalRow).where(ApprovalRow.model_name == name, ApprovalRow.state == "pending",
-                                          ApprovalRow.model_id != model_id).with_for_update()
-            ).all()
+            row = rows.add_approval(session, model_id=model_id, model_name=name, flow_run_id=flow_run_id,
+                                    requested_at=at, expires_at=at + timeout,
+                                    production_model_id=production_model_id, comparison=comparison)
             superseded = []
-            for old in older:
+            for old in rows.lock_other_pending(session, name, model_id):
                 why = f"superseded by {model_id}, a newer candidate awaiting approval"
-                _close(session, old, ApprovalState.SUPERSEDED, actor=actor, comment=why, event=EventKind.APPROVAL_SUPERSEDED,
-                       spec=store.EventSpec(actor, why, flow_run_id), now=at)
-                superseded.append(_approval(old))
+                closed = _close(session, old, ApprovalState.SUPERSEDED, actor=actor, comment=why,
+                                event=EventKind.APPROVAL_SUPERSEDED, spec=store.EventSpec(actor, why, flow_run_id),
+                                now=at)
+                superseded.append(_approval(closed))
             model = store.get_state(session, model_id, for_update=True)
             store.set_awaiting_approval(session, model.pk, True, at)
             store.add_event(session, model_id=model_id, model_name=name, event=EventKind.APPROVAL_REQUESTED,
                             from_status=model.status, to_status=model.status, spec=spec, now=at)
-            session.flush()
             return _approval(row), superseded
 
         return self.db.run(unit)
 
     def get(self, model_id: str) -> Approval | None:
         """The approval request of `model_id`, or None if none was made."""
-        return self.db.run(lambda s: (lambda r: _approval(r) if r else None)(_row(s, model_id)), read_only=True)
+        row = self.db.run(lambda session: rows.approval_of(session, model_id), read_only=True)
+        return _approval(row) if row is not None else None
 
     def by_flow_run(self, model_name: str, flow_run_id: str) -> Approval | None:
         """The request the flow run `flow_run_id` made for `model_name` (a resumed run finds its own)."""
-        query = select(ApprovalRow).where(ApprovalRow.model_name == model_name, ApprovalRow.flow_run_id == flow_run_id)
-        return self.db.run(lambda s: (lambda r: _approval(r) if r else None)(s.scalars(query).first()), read_only=True)
+        row = self.db.run(lambda session: rows.approval_by_flow_run(session, model_name, flow_run_id), read_only=True)
+        return _approval(row) if row is not None else None
 
     def require(self, model_id: str) -> Approval:
         """The approval request of `model_id`; ApprovalClosedError if none was made."""
@@ -231,16 +223,8 @@ class Approvals:
         """Requests still open (not expired, the model still registered or a candidate), oldest first."""
         at = now or _now()
         live = (ModelStatus.REGISTERED.value, ModelStatus.CANDIDATE.value)
-        query = (
-            select(ApprovalRow)
-            .join(ModelVersionRow, ModelVersionRow.model_id == ApprovalRow.model_id)
-            .join(ModelStateRow, ModelStateRow.model_pk == ModelVersionRow.id)
-            .where(ApprovalRow.state == "pending", ApprovalRow.expires_at > at, ModelStateRow.status.in_(live))
-            .order_by(ApprovalRow.requested_at, ApprovalRow.id)
-        )
-        if model_name is not None:
-            query = query.where(ApprovalRow.model_name == model_name)
-        return self.db.run(lambda s: [_approval(r) for r in s.scalars(query)], read_only=True)
+        found = self.db.run(lambda session: rows.open_approvals(session, model_name, at, live), read_only=True)
+        return [_approval(row) for row in found]
 
     def decide(
         self,
@@ -262,13 +246,9 @@ class Approvals:
 
         def unit(session: Session) -> Claim:
             at = now or _now()
-            result = session.execute(
-                update(APPROVALS)
-                .where(APPROVALS.c.model_id == model_id, APPROVALS.c.state == "pending", APPROVALS.c.expires_at > at)
-                .values(state=state.value, decided_by=approver, decided_at=at, comment=comment, forced=forced)
-            )
-            won = cast(CursorResult[Any], result).rowcount == 1
-            row = _row(session, model_id, for_update=True)
+            won = rows.claim_decision(session, model_id, state.value, approver=approver, comment=comment,
+                                      forced=forced, now=at)
+            row = rows.approval_of(session, model_id, for_update=True)
             if row is None:
                 raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
             model = store.get_state(session, model_id, for_update=True)
@@ -283,10 +263,10 @@ class Approvals:
                                 spec=store.EventSpec(approver, why, flow_run_id), now=at)
                 return Claim(True, _approval(row))
             if row.state == ApprovalState.PENDING.value:  # still open but past its deadline: close it now
-                _close(session, row, ApprovalState.TIMED_OUT, actor=approver, comment="answered after the timeout",
-                       event=EventKind.APPROVAL_TIMED_OUT,
-                       spec=store.EventSpec(approver, f"no decision before {row.expires_at:%Y-%m-%d %H:%M:%S} UTC",
-                                            flow_run_id), now=at)
+                row = _close(session, row, ApprovalState.TIMED_OUT, actor=approver, comment="answered after the timeout",
+                             event=EventKind.APPROVAL_TIMED_OUT,
+                             spec=store.EventSpec(approver, f"no decision before {row.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+                                                  flow_run_id), now=at)
             closed = _approval(row)
             refusal = closed.closed_reason()
             store.add_event(session, model_id=model_id, model_name=row.model_name, event=EventKind.APPROVAL_REFUSED,
@@ -304,13 +284,13 @@ class Approvals:
 
         def unit(session: Session) -> Approval:
             at = now or _now()
-            row = _row(session, model_id, for_update=True)
+            row = rows.approval_of(session, model_id, for_update=True)
             if row is None:
                 raise ApprovalClosedError(f"{model_id} is not awaiting approval: no approval was requested for it")
             spec = store.EventSpec(actor, reason, flow_run_id)
             if close and row.state == ApprovalState.PENDING.value:
-                _close(session, row, ApprovalState.REFUSED, actor=actor, comment=reason, event=EventKind.APPROVAL_REFUSED,
-                       spec=spec, now=at)
+                row = _close(session, row, ApprovalState.REFUSED, actor=actor, comment=reason,
+                             event=EventKind.APPROVAL_REFUSED, spec=spec, now=at)
             else:
                 model = store.get_state(session, model_id)
                 store.add_event(session, model_id=model_id, model_name=row.model_name, event=EventKind.APPROVAL_REFUSED,
@@ -327,16 +307,13 @@ class Approvals:
 
         def unit(session: Session) -> list[Approval]:
             at = now or _now()
-            query = select(ApprovalRow).where(ApprovalRow.state == "pending", ApprovalRow.expires_at <= at)
-            if model_id is not None:
-                query = query.where(ApprovalRow.model_id == model_id)
             expired = []
-            for row in session.scalars(query.order_by(ApprovalRow.id).with_for_update()).all():
+            for row in rows.lock_expired(session, at, model_id):
                 why = f"no decision before {as_utc(row.expires_at):%Y-%m-%d %H:%M:%S} UTC; the model keeps its status"
-                _close(session, row, ApprovalState.TIMED_OUT, actor=actor, comment=why, event=EventKind.APPROVAL_TIMED_OUT,
-                       spec=store.EventSpec(actor, why, flow_run_id), now=at)
-                expired.append(_approval(row))
+                closed = _close(session, row, ApprovalState.TIMED_OUT, actor=actor, comment=why,
+                                event=EventKind.APPROVAL_TIMED_OUT, spec=store.EventSpec(actor, why, flow_run_id),
+                                now=at)
+                expired.append(_approval(closed))
             return expired
 
         return self.db.run(unit)
-

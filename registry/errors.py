@@ -19,6 +19,30 @@ class RegistryNotFoundError(ModelRegistryError, LookupError):
     """No registry where the settings point: a read command does not create one (`qmp db upgrade` does)."""
 
 
+class UnknownName(ModelNotFoundError):
+    """A page asked for a model name the registry does not know (its only argument is the name)."""
+
+    def __init__(self, model_name: str) -> None:
+        super().__init__(model_name)
+        self.model_name = model_name
+
+
+class UnknownReplay(ModelNotFoundError):
+    """A page asked for a replay id the model name has no replay by."""
+
+    def __init__(self, model_name: str, replay_id: str) -> None:
+        super().__init__(model_name, replay_id)
+        self.model_name, self.replay_id = model_name, replay_id
+
+
+class UnknownVersion(ModelNotFoundError):
+    """A page asked for a version its (known) model name does not have (its only argument is the version)."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(version)
+        self.version = version
+
+
 class CorruptedArtifactError(ModelRegistryError):
     """A model's artifact is missing or its bytes do not match the recorded checksum."""
 

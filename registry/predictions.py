@@ -15,16 +15,14 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from registry import store
 from registry.errors import InvalidModelError, ModelNotFoundError
 from registry.statuses import EventKind
-from registry.store.tables import PREDICTIONS, ModelVersionRow, PredictionRow
+from registry.store import predictions as scores_table
 
 RECOMPUTED_EVENT = EventKind.PREDICTIONS_RECOMPUTED
-_INSERT_CHUNK = 5_000
 
 
 class Prediction(BaseModel):
@@ -79,19 +77,31 @@ def write(
     _check_models_belong(session, model_name, {day.model_id for day in days})
     result = PredictionWrite(model_name=model_name, recompute=recompute)
     if recompute is not None:
-        first, last = recompute
-        outside = sorted(d.trading_date for d in days if not first <= d.trading_date <= last)
-        if outside:
-            raise InvalidModelError(f"recompute {first}..{last} was given scores for {outside[0]}, outside the range")
-        deleted = session.execute(
-            delete(PredictionRow).where(
-                PredictionRow.model_name == model_name, PredictionRow.trading_date.between(first, last)
-            )
-        )
-        result.replaced_rows = int(getattr(deleted, "rowcount", 0) or 0)
+        _check_inside(recompute, days)
+        result.replaced_rows = scores_table.delete_scores(session, model_name, *recompute)
         stored: set[date] = set()
     else:
         stored = stored_days(session, model_name, [d.trading_date for d in days])
+    rows = _new_rows(result, model_name, days, stored, data_version=data_version, spec=spec, now=now)
+    scores_table.insert_scores(session, rows)
+    result.written_rows = len(rows)
+    if recompute is not None:
+        _record_recompute(session, result, days, data_version=data_version, spec=spec, now=now)
+    return result
+
+
+def _check_inside(recompute: tuple[date, date], days: Sequence[ScoredDay]) -> None:
+    first, last = recompute
+    outside = sorted(d.trading_date for d in days if not first <= d.trading_date <= last)
+    if outside:
+        raise InvalidModelError(f"recompute {first}..{last} was given scores for {outside[0]}, outside the range")
+
+
+def _new_rows(
+    result: PredictionWrite, model_name: str, days: Sequence[ScoredDay], stored: set[date], *, data_version: str,
+    spec: store.EventSpec, now: datetime,
+) -> list[dict[str, Any]]:
+    """The rows of the days not in `stored`, noting written and skipped days in `result`."""
     rows: list[dict[str, Any]] = []
     for day in days:
         if day.trading_date in stored:
@@ -105,17 +115,20 @@ def write(
              "created_at": now, "flow_run_id": spec.flow_run_id}
             for instrument, score in day.scores
         )
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        session.execute(insert(PREDICTIONS), rows[start:start + _INSERT_CHUNK])
-    result.written_rows = len(rows)
-    if recompute is not None:
-        for model_id in sorted({d.model_id for d in days if d.trading_date in set(result.written_days)}):
-            store.add_event(
-                session, model_id=model_id, model_name=model_name, event=RECOMPUTED_EVENT,
-                from_status=None, to_status=None, now=now,
-                spec=store.EventSpec(spec.actor, _recompute_reason(result, data_version, spec.reason), spec.flow_run_id),
-            )
-    return result
+    return rows
+
+
+def _record_recompute(
+    session: Session, result: PredictionWrite, days: Sequence[ScoredDay], *, data_version: str,
+    spec: store.EventSpec, now: datetime,
+) -> None:
+    """A history event for each model whose scores a recompute wrote."""
+    for model_id in sorted({d.model_id for d in days if d.trading_date in set(result.written_days)}):
+        store.add_event(
+            session, model_id=model_id, model_name=result.model_name, event=RECOMPUTED_EVENT,
+            from_status=None, to_status=None, now=now,
+            spec=store.EventSpec(spec.actor, _recompute_reason(result, data_version, spec.reason), spec.flow_run_id),
+        )
 
 
 def _recompute_reason(result: PredictionWrite, data_version: str, reason: str | None) -> str:
@@ -129,11 +142,7 @@ def _recompute_reason(result: PredictionWrite, data_version: str, reason: str | 
 def _check_models_belong(session: Session, model_name: str, model_ids: set[str]) -> None:
     if not model_ids:
         return
-    found = set(session.scalars(
-        select(ModelVersionRow.model_id).where(
-            ModelVersionRow.model_name == model_name, ModelVersionRow.model_id.in_(model_ids)
-        )
-    ))
+    found = scores_table.versions_of_name(session, model_name, model_ids)
     if missing := sorted(model_ids - found):
         raise ModelNotFoundError(f"model {missing[0]!r} is not a version of {model_name!r}")
 
@@ -147,17 +156,12 @@ def stored_days(session: Session, model_name: str, days: Sequence[date]) -> set[
 
 def days_between(session: Session, model_name: str, first: date, last: date) -> list[date]:
     """The days in [first, last] with stored scores for ``model_name``."""
-    return sorted(session.scalars(
-        select(PredictionRow.trading_date).distinct().where(
-            PredictionRow.model_name == model_name, PredictionRow.trading_date.between(first, last)
-        )
-    ))
+    return scores_table.days_between(session, model_name, first, last)
 
 
 def last_day(session: Session, model_name: str) -> date | None:
     """The last trading day with stored scores for ``model_name``."""
-    value = session.scalar(select(func.max(PredictionRow.trading_date)).where(PredictionRow.model_name == model_name))
-    return value if isinstance(value, date) else None
+    return scores_table.last_day(session, model_name)
 
 
 def read(session: Session, model_name: str, first: date | None, last: date | None) -> list[Prediction]:
@@ -168,15 +172,4 @@ def read(session: Session, model_name: str, first: date | None, last: date | Non
         if latest is None:
             return []
         first = last = latest
-    query = select(PredictionRow).where(PredictionRow.model_name == model_name)
-    if first is not None:
-        query = query.where(PredictionRow.trading_date >= first)
-    if last is not None:
-        query = query.where(PredictionRow.trading_date <= last)
-    query = query.order_by(PredictionRow.trading_date, PredictionRow.score.desc(), PredictionRow.instrument)
-    return [
-        Prediction(model_id=row.model_id, model_name=row.model_name, trading_date=row.trading_date,
-                   instrument=row.instrument, score=row.score, data_version=row.data_version,
-                   created_at=row.created_at, flow_run_id=row.flow_run_id)
-        for row in session.scalars(query)
-    ]
+    return [Prediction(**row) for row in scores_table.scores(session, model_name, first, last)]

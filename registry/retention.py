@@ -124,7 +124,7 @@ def archive_stale(
 
 def _result(dry_run: bool, stale_before: date, changed: list[tuple[str, str, str, int]]) -> CleanupResult:
     # Counted in plain lists, one NameCleanup per name at the end: a pydantic model per target would cost
-    # several times the whole count at 100,000 targets (see benchmarks/README.md).
+    # more than the whole count on a large archive (see benchmarks/README.md).
     counts: dict[str, list[int]] = {}  # name -> [archived, purged, bytes reclaimed]
     for _model_id, name, action, size in changed:
         tally = counts.get(name)

@@ -1,8 +1,9 @@
 """SQL for the registry, by concern: `locking` (per-name locks, version allocation), `writes` (registration
 rows, status changes, the production swap, deletion), `queries` (ModelInfo reads and the filter compiler),
-`history` (the event log), `cleanup` (archive, purge and orphan-sweep statements). Functions take the unit of
-work's session (or, for single-statement reads, a Core connection) and return plain values: ORM rows and
-`Row`s never leave this package.
+`history` (the event log), `cleanup` (archive, purge and orphan-sweep statements), `approvals` (approval
+requests and their decision), `predictions` (the daily scores), `pages` (the web page's reads). Functions take
+the unit of work's session (or, for single-statement reads, a Core connection) and return plain values: ORM
+rows and `Row`s never leave this package. No module here imports the registry's service, views or compat.
 """
 
 from registry.store.common import PRODUCTION, EventSpec, row_limit, status_literal

@@ -132,29 +132,58 @@ def apply_cleanup(
     now: datetime,
 ) -> list[Changed]:
     """Pin the targets under the name locks, change them with one UPDATE per action, then write their history."""
-    v, s = ModelVersionRow, ModelStateRow
     selections = {"archived": archive} if purge is None else {"archived": archive, "purged": purge}
-    # Names that may have targets, found without ranking (a superset is harmless: it only locks more).
-    candidates = or_(and_(s.status.in_(ARCHIVABLE), v.training_date < stale_before),
-                     and_(s.status == ARCHIVED, s.purged_at.is_(None)) if purge is not None else false())
-    names = sorted(str(name) for name in session.scalars(
-        select(v.model_name).select_from(VERSIONS_WITH_STATE).where(candidates).distinct()))
+    names = _names_with_targets(session, stale_before, purge is not None)
     if not names:
         return []
-    # Lock the affected names in one order, as promotions do, so cleanup serializes with them.
-    session.execute(select(ModelNameRow.name).where(ModelNameRow.name.in_(names))
-                    .order_by(ModelNameRow.name).with_for_update())
+    _lock_names(session, names)
     targets = _targets_table()
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # Ranking 100,000 versions and ordering their history rows sort about 10 MB each: with the server's
-        # default work_mem (4 MB) both sorts spill to disk. This transaction only.
+        # Ranking every unarchived version and ordering their history rows are large sorts that spill to disk
+        # with the server's default work_mem (sizes in benchmarks/README.md). This transaction only.
         session.execute(text(f"SET LOCAL work_mem = '{CLEANUP_WORK_MEM}'"))
     targets.create(connection)
+    _pin_targets(session, targets, selections, names)
+    _change_pinned(session, targets, now)
+    reasons = {
+        "archived": spec.reason or f"stale: trained before {stale_before.isoformat()}",
+        "purged": spec.reason or f"archived more than {purge_after_days} days ago: model file deleted",
+    }
+    _record_history(session, targets, spec, reasons, now)
     t = targets.c
+    changed = [(str(m), str(n), str(a), int(s), loc) for m, n, a, s, loc in session.execute(
+        select(t.model_id, t.model_name, t.action, t.size, t.location)).all()]
+    targets.drop(connection)
+    return changed
+
+
+def _names_with_targets(session: Session, stale_before: date, purging: bool) -> list[str]:
+    """Names that may have targets, found without ranking (a superset is harmless: it only locks more)."""
+    v, s = ModelVersionRow, ModelStateRow
+    candidates = or_(and_(s.status.in_(ARCHIVABLE), v.training_date < stale_before),
+                     and_(s.status == ARCHIVED, s.purged_at.is_(None)) if purging else false())
+    return sorted(str(name) for name in session.scalars(
+        select(v.model_name).select_from(VERSIONS_WITH_STATE).where(candidates).distinct()))
+
+
+def _lock_names(session: Session, names: list[str]) -> None:
+    """Lock the affected names in one order, as promotions do, so cleanup serializes with them."""
+    session.execute(select(ModelNameRow.name).where(ModelNameRow.name.in_(names))
+                    .order_by(ModelNameRow.name).with_for_update())
+
+
+def _pin_targets(session: Session, targets: Table, selections: dict[str, Select[Target]], names: list[str]) -> None:
+    """Copy each action's targets among `names` into the temporary targets table."""
     for action, sel in selections.items():
         pinned = sel.add_columns(literal(action, String)).where(sel.selected_columns.model_name.in_(names))
         session.execute(insert(targets).from_select(list(targets.c.keys()), pinned))
+
+
+def _change_pinned(session: Session, targets: Table, now: datetime) -> None:
+    """Archive and purge the pinned rows, then keep in the targets table only the rows this call changed."""
+    s, t = ModelStateRow, targets.c
+
     def pinned_ids(action: str) -> Any:
         return select(t.id).where(t.action == action).scalar_subquery()
 
@@ -167,16 +196,17 @@ def apply_cleanup(
     session.execute(update(s).where(s.model_pk.in_(pinned_ids("purged")), s.purged_at.is_(None))
                     .values(purged_at=now, updated_at=now).execution_options(synchronize_session=False))
     # Uncorrelated IN lists are hashed once; a correlated EXISTS here was planned as a nested loop over
-    # the just-updated table (stale statistics) and took 300 s for 100,000 targets on PostgreSQL.
+    # the just-updated table (stale statistics), far slower on PostgreSQL (see benchmarks/README.md).
     changed_by_us = or_(
         and_(t.action == "archived", t.id.in_(select(s.model_pk).where(s.archived_at == now, s.status == ARCHIVED))),
         and_(t.action == "purged", t.id.in_(select(s.model_pk).where(s.purged_at == now))),
     )
     session.execute(delete(targets).where(~changed_by_us))
-    reasons = {
-        "archived": spec.reason or f"stale: trained before {stale_before.isoformat()}",
-        "purged": spec.reason or f"archived more than {purge_after_days} days ago: model file deleted",
-    }
+
+
+def _record_history(session: Session, targets: Table, spec: EventSpec, reasons: dict[str, str], now: datetime) -> None:
+    """One history event per changed target, in one INSERT ... SELECT."""
+    t = targets.c
     session.execute(insert(ModelEventRow).from_select(
         ["model_id", "model_name", "event", "from_status", "to_status", "actor", "reason", "flow_run_id", "created_at"],
         select(
@@ -186,10 +216,6 @@ def apply_cleanup(
             literal(spec.flow_run_id, String), literal(now, UTCDateTime()),
         ).order_by(t.action, t.model_name, t.id),
     ))
-    changed = [(str(m), str(n), str(a), int(s), loc) for m, n, a, s, loc in session.execute(
-        select(t.model_id, t.model_name, t.action, t.size, t.location)).all()]
-    targets.drop(connection)
-    return changed
 
 
 def preview_cleanup(session: Session, archive: Select[Target], purge: Select[Target] | None) -> list[Changed]:

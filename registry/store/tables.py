@@ -142,8 +142,8 @@ class ModelStateRow(Base):
     """The mutable part of a model version, one narrow row per version: its status and the times it changed.
 
     A model_versions row is written once, at registration, and never updated. Status changes (archiving
-    100,000 stale models at once, say) then rewrite rows of about 100 bytes and their two small indexes,
-    not 1.6 KB rows with their metrics, tags and hyperparameters and every unique index of model_versions.
+    every stale model at once, say) then rewrite these small rows and their two small indexes, not the wide
+    rows with their metrics, tags and hyperparameters and every unique index of model_versions.
     """
 
     __tablename__ = "model_states"

@@ -11,34 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, Executable, Integer, bindparam, func, or_, select
+from sqlalchemy import Connection
 
 from registry import store
-from registry.errors import InvalidNameError
+from registry.errors import InvalidNameError, UnknownName, UnknownReplay, UnknownVersion
 from registry.models import ModelEvent, ModelInfo, validate_model_name
-from registry.replays import (
-    REPLAY_MARKER,
-    REPLAY_NAME_LIKE,
-    is_replay_name,
-    replay_model_name,
-    split_replay_name,
-)
+from registry.replays import is_replay_name, replay_model_name, split_replay_name
 from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
-from registry.store import queries
-from registry.store.db import fetch_all, json_loads
-from registry.store.tables import EVENTS, NAMES, STATES, VERSIONS, VERSIONS_WITH_STATE, as_utc
+from registry.store import pages
+from registry.store.pages import CHART_LIMIT, HISTORY_LIMIT
 
 if TYPE_CHECKING:
     from registry.service import ModelRegistry
-
-CHART_LIMIT = 1000  # newest versions drawn on a name's metric chart
-HISTORY_LIMIT = 200  # newest events shown on a name's timeline
-LIKE_ESCAPE = "/"  # not a character of a model name
 
 
 class NameSummary(BaseModel):
@@ -107,51 +95,6 @@ class VersionPage(BaseModel):
     replay_id: str | None
 
 
-class UnknownName(LookupError):
-    """No model name by that name."""
-
-
-class UnknownReplay(LookupError):
-    """The name has no replay by that id."""
-
-    def __init__(self, model_name: str, replay_id: str) -> None:
-        super().__init__(model_name, replay_id)
-        self.model_name, self.replay_id = model_name, replay_id
-
-
-# -- shared pieces ---------------------------------------------------------------------------------------------
-
-def _when(value: datetime) -> datetime:
-    """A stored (non-null) timestamp as an aware UTC datetime."""
-    return cast(datetime, as_utc(value))
-
-
-def _events(rows: Sequence[Any]) -> list[ModelEvent]:
-    return [
-        ModelEvent(event_id=r.id, model_id=r.model_id, model_name=r.model_name, event=r.event,
-                   from_status=r.from_status, to_status=r.to_status, actor=r.actor, reason=r.reason,
-                   flow_run_id=r.flow_run_id, created_at=_when(r.created_at))
-        for r in rows
-    ]
-
-
-def _infos(connection: Connection, query: Executable, params: dict[str, Any], registry: ModelRegistry) -> list[ModelInfo]:
-    return store.read_infos(connection, query, params, registry.artifacts.location)
-
-
-def _infos_in(connection: Connection, query: Executable, params: dict[str, Any], registry: ModelRegistry) -> list[ModelInfo]:
-    """`_infos` for a statement with an expanding IN list (which only SQLAlchemy's execution renders)."""
-    base = str(registry.artifacts.location).rstrip("/")
-    return [queries._info(row, base) for row in connection.execute(query, params).all()]
-
-
-def _rows(connection: Connection, query: Executable, params: dict[str, Any]) -> Sequence[Any]:
-    """Rows of a statement whose columns need no SQLAlchemy type processing (psycopg directly on PostgreSQL)."""
-    if connection.dialect.name == "postgresql":
-        return fetch_all(connection, query, params)  # type: ignore[arg-type]
-    return connection.execute(query, params).all()
-
-
 def _is_name(name: str) -> bool:
     try:
         validate_model_name(name)
@@ -160,42 +103,23 @@ def _is_name(name: str) -> bool:
     return True
 
 
-def _replays_like(name: str) -> str:
-    """The LIKE pattern (escaped with LIKE_ESCAPE) of every replay name of `name`."""
-    prefix = name + REPLAY_MARKER
-    for special in (LIKE_ESCAPE, "%", "_"):
-        prefix = prefix.replace(special, LIKE_ESCAPE + special)
-    return prefix + "%"
-
-
 # -- overview --------------------------------------------------------------------------------------------------
-
-# Every name with its number of versions and newest data, replay names included: they are folded into their
-# live name's row in Python (a count of names, not of versions).
-OVERVIEW_NAMES = (select(NAMES.c.name, func.count(VERSIONS.c.id), func.max(VERSIONS.c.dataset_end))
-                  .select_from(NAMES.outerjoin(VERSIONS, VERSIONS.c.model_name == NAMES.c.name))
-                  .group_by(NAMES.c.name))
-# The newest version of each live name and every production version, found on the narrow state rows; only
-# those versions' wide rows are then read (by primary key), not every version's.
-_NEWEST_LIVE_PKS = (select(func.max(STATES.c.model_pk)).where(STATES.c.model_name.not_like(REPLAY_NAME_LIKE))
-                    .group_by(STATES.c.model_name))
-_PRODUCTION_PKS = select(STATES.c.model_pk).where(STATES.c.status == store.PRODUCTION)
-OVERVIEW_INFOS = queries._info_select().where(VERSIONS.c.id.in_(_NEWEST_LIVE_PKS.union_all(_PRODUCTION_PKS)))
-
 
 def overview(registry: ModelRegistry) -> list[NameSummary]:
     """One summary per live model name, sorted by name (two statements whatever the registry's size)."""
+    root = registry.artifacts.location
 
     def read(connection: Connection) -> list[NameSummary]:
-        names = _rows(connection, OVERVIEW_NAMES, {})
-        infos = _infos(connection, OVERVIEW_INFOS, {}, registry)
+        names = pages.name_counts(connection)
+        infos = pages.newest_and_production_infos(connection, root)
         return _summaries(names, infos)
 
     return registry.db.read(read)
 
 
-def _summaries(names: Sequence[Any], infos: list[ModelInfo]) -> list[NameSummary]:
-    live: dict[str, tuple[int, Any]] = {}
+def _summaries(names: Sequence[tuple[str, int, date | str | None]], infos: list[ModelInfo]) -> list[NameSummary]:
+    """Replay names folded into their live name's row (a count of names, not of versions)."""
+    live: dict[str, tuple[int, date | str | None]] = {}
     replays: dict[str, int] = {}
     for name, versions, newest_data in names:
         if not is_replay_name(name):
@@ -222,49 +146,28 @@ def _summaries(names: Sequence[Any], infos: list[ModelInfo]) -> list[NameSummary
 # -- a model name ----------------------------------------------------------------------------------------------
 # `name` is the live name, `target` the name whose versions are shown: the live name, or a replay's name.
 
-@lru_cache(maxsize=128)
-def _page_statements(statuses: tuple[str, ...], n_metrics: int, limit: int) -> tuple[Executable, Executable]:
-    where = [STATES.c.model_name == bindparam("target"),
-             *queries._state_filters(STATES.c.status, VERSIONS.c.id, statuses, n_metrics, 0)]
-    known_name = select(NAMES.c.name).where(NAMES.c.name == bindparam("name")).scalar_subquery()
-    known_target = select(NAMES.c.name).where(NAMES.c.name == bindparam("target")).scalar_subquery()
-    total = select(func.count()).select_from(VERSIONS_WITH_STATE).where(*where).scalar_subquery()
-    count = select(known_name, known_target, total)
-    page = (queries._info_select().where(*where).order_by(VERSIONS.c.id.desc())
-            .limit(store.row_limit(limit)).offset(bindparam("offset", type_=Integer)))
-    return count, page
-
-
-_newest = (select(VERSIONS.c.id, VERSIONS.c.version, VERSIONS.c.created_at, STATES.c.status, VERSIONS.c.metrics)
-           .select_from(VERSIONS_WITH_STATE).where(STATES.c.model_name == bindparam("target"))
-           .order_by(VERSIONS.c.id.desc()).limit(store.row_limit(CHART_LIMIT)).subquery("newest"))
-CHART = select(_newest.c.version, _newest.c.created_at, _newest.c.status, _newest.c.metrics).order_by(_newest.c.id)
-
-_EVENT_COLUMNS = (EVENTS.c.id, EVENTS.c.model_id, EVENTS.c.model_name, EVENTS.c.event, EVENTS.c.from_status,
-                  EVENTS.c.to_status, EVENTS.c.actor, EVENTS.c.reason, EVENTS.c.flow_run_id, EVENTS.c.created_at)
-NAME_HISTORY = (select(*_EVENT_COLUMNS).where(EVENTS.c.model_name == bindparam("target"))
-                .order_by(EVENTS.c.id.desc()).limit(store.row_limit(HISTORY_LIMIT)))
-PRODUCTION_EVENTS = (select(*_EVENT_COLUMNS).where(
-    EVENTS.c.model_name == bindparam("name"),
-    or_(EVENTS.c.to_status == store.PRODUCTION, EVENTS.c.from_status == store.PRODUCTION),
-    EVENTS.c.to_status.is_distinct_from(EVENTS.c.from_status),
-).order_by(EVENTS.c.id))
-# The replay names come from the small names table; their versions through the versions' name index.
-_replay_names = select(NAMES.c.name).where(NAMES.c.name.like(bindparam("replays_like"), escape=LIKE_ESCAPE))
-NAME_REPLAYS = (select(VERSIONS.c.model_name, func.count(), func.min(VERSIONS.c.created_at),
-                       func.max(VERSIONS.c.created_at))
-                .where(VERSIONS.c.model_name.in_(_replay_names))
-                .group_by(VERSIONS.c.model_name).order_by(func.min(VERSIONS.c.id)))
-
-
-def _replays(rows: Sequence[Any], name: str) -> list[ReplaySummary]:
+def _replays(rows: Sequence[pages.ReplayRow], name: str) -> list[ReplaySummary]:
     found = []
     for replay_name, versions, first, last in rows:
         split = split_replay_name(replay_name)
         if split is not None and split[0] == name:
             found.append(ReplaySummary(replay_id=split[1], replay_name=replay_name, versions=versions,
-                                       first_registered=_when(first), last_registered=_when(last)))
+                                       first_registered=first, last_registered=last))
     return found
+
+
+def _page_target(name: str, replay_id: str | None) -> tuple[str, str | None, str]:
+    """The live name, the replay id and the name whose versions are shown, or UnknownName / UnknownReplay."""
+    if replay_id is None and (split := split_replay_name(name)) is not None:
+        name, replay_id = split
+    if not _is_name(name) or is_replay_name(name):
+        raise UnknownName(name)
+    if replay_id is None:
+        return name, None, name
+    try:
+        return name, replay_id, replay_model_name(name, replay_id)
+    except InvalidNameError:
+        raise UnknownReplay(name, replay_id) from None
 
 
 def name_page(
@@ -277,74 +180,50 @@ def name_page(
     A replay's own name stands for its live name and replay id. UnknownName when `name` has neither a version
     nor a replay; UnknownReplay when `replay_id` is not one of its replays.
     """
-    if replay_id is None and (split := split_replay_name(name)) is not None:
-        name, replay_id = split
-    if not _is_name(name) or is_replay_name(name):
-        raise UnknownName(name)
-    target = name
-    if replay_id is not None:
-        try:
-            target = replay_model_name(name, replay_id)
-        except InvalidNameError:
-            raise UnknownReplay(name, replay_id) from None
-    minimum = list((min_metrics or {}).items())
-    count, page = _page_statements(tuple(sorted(s.value for s in statuses)), len(minimum), limit)
-    params: dict[str, Any] = {"name": name, "target": target, "offset": offset}
-    for i, (metric, value) in enumerate(minimum):
-        params[f"metric_{i}"], params[f"metric_min_{i}"] = metric, value
+    name, replay_id, target = _page_target(name, replay_id)
+    query = pages.VersionsQuery(name, target, tuple(sorted(s.value for s in statuses)), min_metrics or {},
+                                limit, offset)
+    root = registry.artifacts.location
 
     def read(connection: Connection) -> NamePage:
-        known_name, known_target, total = _rows(connection, count, params)[0]
-        replays = _replays(_rows(connection, NAME_REPLAYS, {"replays_like": _replays_like(name)}), name)
-        if known_name is None and not replays:
+        known_name, known_target, total = pages.page_counts(connection, query)
+        replays = _replays(pages.replay_rows(connection, name), name)
+        if not known_name and not replays:
             raise UnknownName(name)
-        if replay_id is not None and known_target is None:
+        if replay_id is not None and not known_target:
             raise UnknownReplay(name, replay_id)
-        versions = _infos(connection, page, params, registry)
-        chart = [ChartPoint(version=r[0], created_at=_when(r[1]), status=r[2], metrics=_json(r[3]) or {})
-                 for r in _rows(connection, CHART, {"target": target})]
-        history = _events(list(reversed(connection.execute(NAME_HISTORY, {"target": target}).all())))
-        production = [] if replay_id is not None else _events(connection.execute(PRODUCTION_EVENTS, {"name": name}).all())
+        versions = pages.page_versions(connection, query, root)
+        chart = [ChartPoint(version=version, created_at=created_at, status=ModelStatus(status), metrics=metrics)
+                 for version, created_at, status, metrics in pages.chart_rows(connection, target)]
+        history = pages.name_history(connection, target)
+        production = [] if replay_id is not None else pages.production_events(connection, name)
         return NamePage(model_name=name, replay_id=replay_id, total=total, versions=versions, chart=chart,
                         history=history, production_events=production, replays=replays)
 
     return registry.db.read(read)
 
 
-def _json(value: Any) -> Any:
-    return json_loads(value) if isinstance(value, (str, bytes)) else value
-
-
 # -- one version, two versions ---------------------------------------------------------------------------------
-
-INFO_BY_NAME_VERSION = queries._info_select().where(VERSIONS.c.model_name == bindparam("name"),
-                                                  VERSIONS.c.version == bindparam("version"))
-INFOS_BY_IDS = queries._info_select().where(VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True)))
-MODEL_HISTORY = select(*_EVENT_COLUMNS).where(EVENTS.c.model_id == bindparam("model_id")).order_by(EVENTS.c.id)
-PRODUCTION_ID = select(VERSIONS.c.model_id).select_from(VERSIONS_WITH_STATE).where(
-    STATES.c.model_name == bindparam("name"), STATES.c.status == store.PRODUCTION)
-NAME_EXISTS = select(NAMES.c.name).where(NAMES.c.name == bindparam("name"))
-
 
 def version_page(registry: ModelRegistry, name: str, version: str) -> VersionPage:
     """Version `version` of `name` (a live name or a replay's) with its series, its history and the live
-    name's production model; UnknownName when the name is unknown, LookupError (with the version) when only
-    the version is."""
+    name's production model; UnknownName when the name is unknown, UnknownVersion (a LookupError naming the
+    version) when only the version is."""
     if "\x00" in version or not _is_name(name):
         raise UnknownName(name)
     replay = split_replay_name(name)
     live_name = replay[0] if replay else name
+    root = registry.artifacts.location
 
     def read(connection: Connection) -> VersionPage:
-        infos = _infos(connection, INFO_BY_NAME_VERSION, {"name": name, "version": version}, registry)
-        if not infos:
-            if connection.execute(NAME_EXISTS, {"name": name}).first() is None:
+        info = pages.version_info(connection, name, version, root)
+        if info is None:
+            if not pages.name_exists(connection, name):
                 raise UnknownName(name)
-            raise LookupError(version)
-        info = infos[0]
+            raise UnknownVersion(version)
         series = store.read_series(connection, [info.model_id])[info.model_id]
-        history = _events(connection.execute(MODEL_HISTORY, {"model_id": info.model_id}).all())
-        production = connection.execute(PRODUCTION_ID, {"name": live_name}).scalar()
+        history = pages.model_history(connection, info.model_id)
+        production = pages.production_id(connection, live_name)
         return VersionPage(info=info, history=history, production_id=production,
                            replay_of=replay[0] if replay else None, replay_id=replay[1] if replay else None,
                            series={k: EvaluationSeries.model_validate(v) for k, v in series.items()})
@@ -357,31 +236,29 @@ def versions_with_series(
 ) -> tuple[dict[str, ModelInfo], dict[str, dict[str, EvaluationSeries]]]:
     """The infos and series of `model_ids` (missing ids are absent from the first dict), two statements."""
     ids = [m for m in model_ids if "\x00" not in m]
+    root = registry.artifacts.location
 
     def read(connection: Connection) -> tuple[dict[str, ModelInfo], dict[str, dict[str, EvaluationSeries]]]:
         if not ids:
             return {}, {}
-        infos = {i.model_id: i for i in _infos_in(connection, INFOS_BY_IDS, {"model_ids": ids}, registry)}
+        infos = {i.model_id: i for i in pages.infos_by_ids(connection, ids, root)}
         series = store.read_series(connection, ids)
         return infos, {m: {k: EvaluationSeries.model_validate(v) for k, v in s.items()} for m, s in series.items()}
 
     return registry.db.read(read)
 
 
-PRODUCTION_BY_NAMES = queries._info_select().where(STATES.c.status == store.PRODUCTION,
-                                                 STATES.c.model_name.in_(bindparam("names", expanding=True)))
-
-
 def production_infos(registry: ModelRegistry, names: list[str]) -> dict[str, ModelInfo]:
     """The production model of each of `names` that has one (one statement)."""
     if not names:
         return {}
-    infos = registry.db.read(lambda connection: _infos_in(connection, PRODUCTION_BY_NAMES, {"names": names}, registry))
+    root = registry.artifacts.location
+    infos = registry.db.read(lambda connection: pages.production_infos(connection, names, root))
     return {i.model_name: i for i in infos}
 
 
 __all__ = [
     "CHART_LIMIT", "HISTORY_LIMIT", "ChartPoint", "NamePage", "NameSummary", "ReplaySummary", "UnknownName",
-    "UnknownReplay", "VersionPage", "name_page", "overview", "production_infos", "version_page",
+    "UnknownReplay", "UnknownVersion", "VersionPage", "name_page", "overview", "production_infos", "version_page",
     "versions_with_series",
 ]
