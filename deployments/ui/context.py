@@ -27,6 +27,7 @@ class UIContext:
 
     @classmethod
     def build(cls, settings: UISettings, registry: RegistryHolder, templates: Environment) -> UIContext:
+        """The context for `settings`, with the token unwrapped and Prefect UI's URL derived once."""
         token = settings.token.get_secret_value() if settings.token else None
         return cls(settings, registry, templates, token, settings.prefect_ui())
 
