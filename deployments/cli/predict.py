@@ -7,12 +7,15 @@ import sys
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from deployments.cli.console import console, err_console
+
+if TYPE_CHECKING:
+    from registry.predictions import Prediction
 
 
 class SignalFormat(StrEnum):
@@ -83,25 +86,11 @@ def signals_command(
         err_console.print(f"[red]error:[/] no stored predictions for {model_name!r} {when}", highlight=False)
         sys.exit(1)
     best = rows[:top]
-    records = [
-        {"rank": rank, "instrument": r.instrument, "score": r.score, "trading_date": r.trading_date.isoformat(),
-         "model_id": r.model_id, "data_version": r.data_version}
-        for rank, r in enumerate(best, start=1)
-    ]
+    records = _signal_records(best)
     if fmt is SignalFormat.parquet:
-        if output is None:
-            raise typer.BadParameter("--format parquet needs --output FILE")
-        import pandas as pd
-
-        pd.DataFrame.from_records(records).to_parquet(output, index=False)
-        console.print(f"wrote {len(records)} rows to {output}")
-        return
-    if fmt is SignalFormat.table:
-        table = Table(title=f"{model_name} on {best[0].trading_date} ({best[0].model_id})")
-        for column in ("rank", "instrument", "score"):
-            table.add_column(column, justify="left" if column == "instrument" else "right")
-        for record in records:
-            table.add_row(str(record["rank"]), str(record["instrument"]), f"{record['score']:.6f}")
+        _write_parquet(records, output)
+    elif fmt is SignalFormat.table:
+        table = _signal_table(model_name, best, records)
         if output is None:
             console.print(table)
             return
@@ -116,6 +105,31 @@ def signals_command(
             return
         output.write_text(text)
     console.print(f"wrote {len(records)} rows to {output}")
+
+
+def _signal_records(best: list[Prediction]) -> list[dict[str, object]]:
+    return [
+        {"rank": rank, "instrument": r.instrument, "score": r.score, "trading_date": r.trading_date.isoformat(),
+         "model_id": r.model_id, "data_version": r.data_version}
+        for rank, r in enumerate(best, start=1)
+    ]
+
+
+def _write_parquet(records: list[dict[str, object]], output: Path | None) -> None:
+    if output is None:
+        raise typer.BadParameter("--format parquet needs --output FILE")
+    import pandas as pd
+
+    pd.DataFrame.from_records(records).to_parquet(output, index=False)
+
+
+def _signal_table(model_name: str, best: list[Prediction], records: list[dict[str, object]]) -> Table:
+    table = Table(title=f"{model_name} on {best[0].trading_date} ({best[0].model_id})")
+    for column in ("rank", "instrument", "score"):
+        table.add_column(column, justify="left" if column == "instrument" else "right")
+    for record in records:
+        table.add_row(str(record["rank"]), str(record["instrument"]), f"{record['score']:.6f}")
+    return table
 
 
 def _csv(records: list[dict[str, object]]) -> str:

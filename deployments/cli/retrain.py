@@ -66,6 +66,24 @@ def build_options(
     return RetrainOptions.model_validate(raw)
 
 
+def checked_options(
+    *, rolling: bool, train_days: int, valid_days: int, test_days: int, kind: str, anchor: str, force: bool,
+    **policy_flags: Any,
+) -> RetrainOptions:
+    """`build_options` with the windows and --force; a bad option is a one-line PipelineInputError."""
+    try:
+        options = build_options(**policy_flags)
+        windows = WindowSettings(
+            mode="rolling" if rolling else "fixed", train_days=train_days, valid_days=valid_days,
+            test_days=test_days, kind=kind, anchor=anchor if anchor == "latest" else date.fromisoformat(anchor),
+        )  # type: ignore[arg-type]
+        return options.model_copy(update={"windows": windows, "force": force})
+    except ValidationError as exc:
+        raise PipelineInputError(_validation_message(exc)) from None
+    except ValueError as exc:
+        raise PipelineInputError(str(exc)) from None
+
+
 def _validation_message(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "options"
@@ -138,21 +156,13 @@ def retrain_command(
     With --approval manual or always this process waits for the answer (a blocking pause, up to
     --approval-timeout): only a deployment run (`qmp serve`, or a worker) can suspend and free its process.
     """
-    try:
-        options = build_options(
-            policy_file=policy_file, approval=approval.value if approval else None, approval_timeout=approval_timeout,
-            primary_metric=primary_metric, higher_is_better=higher_is_better, min_improvement=min_improvement,
-            min_relative_improvement=min_relative_improvement, guardrails=guardrail,
-        )
-        windows = WindowSettings(
-            mode="rolling" if rolling else "fixed", train_days=train_days, valid_days=valid_days,
-            test_days=test_days, kind=kind, anchor=anchor if anchor == "latest" else date.fromisoformat(anchor),
-        )  # type: ignore[arg-type]
-        options = options.model_copy(update={"windows": windows, "force": force})
-    except ValidationError as exc:
-        raise PipelineInputError(_validation_message(exc)) from None
-    except ValueError as exc:
-        raise PipelineInputError(str(exc)) from None
+    options = checked_options(
+        policy_file=policy_file, approval=approval.value if approval else None, approval_timeout=approval_timeout,
+        primary_metric=primary_metric, higher_is_better=higher_is_better, min_improvement=min_improvement,
+        min_relative_improvement=min_relative_improvement, guardrails=guardrail,
+        rolling=rolling, train_days=train_days, valid_days=valid_days, test_days=test_days, kind=kind, anchor=anchor,
+        force=force,
+    )
     if options.policy.approval != "auto":
         console.print("[yellow]approval: this process waits; answer with the Prefect UI's Resume button or "
                       "`qmp approve MODEL_ID --approver NAME` / `qmp reject ...` from another shell[/]")
