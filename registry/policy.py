@@ -1,4 +1,8 @@
-"""The promotion policy as a pure function: candidate vs production metrics -> decision with reasons."""
+"""The promotion policy as a pure function: candidate vs production metrics -> decision with reasons.
+
+Every comparison of metric values goes through one tie rule (:func:`tie_tolerance`): two values closer than
+numerical noise are equal, and a tie is never "better".
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,42 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Two scores of one model differ by rounding alone when they take different scoring paths: Qlib's
+# LinearModel predicts in float32 and its output moves with the batch size (float32 rounding amplified by
+# large coefficients; DESIGN.md has the measurements), while the float64 path is batch-independent. A metric
+# computed from those predictions inherits that relative noise: about a hundred float32 steps covers it.
+RELATIVE_TOLERANCE = 1e-5
+# Near zero a relative tolerance vanishes, but a correlation-like metric (a constant model's IC) keeps the
+# noise of unit-scale float32 predictions: the floor is float32's resolution at 1 (epsilon 1.19e-7), rounded.
+ABSOLUTE_TOLERANCE = 1e-7
+
+
+def tie_tolerance(a: float, b: float) -> float:
+    """How far apart two values of one metric may be from rounding alone: relative to the larger magnitude,
+    with an absolute floor near zero. Values this close tie; a tie is never better."""
+    return max(RELATIVE_TOLERANCE * max(abs(a), abs(b)), ABSOLUTE_TOLERANCE)
+
+
+def is_tie(a: float, b: float) -> bool:
+    """Whether `a` and `b` are equal within numerical noise (:func:`tie_tolerance`)."""
+    return abs(a - b) <= tie_tolerance(a, b)
+
+
+def metric_difference(new: float, old: float) -> float:
+    """``new - old``, or 0.0 when the two tie: what comparisons show, so that noise is not read as a change."""
+    return 0.0 if is_tie(new, old) else new - old
+
+
+def beats(value: float, current: float, *, higher_is_better: bool) -> bool:
+    """Whether `value` is better than `current` by more than numerical noise."""
+    gain = (value - current) if higher_is_better else (current - value)
+    return gain > tie_tolerance(value, current)
+
+
+def _exceeds(amount: float, limit: float, noise: float) -> bool:
+    """Whether `amount` is above `limit` by more than `noise` (equal within noise is not above)."""
+    return amount - limit > noise
 
 
 class Action(StrEnum):
@@ -78,14 +118,14 @@ def _check_guardrail(rail: Guardrail, candidate: Mapping[str, float], production
     value = _number(candidate, rail.metric)
     if value is None:
         return f"guardrail on {rail.metric}: the candidate has no finite {rail.metric}"
-    if rail.min_value is not None and value < rail.min_value:
+    if rail.min_value is not None and _exceeds(rail.min_value, value, tie_tolerance(value, rail.min_value)):
         return f"guardrail on {rail.metric}: {value:.6g} is below the floor {rail.min_value:.6g}"
-    if rail.max_value is not None and value > rail.max_value:
+    if rail.max_value is not None and _exceeds(value, rail.max_value, tie_tolerance(value, rail.max_value)):
         return f"guardrail on {rail.metric}: {value:.6g} is above the ceiling {rail.max_value:.6g}"
     current = _number(production, rail.metric)
     if rail.max_worsening is not None and current is not None:
         worsening = (current - value) if rail.higher_is_better else (value - current)
-        if worsening > rail.max_worsening:
+        if _exceeds(worsening, rail.max_worsening, tie_tolerance(value, current)):
             return (
                 f"guardrail on {rail.metric}: {value:.6g} is worse than production's {current:.6g} "
                 f"by {worsening:.6g}, more than the allowed {rail.max_worsening:.6g}"
@@ -119,18 +159,10 @@ def _decide_on_metrics(
     elif current is None:
         reasons.append(f"the production model has no finite {metric}; the candidate's is {value:.6g}")
     else:
-        gain = (value - current) if policy.higher_is_better else (current - value)
-        needed = max(policy.min_improvement, policy.min_relative_improvement * abs(current))
-        direction = "higher" if policy.higher_is_better else "lower"
-        if gain <= 0 or gain < needed:
-            why = f"{metric} {value:.6g} vs production {current:.6g}"
-            if gain <= 0:
-                return Decision(action=Action.KEEP, reasons=[f"not better: {why} ({direction} is better)"])
-            return Decision(
-                action=Action.KEEP,
-                reasons=[f"improvement too small: {why}, gain {gain:.6g} < required {needed:.6g}"],
-            )
-        reasons.append(f"better: {metric} {value:.6g} vs production {current:.6g} (gain {gain:.6g} >= required {needed:.6g})")
+        better, verdict = _compare_primary(value, current, policy)
+        if not better:
+            return Decision(action=Action.KEEP, reasons=[verdict])
+        reasons.append(verdict)
     failures = [r for rail in policy.guardrails if (r := _check_guardrail(rail, candidate, production)) is not None]
     if failures:
         return Decision(action=Action.KEEP, reasons=reasons + failures)
@@ -140,6 +172,21 @@ def _decide_on_metrics(
         return Decision(action=Action.NEEDS_APPROVAL,
                         reasons=[*reasons, f"approval mode is {policy.approval}: a person must approve"])
     return Decision(action=Action.PROMOTE, reasons=[*reasons, "approval mode is auto: promoting"])
+
+
+def _compare_primary(value: float, current: float, policy: PromotionPolicy) -> tuple[bool, str]:
+    """Whether the candidate's primary metric beats production's by the policy's margin, and why, in words."""
+    gain = (value - current) if policy.higher_is_better else (current - value)
+    noise = tie_tolerance(value, current)
+    needed = max(policy.min_improvement, policy.min_relative_improvement * abs(current))
+    why = f"{policy.primary_metric} {value:.6g} vs production {current:.6g}"
+    if abs(gain) <= noise:
+        return False, f"not better: {why} is a tie within numerical noise (|gain| {abs(gain):.3g} <= tolerance {noise:.3g})"
+    if not beats(value, current, higher_is_better=policy.higher_is_better):
+        return False, f"not better: {why} ({'higher' if policy.higher_is_better else 'lower'} is better)"
+    if _exceeds(needed, gain, noise):
+        return False, f"improvement too small: {why}, gain {gain:.6g} < required {needed:.6g}"
+    return True, f"better: {why} (gain {gain:.6g} >= required {needed:.6g})"
 
 
 def decide_on_window(

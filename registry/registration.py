@@ -22,6 +22,7 @@ from registry import store
 from registry.artifacts.store import ArtifactStore, StagedArtifact
 from registry.errors import DuplicateVersionError
 from registry.models import ModelMetadata
+from registry.policy import beats
 from registry.replays import is_replay_name
 from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
@@ -51,7 +52,7 @@ class StatusRule:
         current = context.production_metric
         if not context.has_production or current is None or not math.isfinite(current):
             return ModelStatus.CANDIDATE
-        better = value > current if self.higher_is_better else value < current
+        better = beats(value, current, higher_is_better=self.higher_is_better)  # a tie within noise is not
         return ModelStatus.CANDIDATE if better else ModelStatus.REGISTERED
 
 

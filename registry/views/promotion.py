@@ -8,13 +8,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.models import ModelInfo
-from registry.policy import Action, Decision, PromotionPolicy
+from registry.policy import Action, Decision, PromotionPolicy, metric_difference
 
 MetricRole = Literal["primary", "guardrail", "other"]
 
 
 class MetricRow(BaseModel):
-    """One metric of the comparison; `production` is production's value at its registration."""
+    """One metric of the comparison; `production` is production's value at its registration.
+
+    `difference` is the candidate's minus production's (on the window when scored there), 0.0 when the two
+    tie within numerical noise (:func:`registry.policy.metric_difference`).
+    """
 
     name: str
     role: MetricRole
@@ -62,7 +66,7 @@ class PromotionComparison(BaseModel):
                 name=name, role=self._role(name), candidate=new,
                 production=self.production_registered_metrics.get(name),
                 production_on_window=self.production_metrics_on_window.get(name),
-                difference=None if new is None or old is None else new - old,
+                difference=None if new is None or old is None else metric_difference(new, old),
             ))
         return rows
 

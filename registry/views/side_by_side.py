@@ -7,12 +7,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from registry.models import ModelInfo
+from registry.policy import metric_difference
 
 MISSING = "<missing>"
 
 
 class MetricRow(BaseModel):
-    """One metric of both models; `difference` is second minus first when both have it."""
+    """One metric of both models; `difference` is second minus first when both have it (0.0 when they tie
+    within numerical noise: :func:`registry.policy.metric_difference`)."""
 
     name: str
     first: float | None
@@ -68,7 +70,8 @@ def compare_models(first: ModelInfo, second: ModelInfo) -> ModelComparison:
     metrics = []
     for name in names:
         a, b = first.performance_metrics.get(name), second.performance_metrics.get(name)
-        metrics.append(MetricRow(name=name, first=a, second=b, difference=None if a is None or b is None else b - a))
+        difference = None if a is None or b is None else metric_difference(b, a)
+        metrics.append(MetricRow(name=name, first=a, second=b, difference=difference))
     datasets = [info.dataset_info.model_dump(mode="json", exclude_none=True) if info.dataset_info else {}
                 for info in (first, second)]
     return ModelComparison(

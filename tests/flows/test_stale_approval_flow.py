@@ -2,7 +2,7 @@
 
 The retrain flow records where its candidate was evaluated; when a better production model arrives while it
 waits, `qmp approve` re-scores that model on the candidate's window and refuses, naming the window and both
-models' metric there.
+models' metric there. When production is rolled back to the candidate's own artifact, the two tie: refused too.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 
 from deployments.cli import app
 from flows.retrain import ApprovalSettings, Outcome, RetrainResult
-from registry import Approvals, ModelMetadata, ModelRegistry
+from registry import Approvals, ModelMetadata, ModelRegistry, ModelStatus
 from registry.approvals import EvaluatedOn
 from registry.policy import Action, PromotionPolicy
-from tests.flows.test_retrain_flow import STRONG, _paused_run, run_retrain
+from tests.flows.test_retrain_flow import STRONG, WEAK, _paused_run, run_retrain
 from tests.threads import in_thread
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -86,3 +86,49 @@ def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_
     result: RetrainResult = box["result"]
     assert result.decision == Action.NEEDS_APPROVAL and result.outcome == Outcome.REJECTED
     assert pipeline.get_production_model(NAME).model_id == better  # type: ignore[union-attr]
+
+
+def test_qmp_approve_keeps_a_candidate_when_production_is_rolled_back_to_its_own_artifact(
+    pipeline: ModelRegistry,
+) -> None:
+    """Production rolled back to a version with the candidate's artifact ties it: never "better", so never promoted.
+
+    The candidate's metrics come from its evaluation (Qlib's float32 predict in one batch); the stale check
+    re-scores production from features it loads itself, in float64 (the candidate's saved dataset holds no raw
+    features to share), so the same Linear model's ic_means differ by rounding noise, of a sign that depends
+    on the data and the BLAS.
+    """
+    name = "apr"
+    thread, box = in_thread(lambda: run_retrain(
+        name, WEAK, policy=PromotionPolicy(approval="always"),
+        approval=ApprovalSettings(timeout_seconds=600, poll_interval_seconds=1),
+    ))
+    _paused_run(name, box, timeout=300)
+    [candidate] = pipeline.list_models()
+    same = pipeline.register_model(pipeline.get_model(candidate.model_id), ModelMetadata(
+        model_name=name, performance_metrics=candidate.performance_metrics, dataset_info=candidate.dataset_info,
+        experiment_name=candidate.experiment_name, qlib_recorder_id=candidate.qlib_recorder_id,
+    ))
+    pipeline.set_production_model(same, reason="the version the candidate reproduces")
+    later = pipeline.register_model({"stand-in": True}, ModelMetadata(model_name=name, performance_metrics={"ic_mean": 0.001}))
+    pipeline.set_production_model(later, reason="a later version while the candidate waited")
+    rolled = CliRunner().invoke(app, ["models", "rollback", name])
+    assert rolled.exit_code == 0 and same in rolled.output, rolled.output
+
+    refused = CliRunner().invoke(app, ["approve", candidate.model_id, "--approver", "alice"])
+    assert refused.exit_code == 1, refused.output
+    found = re.search(r"stale-approval check \(fails\): .*", refused.output)
+    assert found is not None, refused.output
+    tie = re.search(r"not better: ic_mean (\S+) vs production (\S+) is a tie within numerical noise "
+                    r"\(\|gain\| (\S+) <= tolerance (\S+)\)", found[0])
+    assert tie is not None, found[0]
+    assert float(tie[3]) <= float(tie[4]) and f"none -> {same}" in found[0]
+    assert "no longer beats production" in refused.output and Approvals(pipeline).require(candidate.model_id).pending
+    assert pipeline.get_production_model(name).model_id == same  # type: ignore[union-attr]
+    assert pipeline.get_model_info(candidate.model_id).status != ModelStatus.PRODUCTION
+
+    rejected = CliRunner().invoke(app, ["reject", candidate.model_id, "--approver", "alice", "--comment", "a tie"])
+    assert rejected.exit_code == 0, rejected.output
+    thread.join(timeout=180)
+    assert "error" not in box, box.get("error")
+    assert box["result"].outcome == Outcome.REJECTED

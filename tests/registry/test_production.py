@@ -127,6 +127,15 @@ def test_model_beating_production_is_candidate_and_one_that_does_not_is_register
     assert status(registry, worse) == ModelStatus.REGISTERED
 
 
+def test_a_model_equal_to_production_within_numerical_noise_is_not_a_candidate(
+    registry: ModelRegistry, model: Any
+) -> None:
+    production = registry.register_model(model, metadata(ic_mean=0.0739863538))
+    registry.set_production_model(production)
+    rescored = registry.register_model(model, metadata(ic_mean=0.0739863682))  # the same model, another float path
+    assert status(registry, rescored) == ModelStatus.REGISTERED
+
+
 def test_auto_candidate_compares_with_its_own_names_production_only(registry: ModelRegistry, model: Any) -> None:
     other = registry.register_model(model, metadata("other", ic_mean=0.9))
     registry.set_production_model(other)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from registry import Approval, Approvals, ModelInfo, ModelRegistry
 from registry.approvals import Answer
-from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion
+from registry.policy import Decision, PromotionPolicy, decide_on_window, decide_promotion, metric_difference
 from registry.settings import Settings
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ class MetricRow(BaseModel):
 
     @property
     def difference(self) -> float | None:
-        return None if self.candidate is None or self.production is None else self.candidate - self.production
+        if self.candidate is None or self.production is None:
+            return None
+        return metric_difference(self.candidate, self.production)  # 0.0 for a tie within numerical noise
 
 
 class PendingApproval(BaseModel):
