@@ -13,6 +13,7 @@ from flows.concurrency import one_at_a_time
 from flows.reporting import publish_signals
 from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
+from registry.settings import load_settings
 from tasks.core.lifecycle import open_registry
 from tasks.core.predictions.daily import NOTHING_TO_PREDICT, production_names
 from tasks.predict_steps import NameResult, predict_model_name
@@ -39,7 +40,7 @@ def predict(
 ) -> State[PredictResult]:
     """Score the production model of each name on the trading days it has no signal for, and store them."""
     logger = get_run_logger()
-    names = [model_name] if model_name else production_names(open_registry())
+    names = [model_name] if model_name else production_names(open_registry(load_settings()))
     if not names:
         message = f"{NOTHING_TO_PREDICT}: no model name has a production model"
         logger.info(message)

@@ -19,6 +19,7 @@ from registry import ModelInfo
 from registry.approvals import EvaluatedOn
 from registry.models import NAME_PATTERN
 from registry.policy import Action, PromotionPolicy
+from registry.settings import load_settings
 from registry.statuses import EventKind
 from registry.views.promotion import PromotionComparison, compare_for_promotion
 from tasks import registry_steps as reg
@@ -37,7 +38,7 @@ ModelName = Annotated[
 __all__ = ["ApprovalSettings", "RetrainResult", "WorkflowSource", "retrain"]
 
 
-class Outcome(StrEnum):
+class CandidateOutcome(StrEnum):
     """What happened to the candidate in the end (the decision is what the policy asked for)."""
 
     PROMOTED = "promoted"
@@ -63,7 +64,7 @@ class RetrainResult(BaseModel):
     comparison: PromotionComparison | None = None  # None when the gate skipped the run
     production_unscored: str | None = None
     production_rescoring_seconds: float | None = None
-    outcome: Outcome = Outcome.KEPT
+    outcome: CandidateOutcome = CandidateOutcome.KEPT
     decided_by: str | None = Field(None, description="Who promoted or rejected the candidate.")
 
 
@@ -133,7 +134,7 @@ def retrain(
                 logger.info(message)
                 return RetrainResult(
                     model_id=None, version=None, status=None, metrics={}, decision=None, reasons=[],
-                    production_model_id=None, message=message, skipped=True, segments=run.segments, outcome=Outcome.SKIPPED,
+                    production_model_id=None, message=message, skipped=True, segments=run.segments, outcome=CandidateOutcome.SKIPPED,
                     data_version=str(run.data_version),
                 )
             dataset = prepare_dataset(cfg)
@@ -162,17 +163,17 @@ def retrain(
     if decision.action == Action.PROMOTE:
         with one_at_a_time("promote", model_name):
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
-        outcome, decided_by, message = Outcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
+        outcome, decided_by, message = CandidateOutcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
     elif decision.action == Action.NEEDS_APPROVAL:
         new_production, ended, decided_by, message = request_approval(
             info, production, decision, policy, approval, comparison_markdown(comparison, key_only=True),
             evaluated_on=evaluated_on(run, evaluation_segment) if run else None,
             production_on_window=champion.metrics if champion and champion.scored else None)
-        outcome = Outcome(ended)
+        outcome = CandidateOutcome(ended)
     else:
-        outcome, message = Outcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
+        outcome, message = CandidateOutcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
     logger.info(message)
-    final = new_production or open_registry().get_model_info(info.model_id)
+    final = new_production or open_registry(load_settings()).get_model_info(info.model_id)
     current = new_production or production
     return RetrainResult(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,

@@ -67,6 +67,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
 
     require_prefect_api()  # a Prefect server that is down is one line, before anything is decided
     from flows.approval import ApprovalInput, NotResumableError, check_resumable, resume_with_answer
+    from registry.settings import load_settings
     from tasks.core.approvals.requests import take_answer
 
     try:
@@ -84,7 +85,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
                 err_console.print(f"[red]refused:[/] {exc}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
         outcome = take_answer(registry, model_id, decision, approver=approver, comment=comment, force=force,
-                              close_on_stale=False)
+                              close_on_stale=False, settings=load_settings())
     if outcome.check is not None:
         mark = "ok" if outcome.check.ok else ("forced" if force else "fails")
         console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False, soft_wrap=True)

@@ -22,7 +22,7 @@ import qlib
 from qlib.config import C
 from qlib.log import set_log_with_config
 
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.data.version import DataVersionError, data_version
 from tasks.core.features import cache as feature_cache
 
@@ -74,7 +74,7 @@ def init_qlib(
     provider_uri: str | Path,
     *,
     region: str = "cn",
-    settings: Settings | None = None,
+    settings: Settings,
     default_exp_name: str = DEFAULT_EXPERIMENT,
     **qlib_kwargs: Any,
 ) -> None:
@@ -85,7 +85,6 @@ def init_qlib(
     to the data directory's current version on every call.
     """
     global _current_key, _loaded_version
-    settings = settings or load_settings()
     provider = str(Path(provider_uri).expanduser().resolve())
     tracking_uri = settings.resolved_mlflow_uri()
     cache_options = _cache_options(provider, settings) if "dataset_cache" not in qlib_kwargs else {}
@@ -148,7 +147,7 @@ def qlib_cache_enabled() -> bool:
     return C.get("dataset_cache") is not None
 
 
-def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings | None = None) -> None:
+def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings) -> None:
     """Initialise Qlib from a workflow's ``qlib_init`` section (its own ``exp_manager`` is replaced)."""
     options = {k: v for k, v in qlib_init.items() if k not in {"provider_uri", "region", "exp_manager"}}
     if "exp_manager" in qlib_init:
@@ -156,11 +155,10 @@ def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings | None = N
     init_qlib(qlib_init["provider_uri"], region=qlib_init.get("region", "cn"), settings=settings, **options)
 
 
-def ensure_experiment(name: str, settings: Settings | None = None) -> str:
+def ensure_experiment(name: str, settings: Settings) -> str:
     """Create the MLflow experiment ``name`` with its artifacts under the registry dir; return its id."""
     import mlflow
 
-    settings = settings or load_settings()
     client = mlflow.tracking.MlflowClient(tracking_uri=settings.resolved_mlflow_uri())
     with QLIB_LOCK:
         existing = client.get_experiment_by_name(name)
