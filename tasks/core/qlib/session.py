@@ -38,8 +38,8 @@ REDIS_RETRY_SECONDS = 60.0  # an unreachable Redis is asked again after this, no
 
 # Qlib's logging (the `qlib` logger's console handler) is set up once, here, when the flow modules are imported,
 # and `init_qlib` asks qlib.init not to set it up again. qlib.init's `dictConfig`, run inside a Prefect run,
-# shuts Prefect's API log handler down while holding logging's lock and can stall the run for 5 s (the stall
-# tasks/core/qlib/workflow_config.py describes, there from importing qlib.cli.run).
+# shuts Prefect's API log handler down while holding logging's lock and can stall the run until Prefect's flush
+# guard gives up (the stall tasks/core/qlib/workflow_config.py describes, there from importing qlib.cli.run).
 QLIB_LOGGING: dict[str, Any] = C.logging_config
 set_log_with_config(QLIB_LOGGING)
 
@@ -48,12 +48,11 @@ set_log_with_config(QLIB_LOGGING)
 def long_lived_objects_frozen() -> Iterator[None]:
     """Keep the objects alive now out of the cyclic garbage collector's passes while a Qlib step runs.
 
-    A flow process holds about 480,000 tracked objects once Prefect, Qlib and MLflow are imported, and a
-    dataset build allocates millions of short-lived ones: each collection it triggers went over the old
-    ones again (0.65-0.88 s of collections during the demo-size build, 0.12-0.17 s with them frozen). They
-    go back to the collector when the step ends, so nothing frozen here is kept for good. Callers hold
-    QLIB_LOCK (one step at a time); a nested step, or a process that froze objects itself (a pre-fork
-    server), is left as it is.
+    A flow process holds hundreds of thousands of tracked objects once Prefect, Qlib and MLflow are imported,
+    and a dataset build allocates millions of short-lived ones: each collection it triggers would go over the
+    old ones again (the time it costs: benchmarks/README.md). They go back to the collector when the step
+    ends, so nothing frozen here is kept for good. Callers hold QLIB_LOCK (one step at a time); a nested step,
+    or a process that froze objects itself (a pre-fork server), is left as it is.
     """
     if gc.get_freeze_count():
         yield
