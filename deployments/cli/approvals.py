@@ -39,7 +39,8 @@ def list_approvals(
     from tasks.core.approvals.requests import pending_approvals
 
     now = datetime.now(UTC)
-    pending = pending_approvals(model_name=name, now=now)
+    with ModelRegistry.from_settings() as registry:
+        pending = pending_approvals(registry, model_name=name, now=now)
     if as_json:
         console.print_json(json.dumps([p.model_dump(mode="json") for p in pending]))
         return

@@ -56,17 +56,11 @@ def comparison_rows(approval: Approval) -> list[MetricRow]:
 
 
 def pending_approvals(
-    registry: ModelRegistry | None = None, *, model_name: str | None = None, now: datetime | None = None
+    registry: ModelRegistry, *, model_name: str | None = None, now: datetime | None = None
 ) -> list[PendingApproval]:
     """Candidates awaiting approval (oldest first), with their comparison and age."""
     at = now or datetime.now(UTC)
-    owned = registry is None
-    reg = registry or ModelRegistry.from_settings()
-    try:
-        approvals = Approvals(reg).pending(model_name, now=at)
-    finally:
-        if owned:
-            reg.close()
+    approvals = Approvals(registry).pending(model_name, now=at)
     return [
         PendingApproval(
             model_id=a.model_id, model_name=a.model_name, flow_run_id=a.flow_run_id, requested_at=a.requested_at,
