@@ -87,7 +87,7 @@ def test_every_collection_during_the_qlib_steps_skips_the_frozen_objects(
         dataset, built = collections_during(lambda: prepare_dataset(cfg, settings=qlib_settings))
         trained, fitted = collections_during(lambda: train_model(cfg, dataset, "qmp-gc", settings=qlib_settings))
         metrics, evaluated = collections_during(
-            lambda: evaluate(trained.model, dataset, cfg, trained.recorder_id, settings=qlib_settings)
+            lambda: evaluate(trained.model, dataset, cfg, trained.recorder_id, settings=qlib_settings).metrics
         )
     finally:
         gc.callbacks.remove(on_collection)
