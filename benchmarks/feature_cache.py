@@ -13,7 +13,7 @@ the upstream LightGBM/Alpha158 workflow's dates (handler 2008-01-01..2020-08-01;
 - +1 day: after one trading day is appended to the data (the cache is extended by Qlib's update);
 
 where "the retrain" is the flow on a local Prefect server with `--flow`, else the flow's Qlib steps called
-directly (`prepare_dataset -> train_model -> evaluate_model`, the functions its tasks call: what the cache
+directly (`prepare_dataset -> train_model -> evaluate`, the functions its tasks call: what the cache
 changes is inside them, and a busy machine may not start a Prefect server in time);
 
 then the cost of loading one day of features for a prediction: without the cache, through a cold cache
@@ -111,20 +111,23 @@ def child(side: str, data: Path, work: Path, config: Path) -> dict[str, Any]:
 def run_steps(data: Path, work: Path, config: Path) -> dict[str, float]:
     """The retrain flow's Qlib steps, called directly: prepare -> train -> evaluate."""
     os.environ.update({"QMP_REGISTRY_DIR": str(work / "registry"), "QMP_MLFLOW_URI": f"sqlite:///{work / 'mlflow_steps.db'}"})
-    from tasks.core.qlib.evaluation import evaluate_model
+    from registry.settings import load_settings
+    from tasks.core.qlib.evaluation import evaluate
     from tasks.core.qlib.training import prepare_dataset, train_model
     from tasks.core.qlib.workflow_config import load_workflow_config
 
     started = time.perf_counter()
+    settings = load_settings()
     cfg = load_workflow_config(config, provider_uri=data)
-    dataset = prepare_dataset(cfg)
-    result = train_model(cfg, dataset, "bench-feature-cache")
-    metrics = evaluate_model(result.model, dataset, cfg, result.recorder_id)
+    dataset = prepare_dataset(cfg, settings)
+    result = train_model(cfg, dataset, "bench-feature-cache", settings=settings)
+    metrics = evaluate(result.model, dataset, cfg, result.recorder_id, settings=settings).metrics
     return {"run_s": time.perf_counter() - started, "ic_mean": metrics.get("ic_mean", float("nan"))}
 
 
 def predict_day(data: Path, config: Path, *, cache: bool, skip_cold: bool) -> dict[str, float]:
     """Load the last trading day's features for the workflow's handler, as a one-day prediction would."""
+    from registry.settings import load_settings
     from tasks.core.data.qlib_binary import read_calendar
     from tasks.core.features.raw import compute_raw_features, skip_cold_qlib_cache
     from tasks.core.qlib.session import init_qlib
@@ -136,7 +139,7 @@ def predict_day(data: Path, config: Path, *, cache: bool, skip_cold: bool) -> di
     day = f"{read_calendar(data)[-1]:%Y-%m-%d}"
     handler["kwargs"] = {**handler["kwargs"], "start_time": day, "end_time": day}
     started = time.perf_counter()
-    init_qlib(data)
+    init_qlib(data, settings=load_settings())
     if skip_cold:
         with skip_cold_qlib_cache(handler) as warm:
             rows = len(compute_raw_features(handler, (day, day)))
@@ -148,6 +151,7 @@ def predict_day(data: Path, config: Path, *, cache: bool, skip_cold: bool) -> di
 
 def load_span(data: Path, config: Path, *, cache: bool) -> dict[str, float]:
     """Load the workflow handler's raw features over its whole span (the part of a retrain the cache replaces)."""
+    from registry.settings import load_settings
     from tasks.core.features.raw import compute_raw_features
     from tasks.core.qlib.session import init_qlib
     from tasks.core.qlib.workflow_config import load_workflow_config
@@ -156,7 +160,7 @@ def load_span(data: Path, config: Path, *, cache: bool) -> dict[str, float]:
     cfg = load_workflow_config(config, provider_uri=data)
     handler = dict(cfg.dataset["kwargs"]["handler"])
     started = time.perf_counter()
-    init_qlib(data)
+    init_qlib(data, settings=load_settings())
     rows = len(compute_raw_features(handler, (handler["kwargs"]["start_time"], handler["kwargs"]["end_time"])))
     return {"run_s": time.perf_counter() - started, "rows": rows}
 

@@ -50,6 +50,7 @@ def prepare(workdir: Path, instruments: int) -> dict[str, str]:
     """Synthesize, train, register, promote (in this process); returns the facts the runs need."""
     from qlib.workflow import R
 
+    from registry.settings import load_settings
     from tasks.core import lifecycle
     from tasks.core.data.synthetic import synthesize
     from tasks.core.qlib import evaluation
@@ -70,17 +71,18 @@ def prepare(workdir: Path, instruments: int) -> dict[str, str]:
         "train": ["2014-03-01", "2015-12-31"], "valid": ["2016-01-01", "2016-12-31"], "test": [TEST_START, before_last],
     }
     cfg = load_workflow_config(raw)
+    settings = load_settings()
     started = time.perf_counter()
-    dataset = prepare_dataset(cfg)
-    result = train_model(cfg, dataset, EXPERIMENT)
+    dataset = prepare_dataset(cfg, settings)
+    result = train_model(cfg, dataset, EXPERIMENT, settings=settings)
     pred = evaluation.predict(result.model, dataset)
     recorder = R.get_recorder(recorder_id=result.recorder_id, experiment_name=EXPERIMENT)
     recorder.save_objects(**{"pred.pkl": pred})
     print(f"trained in {time.perf_counter() - started:.0f} s (recorder {result.recorder_id})")
     metadata = lifecycle.metadata_for(NAME, cfg, {"ic_mean": 0.1}, experiment_name=EXPERIMENT,
                                        recorder_id=result.recorder_id)
-    info = lifecycle.register_trained(result.model, metadata, flow_run_id=None)
-    lifecycle.promote(info.model_id, actor="bench", reason="benchmark")
+    info = lifecycle.register_trained(result.model, metadata, settings, flow_run_id=None)
+    lifecycle.promote(info.model_id, settings, actor="bench", reason="benchmark")
     (workdir / "pred_base.pkl").write_bytes(pickle.dumps(pred))
     return {"last": last, "recorder_id": result.recorder_id, "model_id": info.model_id}
 
@@ -102,13 +104,16 @@ def run_side(side: str, workdir: Path, facts: dict[str, str]) -> dict[str, float
     from tasks.core.qlib.session import init_qlib
 
     imports = time.perf_counter() - started
+    from registry.settings import load_settings
+
+    settings = load_settings()
     last = date.fromisoformat(facts["last"])
     out: dict[str, float] = {"imports": imports}
     if side == "qlib":
         from qlib.workflow.online.utils import OnlineToolR
 
         t0 = time.perf_counter()
-        init_qlib(workdir / "data")
+        init_qlib(workdir / "data", settings=settings)
         out["qlib_init"] = time.perf_counter() - t0
         _reset_pred(facts, workdir)
         t0 = time.perf_counter()
@@ -117,11 +122,11 @@ def run_side(side: str, workdir: Path, facts: dict[str, str]) -> dict[str, float
         out["total"] = out["qlib_init"] + out["update"]
     else:
         if side == "ours":
-            init_qlib(workdir / "data")  # pred.pkl reset needs the recorder; not timed
+            init_qlib(workdir / "data", settings=settings)  # pred.pkl reset needs the recorder; not timed
             _reset_pred(facts, workdir)
         first = last if side == "ours" else date.fromisoformat(TEST_START)
         t0 = time.perf_counter()
-        outcome = predict_name(NAME, start=first, end=last, recompute=True)
+        outcome = predict_name(NAME, start=first, end=last, recompute=True, settings=settings)
         out["total"] = time.perf_counter() - t0
         out.update(outcome.timings)
         out["rows"] = float(sum(d.scored for d in outcome.days))

@@ -28,8 +28,10 @@ from flows.reporting import artifact_key
 from registry import Approval, Approvals, ApprovalState, ModelInfo
 from registry.approvals import EvaluatedOn
 from registry.policy import Action, Decision, PromotionPolicy
+from registry.settings import load_settings
 from tasks import registry_steps as reg
-from tasks.core.approvals.requests import Outcome, take_answer
+from tasks.core.approvals.requests import AnswerOutcome, take_answer
+from tasks.core.errors import PipelineError
 from tasks.core.lifecycle import open_registry
 
 
@@ -74,7 +76,7 @@ def record_request(info: ModelInfo, production: ModelInfo | None, decision: Deci
     """
     on_window = {k: v for k, v in (production_on_window or {}).items() if math.isfinite(v)}  # JSON has no NaN
     production_metrics = on_window or (production.performance_metrics if production else None)
-    return Approvals(open_registry()).request(
+    return Approvals(open_registry(load_settings())).request(
         info.model_id, production_model_id=production.model_id if production else None,
         candidate_metrics=info.performance_metrics, production_metrics=production_metrics,
         reasons=decision.reasons, policy=policy.model_dump(mode="json"), timeout=timedelta(seconds=timeout_seconds),
@@ -83,10 +85,12 @@ def record_request(info: ModelInfo, production: ModelInfo | None, decision: Deci
 
 
 @task(name="record approval answer", retries=2, retry_delay_seconds=2)
-def record_answer(model_id: str, answer: ApprovalInput) -> Outcome:
+def record_answer(model_id: str, answer: ApprovalInput) -> AnswerOutcome:
     """Retrying is safe: the answer that decided the request is recognised as its own."""
-    return take_answer(open_registry(), model_id, answer.decision, approver=answer.approver, comment=answer.comment,
-                       force=answer.force, flow_run_id=_run_id(), close_on_stale=True)
+    settings = load_settings()
+    return take_answer(open_registry(settings), model_id, answer.decision, approver=answer.approver,
+                       comment=answer.comment, force=answer.force, flow_run_id=_run_id(), close_on_stale=True,
+                       settings=settings)
 
 
 def resumed_request(model_name: str) -> tuple[ModelInfo, ModelInfo | None, Decision] | None:
@@ -94,7 +98,7 @@ def resumed_request(model_name: str) -> tuple[ModelInfo, ModelInfo | None, Decis
     run_id = _run_id()
     if run_id is None:
         return None
-    registry = open_registry()
+    registry = open_registry(load_settings())
     approval = Approvals(registry).by_flow_run(model_name, run_id)
     if approval is None:
         return None
@@ -138,7 +142,7 @@ def wait_for_answer(form: type[ApprovalInput], approval: Approval, settings: App
 Answered = tuple[ModelInfo | None, str, str | None, str]
 
 
-def apply(outcome: Outcome, info: ModelInfo) -> Answered:
+def apply(outcome: AnswerOutcome, info: ModelInfo) -> Answered:
     """Promote when the request stands approved; otherwise say why nothing changed."""
     approval = outcome.approval
     if outcome.refusal:
@@ -167,14 +171,14 @@ def request_approval(info: ModelInfo, production: ModelInfo | None, decision: De
         end_waiting_runs(superseded, f"superseded by {info.model_id}")
     answer = wait_for_answer(approval_form(description), approval, settings)
     if answer is None:
-        Approvals(open_registry()).expire(model_id=info.model_id, actor="retrain-flow", flow_run_id=_run_id())
+        Approvals(open_registry(load_settings())).expire(model_id=info.model_id, actor="retrain-flow", flow_run_id=_run_id())
         message = f"no approval within {settings.timeout_seconds} s: {info.model_id} stays {info.status.value}"
         get_run_logger().warning(message)
         return None, "timed_out", None, message
     return apply(record_answer(info.model_id, answer), info)
 
 
-class NotResumableError(RuntimeError):
+class NotResumableError(PipelineError, RuntimeError):
     """The run that asked cannot take this answer (gone, not waiting, or the answer breaks its form)."""
 
 
@@ -216,7 +220,7 @@ def resume_with_answer(approval: Approval, answer: ApprovalInput) -> Literal["re
 @task(name="time out expired approvals", retries=2, retry_delay_seconds=5)
 def sweep_expired_approvals() -> list[Approval]:
     """Record the timeout of every request past its deadline, also of suspended runs nothing is running for."""
-    expired = Approvals(open_registry()).expire(actor="cleanup flow", flow_run_id=_run_id())
+    expired = Approvals(open_registry(load_settings())).expire(actor="cleanup flow", flow_run_id=_run_id())
     if expired:
         end_waiting_runs(expired, "approval timed out")
         get_run_logger().info("approvals timed out: %s", ", ".join(a.model_id for a in expired))

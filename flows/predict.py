@@ -13,6 +13,7 @@ from flows.concurrency import one_at_a_time
 from flows.reporting import publish_signals
 from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
+from registry.settings import load_settings
 from tasks.core.lifecycle import open_registry
 from tasks.core.predictions.daily import NOTHING_TO_PREDICT, production_names
 from tasks.predict_steps import NameResult, predict_model_name
@@ -38,23 +39,37 @@ def predict(
     provider_uri: Annotated[str | None, Field(title="Qlib data directory", description="Default: QMP_PROVIDER_URI.")] = None,
 ) -> State[PredictResult]:
     """Score the production model of each name on the trading days it has no signal for, and store them."""
-    logger = get_run_logger()
-    names = [model_name] if model_name else production_names(open_registry())
+    names = [model_name] if model_name else production_names(open_registry(load_settings()))
     if not names:
-        message = f"{NOTHING_TO_PREDICT}: no model name has a production model"
-        logger.info(message)
-        return Completed(message=message, data=PredictResult(results=[], message=message))
-    results = []
-    for name in names:
-        with one_at_a_time("predict", name):
-            result = predict_model_name(name, from_date, to_date, recompute, top_k, provider_uri)
-        if result.error:
-            logger.error(result.message)
-        else:
-            logger.info(result.message)
-            if result.top:
-                publish_signals(result)
-        results.append(result)
+        return nothing_to_predict()
+    results = [predict_one(name, from_date, to_date, recompute, top_k, provider_uri) for name in names]
+    return final_state(results)
+
+
+def nothing_to_predict() -> State[PredictResult]:
+    message = f"{NOTHING_TO_PREDICT}: no model name has a production model"
+    get_run_logger().info(message)
+    return Completed(message=message, data=PredictResult(results=[], message=message))
+
+
+def predict_one(
+    name: str, from_date: date | None, to_date: date | None, recompute: bool, top_k: int, provider_uri: str | None
+) -> NameResult:
+    """Predict one name (one run per name at a time), log the outcome and publish its top scores."""
+    logger = get_run_logger()
+    with one_at_a_time("predict", name):
+        result = predict_model_name(name, from_date, to_date, recompute, top_k, provider_uri)
+    if result.error:
+        logger.error(result.message)
+    else:
+        logger.info(result.message)
+        if result.top:
+            publish_signals(result)
+    return result
+
+
+def final_state(results: list[NameResult]) -> State[PredictResult]:
+    """Completed with every name's result, or Failed (with the same results) when a name failed."""
     message = "; ".join(r.message for r in results)
     outcome = PredictResult(results=results, message=message)
     if any(r.error for r in results):

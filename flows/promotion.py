@@ -10,6 +10,7 @@ from pydantic import Field
 from flows.concurrency import one_at_a_time
 from flows.retrain import ModelName
 from registry import ModelInfo
+from registry.settings import load_settings
 from tasks import registry_steps as reg
 from tasks.core.lifecycle import open_registry
 
@@ -24,7 +25,7 @@ def promote(
     reason: Reason,
 ) -> ModelInfo:
     """Make a registered or candidate model production (its artifact checksum is verified first)."""
-    name = open_registry().get_model_info(model_id).model_name
+    name = open_registry(load_settings()).get_model_info(model_id).model_name
     with one_at_a_time("promote", name):
         info = reg.promote_model(model_id, approver, reason)
     get_run_logger().info("%s is now the production model of %s (by %s: %s)", info.model_id, name, approver, reason)

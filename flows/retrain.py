@@ -1,10 +1,12 @@
-"""The retrain flow: prepare dataset -> train -> evaluate -> register -> decide -> promote | ask | keep."""
+"""The retrain flow: resume | gate -> train and evaluate (register) -> re-score the champion -> decide -> act
+(promote | ask for approval | keep)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import deployment
@@ -18,10 +20,12 @@ from flows.run_names import stamped_run_name
 from registry import ModelInfo
 from registry.approvals import EvaluatedOn
 from registry.models import NAME_PATTERN
-from registry.policy import Action, PromotionPolicy
+from registry.policy import Action, Decision, PromotionPolicy
+from registry.settings import load_settings
 from registry.statuses import EventKind
 from registry.views.promotion import PromotionComparison, compare_for_promotion
 from tasks import registry_steps as reg
+from tasks.core.approvals.champion import ChampionScore
 from tasks.core.lifecycle import metadata_for, open_registry
 from tasks.core.windows.schedule import ResolvedRun, StaleDataError, stale_data_reason
 from tasks.core.windows.settings import WindowSettings
@@ -37,7 +41,7 @@ ModelName = Annotated[
 __all__ = ["ApprovalSettings", "RetrainResult", "WorkflowSource", "retrain"]
 
 
-class Outcome(StrEnum):
+class CandidateOutcome(StrEnum):
     """What happened to the candidate in the end (the decision is what the policy asked for)."""
 
     PROMOTED = "promoted"
@@ -63,7 +67,7 @@ class RetrainResult(BaseModel):
     comparison: PromotionComparison | None = None  # None when the gate skipped the run
     production_unscored: str | None = None
     production_rescoring_seconds: float | None = None
-    outcome: Outcome = Outcome.KEPT
+    outcome: CandidateOutcome = CandidateOutcome.KEPT
     decided_by: str | None = Field(None, description="Who promoted or rejected the candidate.")
 
 
@@ -96,6 +100,36 @@ def evaluated_on(run: ResolvedRun, segment: str) -> EvaluatedOn:
     return EvaluatedOn(segment=segment, provider_uri=str(Path(run.cfg.provider_uri).expanduser().resolve()))
 
 
+@dataclass
+class Challenger:
+    """The model this run trained, registered, with the dataset it was evaluated on."""
+
+    info: ModelInfo
+    dataset: Any
+
+
+@dataclass
+class Candidate:
+    """What the policy decided about a registered model (``run`` and ``champion`` are None on a resumed run)."""
+
+    info: ModelInfo
+    production: ModelInfo | None
+    decision: Decision
+    comparison: PromotionComparison
+    run: ResolvedRun | None = None
+    champion: ChampionScore | None = None
+
+
+@dataclass
+class Ending:
+    """What became of the candidate: the new production model (if any), the outcome, who decided, the message."""
+
+    new_production: ModelInfo | None
+    outcome: CandidateOutcome
+    decided_by: str | None
+    message: str
+
+
 @flow(name="retrain", flow_run_name=stamped_run_name("retrain", "model"), log_prints=True)
 def retrain(
     model_name: ModelName,
@@ -110,76 +144,122 @@ def retrain(
     freshness: DataFreshness = DataFreshness(),
 ) -> RetrainResult:
     """Train a Qlib model, evaluate it, register it and promote it when it beats production."""
-    logger = get_run_logger()
-    # A suspended run resumes from the top: if this run already asked for approval, go back to the question
-    # (before the no-new-data gate, which would otherwise end it: its own model has this data version).
-    resumed = resumed_request(model_name)
-    run: ResolvedRun | None = None
-    champion = None
-    if resumed is not None:
-        info, production, decision = resumed
-        comparison = compare_for_promotion(info, production, policy, decision)
-    else:
+    candidate = resume(model_name, policy)
+    if candidate is None:
         run = resolve_windows(workflow.load(), windows)
         check_data_freshness(model_name, run, freshness)
-        cfg = run.cfg
         with one_at_a_time("retrain", model_name):
-            previous = None if force else reg.find_same_data(model_name, run)
-            if previous is not None:
-                message = (
-                    f"no new data since {run.data_version.calendar_end.isoformat()}: nothing to train "
-                    f"({previous.model_id} was trained on data version {run.data_version})"
-                )
-                logger.info(message)
-                return RetrainResult(
-                    model_id=None, version=None, status=None, metrics={}, decision=None, reasons=[],
-                    production_model_id=None, message=message, skipped=True, segments=run.segments, outcome=Outcome.SKIPPED,
-                    data_version=str(run.data_version),
-                )
-            dataset = prepare_dataset(cfg)
-            trained = train_model(cfg, dataset, experiment_name=model_name)
-            evaluation = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=evaluation_segment)
-            metadata = metadata_for(model_name, cfg, evaluation.metrics, experiment_name=trained.experiment_name,
-                                    recorder_id=trained.recorder_id, tags=run.tags(), dataset_extras=run.dataset_extras())
-            info = reg.register_model(trained.model, metadata, evaluation.series)
+            skipped = no_new_data(model_name, run, force)
+            if skipped is not None:
+                return skipped
+            challenger = train_and_evaluate(model_name, run, evaluation_segment)
         production = reg.read_production(model_name)
-        # The fair comparison: production scored on the candidate's evaluation days with the same metric code.
-        champion = rescore_production(production, cfg, dataset, evaluation_segment) if production else None
-        decision = reg.decide(info, production, policy, champion)
-        info = reg.mark_candidate(info, decision)
-        comparison = compare_for_promotion(
-            info, production, policy, decision, production_on_window=champion.metrics if champion else None,
-            data_version=str(run.data_version),
-        )
-        publish_decision(model_name, comparison)
-        reg.record_decision(info.model_id, EventKind.COMPARED, "retrain-flow",
-                            history_summary(comparison, scoring_note(champion)))
-        for reason in decision.reasons:
-            logger.info("decision %s: %s", decision.action.value, reason)
+        champion = rescore_champion(production, run, challenger, evaluation_segment)
+        candidate = decide(model_name, challenger, production, champion, policy, run)
+    return result_of(candidate, act(candidate, policy, approval, evaluation_segment))
 
-    new_production: ModelInfo | None = None
-    decided_by: str | None = None
+
+def resume(model_name: str, policy: PromotionPolicy) -> Candidate | None:
+    """This run's own pending question, when it already asked for approval and was resumed (or retried).
+
+    A suspended run resumes from the top, so this comes before the no-new-data gate, which would otherwise end
+    it (its own model has this data version).
+    """
+    resumed = resumed_request(model_name)
+    if resumed is None:
+        return None
+    info, production, decision = resumed
+    return Candidate(info, production, decision, compare_for_promotion(info, production, policy, decision))
+
+
+def no_new_data(model_name: str, run: ResolvedRun, force: bool) -> RetrainResult | None:
+    """The gate: the skipped run's result when a version was already trained on this data version."""
+    previous = None if force else reg.find_same_data(model_name, run)
+    if previous is None:
+        return None
+    message = (
+        f"no new data since {run.data_version.calendar_end.isoformat()}: nothing to train "
+        f"({previous.model_id} was trained on data version {run.data_version})"
+    )
+    get_run_logger().info(message)
+    return RetrainResult(
+        model_id=None, version=None, status=None, metrics={}, decision=None, reasons=[],
+        production_model_id=None, message=message, skipped=True, segments=run.segments,
+        outcome=CandidateOutcome.SKIPPED, data_version=str(run.data_version),
+    )
+
+
+def train_and_evaluate(model_name: str, run: ResolvedRun, segment: str) -> Challenger:
+    """Prepare the dataset, train, evaluate on ``segment`` and register the model as `registered`."""
+    cfg = run.cfg
+    dataset = prepare_dataset(cfg)
+    trained = train_model(cfg, dataset, experiment_name=model_name)
+    evaluation = evaluate_model(trained.model, dataset, cfg, recorder_id=trained.recorder_id, segment=segment)
+    metadata = metadata_for(model_name, cfg, evaluation.metrics, experiment_name=trained.experiment_name,
+                            recorder_id=trained.recorder_id, tags=run.tags(), dataset_extras=run.dataset_extras())
+    return Challenger(reg.register_model(trained.model, metadata, evaluation.series), dataset)
+
+
+def rescore_champion(
+    production: ModelInfo | None, run: ResolvedRun, challenger: Challenger, segment: str
+) -> ChampionScore | None:
+    """The fair comparison: production scored on the candidate's evaluation days with the same metric code."""
+    return rescore_production(production, run.cfg, challenger.dataset, segment) if production else None
+
+
+def decide(
+    model_name: str, challenger: Challenger, production: ModelInfo | None, champion: ChampionScore | None,
+    policy: PromotionPolicy, run: ResolvedRun,
+) -> Candidate:
+    """Apply the policy, mark a winner `candidate`, and publish and record the comparison."""
+    decision = reg.decide(challenger.info, production, policy, champion)
+    info = reg.mark_candidate(challenger.info, decision)
+    comparison = compare_for_promotion(
+        info, production, policy, decision, production_on_window=champion.metrics if champion else None,
+        data_version=str(run.data_version),
+    )
+    publish_decision(model_name, comparison)
+    reg.record_decision(info.model_id, EventKind.COMPARED, "retrain-flow",
+                        history_summary(comparison, scoring_note(champion)))
+    for reason in decision.reasons:
+        get_run_logger().info("decision %s: %s", decision.action.value, reason)
+    return Candidate(info, production, decision, comparison, run, champion)
+
+
+def act(candidate: Candidate, policy: PromotionPolicy, approval: ApprovalSettings, segment: str) -> Ending:
+    """Promote, ask for approval and apply the answer, or keep the model as it is, as the decision says."""
+    info, decision, champion = candidate.info, candidate.decision, candidate.champion
     if decision.action == Action.PROMOTE:
-        with one_at_a_time("promote", model_name):
+        with one_at_a_time("promote", info.model_name):
             new_production = reg.promote_model(info.model_id, "retrain-flow", "; ".join(decision.reasons))
-        outcome, decided_by, message = Outcome.PROMOTED, "retrain-flow", f"{info.model_id} promoted to production"
+        ending = Ending(new_production, CandidateOutcome.PROMOTED, "retrain-flow",
+                        f"{info.model_id} promoted to production")
     elif decision.action == Action.NEEDS_APPROVAL:
         new_production, ended, decided_by, message = request_approval(
-            info, production, decision, policy, approval, comparison_markdown(comparison, key_only=True),
-            evaluated_on=evaluated_on(run, evaluation_segment) if run else None,
+            info, candidate.production, decision, policy, approval,
+            comparison_markdown(candidate.comparison, key_only=True),
+            evaluated_on=evaluated_on(candidate.run, segment) if candidate.run else None,
             production_on_window=champion.metrics if champion and champion.scored else None)
-        outcome = Outcome(ended)
+        ending = Ending(new_production, CandidateOutcome(ended), decided_by, message)
     else:
-        outcome, message = Outcome.KEPT, f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons)
-    logger.info(message)
-    final = new_production or open_registry().get_model_info(info.model_id)
-    current = new_production or production
+        ending = Ending(None, CandidateOutcome.KEPT, None,
+                        f"{info.model_id} kept as {info.status.value}: " + "; ".join(decision.reasons))
+    get_run_logger().info(ending.message)
+    return ending
+
+
+def result_of(candidate: Candidate, ending: Ending) -> RetrainResult:
+    """The flow's result: the candidate as it now stands, the decision and what became of it."""
+    info, run, champion = candidate.info, candidate.run, candidate.champion
+    final = ending.new_production or open_registry(load_settings()).get_model_info(info.model_id)
+    current = ending.new_production or candidate.production
     return RetrainResult(
         model_id=info.model_id, version=info.version, status=final.status.value, metrics=info.performance_metrics,
-        decision=decision.action, reasons=decision.reasons,
-        production_model_id=current.model_id if current else None, message=message, comparison=comparison,
-        segments=run.segments if run else {}, data_version=str(run.data_version) if run else None,
+        decision=candidate.decision.action, reasons=candidate.decision.reasons,
+        production_model_id=current.model_id if current else None, message=ending.message,
+        comparison=candidate.comparison, segments=run.segments if run else {},
+        data_version=str(run.data_version) if run else None,
         production_unscored=champion.error if champion else None,
         production_rescoring_seconds=champion.seconds if champion else None,
-        outcome=outcome, decided_by=decided_by,
+        outcome=ending.outcome, decided_by=ending.decided_by,
     )

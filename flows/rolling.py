@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -15,9 +14,11 @@ from flows.reporting import artifact_key
 from flows.retrain import ModelName, WorkflowSource
 from flows.run_names import stamped_run_name
 from tasks import replay_steps as steps
+from tasks.core.replay.features import FeatureHandle
 from tasks.core.replay.plan import ReplayPlan, ReplaySpec
 from tasks.core.replay.result import ReplayRecord, window_seconds
 from tasks.core.replay.window import WindowResult
+from tasks.core.timing import timed
 
 LOCAL_DASK = "local"
 
@@ -75,23 +76,38 @@ def rolling(
     runner: ReplayRunner = ReplayRunner(),
 ) -> ReplayRecord:
     """Replay a workflow over history as Qlib's Rolling does: every window a registry version, one evaluation."""
-    logger = get_run_logger()
-    started = time.perf_counter()
-    cfg = workflow.load()
-    plan = steps.plan(cfg, model_name, replay)
-    features = steps.build_features(plan)
-    trained_at = time.perf_counter()
-    results = train_windows.with_options(task_runner=task_runner_for(runner))(plan, threads_per_window(runner))
-    windows_done = time.perf_counter()
-    seconds = {
+    with timed() as clock:
+        plan = steps.plan(workflow.load(), model_name, replay)
+        features = steps.build_features(plan)
+        results, windows_wall = run_windows(plan, runner)
+        seconds = replay_seconds(features, windows_wall, results)
+        record = steps.evaluate_replay(plan, results, int(features.built), seconds)
+    record.seconds["total"] = round(clock.seconds, 3)
+    publish_replay(model_name, record)
+    return record
+
+
+def run_windows(plan: ReplayPlan, runner: ReplayRunner) -> tuple[list[WindowResult], float]:
+    """Train every window on ``runner``; (results in window order, wall-clock seconds)."""
+    with timed() as clock:
+        results = train_windows.with_options(task_runner=task_runner_for(runner))(plan, threads_per_window(runner))
+    return results, clock.seconds
+
+
+def replay_seconds(features: FeatureHandle, windows_wall: float, results: list[WindowResult]) -> dict[str, float]:
+    """Where the replay's time went: the feature build, the windows' wall clock and their summed steps."""
+    return {
         "features_build": round(features.seconds, 3),
-        "windows_wall": round(windows_done - trained_at, 3),
+        "windows_wall": round(windows_wall, 3),
         **{f"windows_{k}": v for k, v in window_seconds(results).items()},
     }
-    record = steps.evaluate_replay(plan, results, int(features.built), seconds)
-    record.seconds["total"] = round(time.perf_counter() - started, 3)
+
+
+def publish_replay(model_name: str, record: ReplayRecord) -> None:
+    """The replay's table as a Prefect artifact, and its summary in the log."""
     create_table_artifact(key=artifact_key("replay", model_name), table=record.table(),
                           description=f"Replay {record.replay_id} of {model_name}: {len(record.windows)} windows")
-    logger.info("replay %s: %d windows (%d trained, %d reused), combined ic %.4f", record.replay_id,
-                len(record.windows), record.trained_windows, record.reused_windows, record.combined.get("ic_mean", float("nan")))
-    return record
+    get_run_logger().info(
+        "replay %s: %d windows (%d trained, %d reused), combined ic %.4f", record.replay_id, len(record.windows),
+        record.trained_windows, record.reused_windows, record.combined.get("ic_mean", float("nan")),
+    )

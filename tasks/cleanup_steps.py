@@ -8,6 +8,7 @@ from prefect import task
 from prefect.runtime import flow_run
 
 from registry.retention import CleanupPolicy, CleanupResult, OrphanSweepResult
+from registry.settings import load_settings
 from tasks.core.lifecycle import open_registry
 
 
@@ -19,10 +20,10 @@ def _flow_run_id() -> str | None:
 # Retrying is safe: a second run finds nothing left to archive or purge.
 @task(name="archive stale models", retries=2, retry_delay_seconds=5)
 def archive_stale_models(policy: CleanupPolicy) -> CleanupResult:
-    return open_registry().archive_stale(**policy.model_dump(), actor="cleanup flow", flow_run_id=_flow_run_id())
+    return open_registry(load_settings()).archive_stale(**policy.model_dump(), actor="cleanup flow", flow_run_id=_flow_run_id())
 
 
 @task(name="sweep orphan artifacts", retries=2, retry_delay_seconds=5)
 def sweep_orphan_artifacts(grace_period: timedelta, dry_run: bool) -> OrphanSweepResult:
-    return open_registry().sweep_orphans(grace_period=grace_period, dry_run=dry_run)
+    return open_registry(load_settings()).sweep_orphans(grace_period=grace_period, dry_run=dry_run)
 

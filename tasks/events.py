@@ -35,6 +35,21 @@ def emit_model_event(event: str, info: ModelInfo, **payload: Any) -> None:
     )
 
 
+def emit_registered(info: ModelInfo) -> None:
+    """Emit `qmp.model.registered` once `info` is in the registry."""
+    emit_model_event("registered", info, status=info.status.value, metrics=info.performance_metrics)
+
+
+def emit_promoted(new: ModelInfo, previous: ModelInfo | None, *, actor: str | None, reason: str | None) -> None:
+    """Emit `qmp.model.promoted` once `new` is production (`previous` is the production model it replaced)."""
+    emit_model_event("promoted", new, previous=previous.model_id if previous else None, actor=actor, reason=reason)
+
+
+def emit_rolled_back(new: ModelInfo, previous: ModelInfo | None, *, actor: str | None, reason: str | None) -> None:
+    """Emit `qmp.model.rolled_back` once `new` is production again (`previous` is the one rolled back)."""
+    emit_model_event("rolled_back", new, previous=previous.model_id if previous else None, actor=actor, reason=reason)
+
+
 def emit_stale_data(model_name: str, provider_uri: str, calendar_end: str, reason: str) -> None:
     """Emit ``qmp.data.stale``: the data calendar of ``provider_uri`` ends too long ago."""
     if not _prefect_is_listening():

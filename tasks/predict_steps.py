@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from registry.errors import ModelRegistryError
+from registry.settings import load_settings
 from tasks.core.data.version import DataVersionError
 from tasks.core.errors import PipelineError
 from tasks.core.predictions.daily import predict_name
@@ -39,6 +40,7 @@ def predict_model_name(
     try:
         outcome = predict_name(
             model_name, start=from_date, end=to_date, recompute=recompute, top_k=top_k, provider_uri=provider_uri,
+            settings=load_settings(),
             flow_run_id=current_flow_run_id(), logger=get_run_logger(),
         )
     except (ModelRegistryError, PipelineError, DataVersionError) as exc:

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from qlib.data.dataset import DatasetH
 
 from registry import ModelInfo
+from registry.settings import load_settings
 from tasks.core.approvals import champion
 from tasks.core.approvals.champion import ChampionScore
 from tasks.core.qlib import evaluation, training
@@ -27,7 +28,7 @@ from tasks.core.windows.schedule import ResolvedRun, WindowSettings
 @task(name="resolve windows", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def resolve_windows(cfg: WorkflowConfig, windows: WindowSettings) -> ResolvedRun:
     """The data version, the configuration hash and (rolling) the window on the data calendar."""
-    run = schedule.resolve_run(cfg, windows, logger=get_run_logger())
+    run = schedule.resolve_run(cfg, windows, qlib_settings=load_settings(), logger=get_run_logger())
     get_run_logger().info(
         "data version %s; windows %s%s", run.data_version, windows.describe(),
         f": {run.window.describe()}" if run.window else "",
@@ -39,14 +40,14 @@ def resolve_windows(cfg: WorkflowConfig, windows: WindowSettings) -> ResolvedRun
 @task(name="prepare dataset", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def prepare_dataset(cfg: WorkflowConfig) -> DatasetH:
     """Build the workflow's Qlib dataset once; training and evaluation reuse it."""
-    return training.prepare_dataset(cfg, logger=get_run_logger())
+    return training.prepare_dataset(cfg, load_settings(), logger=get_run_logger())
 
 
 # No retries: each attempt opens a new recorder run, and a failed fit rarely succeeds on retry.
 @task(name="train model", cache_policy=NO_CACHE)
 def train_model(cfg: WorkflowConfig, dataset: DatasetH, experiment_name: str) -> TrainResult:
     """Fit the workflow's model as a Qlib recorder run of ``experiment_name``."""
-    return training.train_model(cfg, dataset, experiment_name, logger=get_run_logger())
+    return training.train_model(cfg, dataset, experiment_name, logger=get_run_logger(), settings=load_settings())
 
 
 # Idempotent: re-running logs the same metrics and overwrites the same artifacts.
@@ -56,7 +57,8 @@ def evaluate_model(
 ) -> evaluation.Evaluation:
     """IC / Rank IC and TopkDropout backtest metrics on ``segment`` with the daily IC and cumulative excess
     return series, logged into the recorder."""
-    return evaluation.evaluate(model, dataset, cfg, recorder_id, logger=get_run_logger(), segment=segment)
+    return evaluation.evaluate(model, dataset, cfg, recorder_id, settings=load_settings(), logger=get_run_logger(),
+                               segment=segment)
 
 
 # Idempotent: it only reads the production model and the data.
@@ -64,7 +66,8 @@ def evaluate_model(
 def rescore_production(production: ModelInfo, cfg: WorkflowConfig, dataset: DatasetH, segment: str = "test") -> ChampionScore:
     """Production's metrics on the candidate's evaluation segment, scored with its own dataset state."""
     logger = get_run_logger()
-    score = champion.score_production_on_window(production, cfg, dataset, segment, logger=logger)
+    score = champion.score_production_on_window(production, cfg, dataset, segment, logger=logger,
+                                                settings=load_settings())
     if score.error:
         logger.warning("production %s could not be scored on %s..%s: %s", production.model_id, *score.window, score.error)
     else:

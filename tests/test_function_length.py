@@ -15,15 +15,7 @@ MAX_LINES = 60
 
 # "path::qualname" -> why it may stay longer than MAX_LINES. An entry that no longer names a long function fails
 # the second test, so the list shrinks as functions are split.
-ALLOW_LIST: dict[str, str] = {
-    "tasks/core/data/csv_import.py::import_csv": "being split (issue 30)",
-    "tasks/core/data/qlib_binary.py::append_days": "being split (issue 30)",
-    "tasks/core/data/synthetic.py::append_synthetic": "being split (issue 30)",
-    "tasks/core/predictions/daily.py::predict_name": "being split (issue 30)",
-    "tasks/core/windows/placement.py::truncate_window": "being split (issue 30)",
-    "tasks/core/windows/placement.py::scheduled_window": "being split (issue 30)",
-    "flows/retrain.py::retrain": "being split (issue 30)",
-}
+ALLOW_LIST: dict[str, str] = {}
 
 
 def product_files() -> Iterator[Path]:

@@ -39,7 +39,8 @@ def list_approvals(
     from tasks.core.approvals.requests import pending_approvals
 
     now = datetime.now(UTC)
-    pending = pending_approvals(model_name=name, now=now)
+    with ModelRegistry.from_settings() as registry:
+        pending = pending_approvals(registry, model_name=name, now=now)
     if as_json:
         console.print_json(json.dumps([p.model_dump(mode="json") for p in pending]))
         return
@@ -67,6 +68,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
 
     require_prefect_api()  # a Prefect server that is down is one line, before anything is decided
     from flows.approval import ApprovalInput, NotResumableError, check_resumable, resume_with_answer
+    from registry.settings import load_settings
     from tasks.core.approvals.requests import take_answer
 
     try:
@@ -84,7 +86,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
                 err_console.print(f"[red]refused:[/] {exc}", highlight=False, soft_wrap=True)
                 raise typer.Exit(1) from None
         outcome = take_answer(registry, model_id, decision, approver=approver, comment=comment, force=force,
-                              close_on_stale=False)
+                              close_on_stale=False, settings=load_settings())
     if outcome.check is not None:
         mark = "ok" if outcome.check.ok else ("forced" if force else "fails")
         console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False, soft_wrap=True)

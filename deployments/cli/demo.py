@@ -6,7 +6,6 @@ import os
 import shlex
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TypeVar
 from rich.table import Table
 
 from deployments.cli.console import console, history_table, models_table
+from tasks.core.timing import timed
 
 T = TypeVar("T")
 WEAKER = "workflow_config_linear_Alpha158.yaml"
@@ -24,11 +24,10 @@ STRONGER = "workflow_config_lightgbm_Alpha158.yaml"
 @contextmanager
 def _timed(label: str, timings: list[tuple[str, float]]) -> Iterator[None]:
     console.rule(f"[bold]{label}")
-    started = time.perf_counter()
-    yield
-    elapsed = time.perf_counter() - started
-    timings.append((label, elapsed))
-    console.print(f"[dim]{label}: {elapsed:.1f} s[/]")
+    with timed() as clock:
+        yield
+    timings.append((label, clock.seconds))
+    console.print(f"[dim]{label}: {clock.seconds:.1f} s[/]")
 
 
 def _step(label: str, timings: list[tuple[str, float]], work: Callable[[], T]) -> T:

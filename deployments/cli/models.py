@@ -102,8 +102,10 @@ def dataset_lines(info: ModelInfo) -> str:
 def promote(model_id: str, reason: Reason = None, actor: Actor = None) -> None:
     """Make a model the production model of its name (the old one becomes a candidate)."""
     from tasks.core.lifecycle import promote as promote_model
+    from tasks.events import emit_promoted
 
-    info, _previous = promote_model(model_id, actor=actor, reason=reason)
+    info, previous = promote_model(model_id, load_settings(), actor=actor, reason=reason)
+    emit_promoted(info, previous, actor=actor, reason=reason)
     console.print(f"[green]{info.model_id} is now the production model of {info.model_name}[/]")
 
 
@@ -143,8 +145,10 @@ def delete(
 def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> None:
     """Restore the previous production model of a name (after checking its artifact)."""
     from tasks.core.lifecycle import rollback as rollback_production
+    from tasks.events import emit_rolled_back
 
-    info, _previous = rollback_production(model_name, actor=actor, reason=reason)
+    info, previous = rollback_production(model_name, load_settings(), actor=actor, reason=reason)
+    emit_rolled_back(info, previous, actor=actor, reason=reason)
     console.print(f"[green]rolled back: {info.model_id} is the production model of {model_name} again[/]")
 
 

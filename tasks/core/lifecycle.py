@@ -11,9 +11,8 @@ from pydantic_core import to_jsonable_python
 
 from registry import DatasetConfig, EvaluationSeries, ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, Decision
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.qlib.online_status import sync_online_tags
-from tasks.events import emit_model_event
 
 if TYPE_CHECKING:  # importing it imports Qlib; `qmp models promote` uses this module without Qlib
     from tasks.core.qlib.workflow_config import WorkflowConfig
@@ -24,10 +23,9 @@ def _registry_for(settings_json: str) -> ModelRegistry:
     return ModelRegistry.from_settings(Settings.model_validate_json(settings_json))
 
 
-def open_registry(settings: Settings | None = None) -> ModelRegistry:
-    """The registry the QMP_* settings name (`ModelRegistry.from_settings`), one instance (and pool) per
-    process and settings."""
-    settings = settings or load_settings()
+def open_registry(settings: Settings) -> ModelRegistry:
+    """The registry `settings` name (`ModelRegistry.from_settings`), one instance (and pool) per process and
+    settings."""
     resolved = settings.model_copy(update={"registry_dir": settings.registry_dir.expanduser().resolve()})
     return _registry_for(resolved.model_dump_json())
 
@@ -68,53 +66,51 @@ def metadata_for(
 
 
 def register_trained(
-    model: Any, metadata: ModelMetadata, *, flow_run_id: str | None, actor: str = "retrain-flow",
-    series: dict[str, EvaluationSeries] | None = None,
+    model: Any, metadata: ModelMetadata, settings: Settings, *, flow_run_id: str | None,
+    actor: str = "retrain-flow", series: dict[str, EvaluationSeries] | None = None,
 ) -> ModelInfo:
     """Register a trained model with its evaluation series as `registered` (the flow's promotion policy decides
     whether it becomes a candidate); a retried flow run gets its earlier registration back, not a new one."""
-    registry = open_registry()
+    registry = open_registry(settings)
     model_id = registry.register_model(
         model, metadata, actor=actor, reason="registered by the retrain flow", flow_run_id=flow_run_id,
         initial_status=ModelStatus.REGISTERED, evaluation_series=series,
     )
-    info = registry.get_model_info(model_id)
-    emit_model_event("registered", info, status=info.status.value, metrics=info.performance_metrics)
-    return info
+    return registry.get_model_info(model_id)
 
 
-def mark_candidate(info: ModelInfo, decision: Decision, *, actor: str, flow_run_id: str | None = None) -> ModelInfo:
+def mark_candidate(
+    info: ModelInfo, decision: Decision, settings: Settings, *, actor: str, flow_run_id: str | None = None
+) -> ModelInfo:
     """Make a registered model a candidate when the policy's decision says it beats production (promote or
     ask for approval); otherwise leave it as it is."""
     if decision.action == Action.KEEP or info.status != ModelStatus.REGISTERED:
         return info
-    registry = open_registry()
+    registry = open_registry(settings)
     registry.set_model_status(info.model_id, ModelStatus.CANDIDATE, actor=actor,
                               reason="; ".join(decision.reasons), flow_run_id=flow_run_id)
     return registry.get_model_info(info.model_id)
 
 
-def promote(model_id: str, *, actor: str | None, reason: str | None, flow_run_id: str | None = None,
-            settings: Settings | None = None) -> tuple[ModelInfo, ModelInfo | None]:
-    """Make `model_id` production, tag the Qlib recorders `online_status` and emit `qmp.model.promoted`;
-    returns (new, old) production. Every entry point (flows, CLI) promotes through this."""
+def promote(model_id: str, settings: Settings, *, actor: str | None, reason: str | None,
+            flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+    """Make `model_id` production and tag the Qlib recorders `online_status`; returns (new, old) production.
+    Every entry point (flows, CLI) promotes through this, then emits `qmp.model.promoted` (`tasks.events`)."""
     registry = open_registry(settings)
     name = registry.get_model_info(model_id).model_name
     old = registry.get_production_model(name)
     new = registry.set_production_model(model_id, actor=actor, reason=reason, flow_run_id=flow_run_id)
     previous = old if old is not None and old.model_id != new.model_id else None
     sync_online_tags(new, previous, settings)
-    emit_model_event("promoted", new, previous=previous.model_id if previous else None, actor=actor, reason=reason)
     return new, previous
 
 
-def rollback(model_name: str, *, actor: str | None, reason: str | None, flow_run_id: str | None = None,
-             settings: Settings | None = None) -> tuple[ModelInfo, ModelInfo | None]:
+def rollback(model_name: str, settings: Settings, *, actor: str | None, reason: str | None,
+             flow_run_id: str | None = None) -> tuple[ModelInfo, ModelInfo | None]:
     """Restore the previous production model (its artifact checksum is verified first), with the same recorder
-    tags and event (`qmp.model.rolled_back`) as a promotion; returns (new, old) production."""
+    tags as a promotion; returns (new, old) production. Callers then emit `qmp.model.rolled_back`."""
     registry = open_registry(settings)
     old = registry.get_production_model(model_name)
     new = registry.rollback(model_name, actor=actor, reason=reason, flow_run_id=flow_run_id)
     sync_online_tags(new, old, settings)
-    emit_model_event("rolled_back", new, previous=old.model_id if old else None, actor=actor, reason=reason)
     return new, old

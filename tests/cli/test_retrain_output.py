@@ -10,7 +10,7 @@ import pytest
 
 from deployments.cli.retrain import print_result
 from flows.reporting import comparison_markdown
-from flows.retrain import Outcome, RetrainResult
+from flows.retrain import CandidateOutcome, RetrainResult
 from registry import ModelInfo, ModelStatus
 from registry.policy import Action, Decision, Guardrail, PromotionPolicy
 from registry.views.promotion import PromotionComparison, compare_for_promotion
@@ -34,7 +34,7 @@ def _comparison() -> PromotionComparison:
                                  _info("lgbm_v1.0.0", OLD, ModelStatus.PRODUCTION), POLICY, DECISION)
 
 
-def _result(outcome: Outcome, by: str | None, status: str) -> RetrainResult:
+def _result(outcome: CandidateOutcome, by: str | None, status: str) -> RetrainResult:
     return RetrainResult(
         model_id="lgbm_v1.1.0", version="1.1.0", status=status, metrics=METRICS, decision=Action.NEEDS_APPROVAL,
         reasons=DECISION.reasons, production_model_id="lgbm_v1.0.0", message="", outcome=outcome, decided_by=by,
@@ -43,12 +43,12 @@ def _result(outcome: Outcome, by: str | None, status: str) -> RetrainResult:
 
 
 @pytest.mark.parametrize(("outcome", "by", "status", "expected"), [
-    (Outcome.APPROVED, "erin", "production", "approved and promoted by erin: lgbm_v1.1.0 is production"),
-    (Outcome.REJECTED, "erin", "candidate", "rejected by erin: lgbm_v1.1.0 stays candidate"),
-    (Outcome.TIMED_OUT, None, "candidate", "approval timed out: nobody answered, lgbm_v1.1.0 stays candidate"),
+    (CandidateOutcome.APPROVED, "erin", "production", "approved and promoted by erin: lgbm_v1.1.0 is production"),
+    (CandidateOutcome.REJECTED, "erin", "candidate", "rejected by erin: lgbm_v1.1.0 stays candidate"),
+    (CandidateOutcome.TIMED_OUT, None, "candidate", "approval timed out: nobody answered, lgbm_v1.1.0 stays candidate"),
 ])
 def test_the_printed_result_says_what_happened_and_fills_the_production_columns(
-    capsys: pytest.CaptureFixture[str], outcome: Outcome, by: str | None, status: str, expected: str,
+    capsys: pytest.CaptureFixture[str], outcome: CandidateOutcome, by: str | None, status: str, expected: str,
 ) -> None:
     print_result(_result(outcome, by, status))
     out = capsys.readouterr().out

@@ -21,6 +21,7 @@ from deployments.cli import app
 from flows.approval import ApprovalSettings, request_approval
 from registry import Approvals, ApprovalState, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import PromotionPolicy, decide_promotion
+from registry.settings import load_settings
 from tasks.core.approvals.requests import take_answer
 from tasks.core.lifecycle import open_registry
 from tests.threads import in_thread, paused_run
@@ -31,7 +32,7 @@ MANUAL = PromotionPolicy(approval="manual")
 
 @flow(name="approval-probe")
 def ask_for(model_id: str, timeout_seconds: int = 120) -> str:
-    registry = open_registry()
+    registry = open_registry(load_settings())
     info = registry.get_model_info(model_id)
     production = registry.get_production_model(info.model_name)
     decision = decide_promotion(info.performance_metrics, production.performance_metrics if production else None, MANUAL)
@@ -94,7 +95,8 @@ def test_the_ui_answer_loses_to_the_decision_already_taken_and_is_recorded_as_re
     thread, box = in_thread(lambda: ask_for(candidate))
     run = _waiting(candidate, box)
     # The CLI has decided (registry first), but the UI's Resume reaches Prefect before the CLI's resume does.
-    assert take_answer(env, candidate, "reject", approver="bob", comment="too risky", close_on_stale=False).decided
+    assert take_answer(env, candidate, "reject", approver="bob", comment="too risky", close_on_stale=False,
+                       settings=load_settings()).decided
     resume_flow_run(run.id, run_input={"decision": "approve", "approver": "alice", "comment": "", "force": False})
     thread.join(timeout=60)
     assert "bob rejected" in box.get("result", ""), box

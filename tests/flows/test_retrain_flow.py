@@ -20,7 +20,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
 from flows.promotion import promote, rollback
-from flows.retrain import ApprovalSettings, Outcome, RetrainResult, WorkflowSource, retrain
+from flows.retrain import ApprovalSettings, CandidateOutcome, RetrainResult, WorkflowSource, retrain
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
 from tasks.registry_steps import register_model
@@ -69,10 +69,10 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
     assert second.decision == Action.KEEP
     assert second.production_model_id == first.model_id
     # What `qmp retrain` prints: the production model it was compared with, and what happened.
-    assert (first.outcome, first.decided_by, first.comparison.production_id) == (Outcome.PROMOTED, "retrain-flow", None)
+    assert (first.outcome, first.decided_by, first.comparison.production_id) == (CandidateOutcome.PROMOTED, "retrain-flow", None)
     assert second.comparison.production_id == first.model_id
     assert second.comparison.production_registered_metrics == first.metrics
-    assert second.outcome == Outcome.KEPT
+    assert second.outcome == CandidateOutcome.KEPT
     assert any("improvement too small" in r or "not better" in r for r in second.reasons)
 
     production = pipeline.get_production_model("alpha158")
@@ -135,7 +135,7 @@ def test_manual_mode_pauses_until_a_person_decides(
     assert "error" not in box, box.get("error")
     result: RetrainResult = box["result"]
     assert result.decision == Action.NEEDS_APPROVAL
-    assert result.outcome == (Outcome.APPROVED if approve else Outcome.REJECTED) and result.decided_by == "alice"
+    assert result.outcome == (CandidateOutcome.APPROVED if approve else CandidateOutcome.REJECTED) and result.decided_by == "alice"
     assert result.comparison.production_id == first_production.model_id
     production = pipeline.get_production_model("approval_demo")
     assert production is not None
@@ -159,7 +159,7 @@ def test_manual_mode_without_an_answer_times_out_and_leaves_a_candidate(
         approval=ApprovalSettings(timeout_seconds=6, poll_interval_seconds=1),
     )
     assert "no approval within 6 s" in result.message
-    assert result.outcome == Outcome.TIMED_OUT and result.decided_by is None
+    assert result.outcome == CandidateOutcome.TIMED_OUT and result.decided_by is None
     production = pipeline.get_production_model("approval_demo")
     assert production is not None and production.model_id == first_production.model_id
     assert pipeline.get_model_info(result.model_id).status == ModelStatus.CANDIDATE
@@ -179,7 +179,7 @@ def test_always_mode_asks_a_person_even_when_the_candidate_is_not_better(pipelin
     thread.join(timeout=180)
     assert "error" not in box, box.get("error")
     result: RetrainResult = box["result"]
-    assert result.decision == Action.NEEDS_APPROVAL and result.outcome == Outcome.REJECTED
+    assert result.decision == Action.NEEDS_APPROVAL and result.outcome == CandidateOutcome.REJECTED
     # The stand-in production model has no recorder, so it cannot be re-scored on the candidate's window:
     # always (like manual) asks a person instead of keeping the candidate silently.
     assert any("could not be scored" in r for r in result.reasons)

@@ -17,6 +17,7 @@ from prefect.flow_engine import run_flow
 from flows.retrain import DataFreshness, RetrainResult, WorkflowSource, retrain
 from registry import ModelMetadata, ModelRegistry
 from registry.policy import Action
+from registry.settings import load_settings
 from tasks.core.data.qlib_binary import read_calendar
 from tasks.core.data.synthetic import append_synthetic, synthesize
 from tasks.core.data.version import data_version
@@ -88,7 +89,7 @@ def test_appended_days_move_the_window_and_the_gate_skips_unchanged_data(
     values.tofile(close)
     os.utime(close, ns=(close.stat().st_atime_ns, close.stat().st_mtime_ns + 1_000_000))
     cfg = load_workflow_config(LINEAR, provider_uri=data)
-    run = resolve_run(cfg, WINDOWS)
+    run = resolve_run(cfg, WINDOWS, qlib_settings=load_settings())
     assert str(run.data_version) != second.data_version
     assert run.data_version.calendar_end == date.fromisoformat(f"{calendar[-1]:%Y-%m-%d}")
     assert previous_on_same_data(registry, "rolling", run) is None

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deployments.cli import app
-from flows.retrain import ApprovalSettings, Outcome, RetrainResult
+from flows.retrain import ApprovalSettings, CandidateOutcome, RetrainResult
 from registry import Approvals, ModelMetadata, ModelRegistry, ModelStatus
 from registry.approvals import EvaluatedOn
 from registry.policy import Action, PromotionPolicy
@@ -45,7 +45,7 @@ def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_
     pipeline: ModelRegistry, flow_data: Path
 ) -> None:
     first = run_retrain(NAME, STRONG)
-    assert first.outcome == Outcome.PROMOTED and first.model_id
+    assert first.outcome == CandidateOutcome.PROMOTED and first.model_id
     thread, box = in_thread(lambda: run_retrain(
         NAME, SHUFFLED, policy=PromotionPolicy(approval="always"),
         approval=ApprovalSettings(timeout_seconds=600, poll_interval_seconds=1),
@@ -84,7 +84,7 @@ def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_
     thread.join(timeout=180)
     assert "error" not in box, box.get("error")
     result: RetrainResult = box["result"]
-    assert result.decision == Action.NEEDS_APPROVAL and result.outcome == Outcome.REJECTED
+    assert result.decision == Action.NEEDS_APPROVAL and result.outcome == CandidateOutcome.REJECTED
     assert pipeline.get_production_model(NAME).model_id == better  # type: ignore[union-attr]
 
 
@@ -131,4 +131,4 @@ def test_qmp_approve_keeps_a_candidate_when_production_is_rolled_back_to_its_own
     assert rejected.exit_code == 0, rejected.output
     thread.join(timeout=180)
     assert "error" not in box, box.get("error")
-    assert box["result"].outcome == Outcome.REJECTED
+    assert box["result"].outcome == CandidateOutcome.REJECTED

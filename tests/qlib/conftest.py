@@ -17,7 +17,7 @@ from registry import ModelRegistry
 from registry.settings import Settings, load_settings
 from tasks.core.data.synthetic import SynthReport, synthesize
 from tasks.core.lifecycle import metadata_for
-from tasks.core.qlib.evaluation import evaluate_model
+from tasks.core.qlib.evaluation import evaluate
 from tasks.core.qlib.session import init_qlib
 from tasks.core.qlib.training import TrainResult, prepare_dataset, train_model
 from tasks.core.qlib.workflow_config import WorkflowConfig, load_workflow_config
@@ -69,7 +69,7 @@ def qlib_on_data(qlib_data: Path, qlib_settings: Settings) -> Path:
 def _train(cfg: WorkflowConfig, settings: Settings, experiment: str) -> Trained:
     dataset = prepare_dataset(cfg, settings=settings)
     result = train_model(cfg, dataset, experiment, settings=settings)
-    metrics = evaluate_model(result.model, dataset, cfg, result.recorder_id, settings=settings)
+    metrics = evaluate(result.model, dataset, cfg, result.recorder_id, settings=settings).metrics
     return Trained(cfg, dataset, result, metrics)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from qlib.model.base import Model
 from qlib.utils import init_instance_by_config
 
+from registry.settings import load_settings
 from tasks.core.qlib.session import qlib_cache_enabled
 from tasks.core.qlib.training import prepare_dataset
 from tasks.core.qlib.workflow_config import load_workflow_config
@@ -31,7 +32,7 @@ def main(data: str, model: str, handler: str, out: str) -> None:
     if model == "lightgbm":  # what is under test is the features; a short fit keeps the test short
         raw["task"]["model"]["kwargs"]["num_boost_round"] = 20
     cfg = load_workflow_config(raw, provider_uri=data)
-    dataset = prepare_dataset(cfg)
+    dataset = prepare_dataset(cfg, load_settings())
     # Fitted outside a recorder run: the features are under test, not MLflow's bookkeeping.
     fitted = init_instance_by_config(cfg.model, accept_types=Model)
     fitted.fit(dataset)

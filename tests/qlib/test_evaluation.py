@@ -12,7 +12,7 @@ from qlib.workflow import R
 
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 from registry.settings import Settings
-from tasks.core.qlib.evaluation import METRIC_NAMES, evaluate, evaluate_model
+from tasks.core.qlib.evaluation import METRIC_NAMES, evaluate
 from tasks.core.qlib.session import QLIB_LOCK, ensure_experiment
 
 from .conftest import Trained
@@ -86,7 +86,7 @@ def test_without_port_analysis_config_documented_defaults_apply(
     lightgbm: Trained, qlib_settings: Settings
 ) -> None:
     bare = lightgbm.cfg.model_copy(update={"port_analysis": None})
-    metrics = evaluate_model(lightgbm.result.model, lightgbm.dataset, bare, settings=qlib_settings)
+    metrics = evaluate(lightgbm.result.model, lightgbm.dataset, bare, settings=qlib_settings).metrics
     assert metrics["ic_mean"] == lightgbm.metrics["ic_mean"]
     # Qlib's default top 50 holds the whole 40-stock universe, so the portfolio is the index minus costs.
     assert abs(metrics["annualized_return_without_cost"]) < abs(
@@ -101,16 +101,16 @@ def test_backtest_end_past_the_data_is_clamped_to_the_second_to_last_day(
     assert late is not None
     late["backtest"]["end_time"] = "2030-01-01"
     cfg = lightgbm.cfg.model_copy(update={"port_analysis": late})
-    metrics = evaluate_model(lightgbm.result.model, lightgbm.dataset, cfg, settings=qlib_settings)
+    metrics = evaluate(lightgbm.result.model, lightgbm.dataset, cfg, settings=qlib_settings).metrics
     assert math.isfinite(metrics["annualized_return"])
 
 
 def test_evaluation_on_the_valid_segment_uses_that_segment(
     lightgbm: Trained, qlib_settings: Settings
 ) -> None:
-    metrics = evaluate_model(
+    metrics = evaluate(
         lightgbm.result.model, lightgbm.dataset, lightgbm.cfg, settings=qlib_settings, segment="valid"
-    )
+    ).metrics
     assert metrics["test_days"] < lightgbm.metrics["test_days"]
     assert metrics["ic_mean"] != lightgbm.metrics["ic_mean"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from registry.settings import Settings
-from tasks.core.qlib.evaluation import evaluate_model
+from tasks.core.qlib.evaluation import evaluate
 from tasks.core.qlib.session import long_lived_objects_frozen
 from tasks.core.qlib.training import prepare_dataset, train_model
 from tasks.core.qlib.workflow_config import load_workflow_config
@@ -87,7 +87,7 @@ def test_every_collection_during_the_qlib_steps_skips_the_frozen_objects(
         dataset, built = collections_during(lambda: prepare_dataset(cfg, settings=qlib_settings))
         trained, fitted = collections_during(lambda: train_model(cfg, dataset, "qmp-gc", settings=qlib_settings))
         metrics, evaluated = collections_during(
-            lambda: evaluate_model(trained.model, dataset, cfg, trained.recorder_id, settings=qlib_settings)
+            lambda: evaluate(trained.model, dataset, cfg, trained.recorder_id, settings=qlib_settings).metrics
         )
     finally:
         gc.callbacks.remove(on_collection)

@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from registry import ModelRegistry
 from registry.errors import CorruptedArtifactError
-from registry.settings import Settings
+from registry.settings import Settings, load_settings
 from registry.store.tables import ModelEventRow
 from tasks.core import lifecycle
 from tasks.core.data.version import data_version
@@ -49,7 +49,7 @@ def setup(qlib_settings: Settings, qlib_data: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(qlib_settings.registry_dir))
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)
-    yield Setup(lifecycle.open_registry(), qlib_settings, qlib_data)
+    yield Setup(lifecycle.open_registry(load_settings()), qlib_settings, qlib_data)
     init_qlib(qlib_data, settings=qlib_settings)  # a test may have moved Qlib to a copy of the data
 
 
@@ -64,8 +64,8 @@ def _own_recorder(trained: Trained, settings: Settings, experiment: str) -> Trai
 def _register_and_promote(trained: Trained, result: TrainResult, name: str) -> str:
     metadata = lifecycle.metadata_for(name, trained.cfg, trained.metrics, experiment_name=result.experiment_name,
                                        recorder_id=result.recorder_id)
-    info = lifecycle.register_trained(result.model, metadata, flow_run_id=None)
-    lifecycle.promote(info.model_id, actor="test", reason="test")
+    info = lifecycle.register_trained(result.model, metadata, load_settings(), flow_run_id=None)
+    lifecycle.promote(info.model_id, load_settings(), actor="test", reason="test")
     return info.model_id
 
 
@@ -97,8 +97,8 @@ def test_twenty_days_predicted_one_by_one_equal_the_same_days_predicted_at_once(
     days = pd.bdate_range(*TWENTY)
     first, last = days[0].date(), days[-1].date()
 
-    whole = predict_name(at_once, start=first, end=last, registry=setup.registry)
-    runs = [predict_name(daily, start=day.date(), end=day.date(), registry=setup.registry) for day in days]
+    whole = predict_name(at_once, start=first, end=last, registry=setup.registry, settings=load_settings())
+    runs = [predict_name(daily, start=day.date(), end=day.date(), registry=setup.registry, settings=load_settings()) for day in days]
 
     assert len(whole.written_days) == 20 and sum(len(r.written_days) for r in runs) == 20
     one_by_one, together = _stored(setup.registry, daily, first, last), _stored(setup.registry, at_once, first, last)
@@ -117,13 +117,13 @@ def test_a_run_predicts_from_the_day_after_the_last_stored_one_and_then_has_noth
 ) -> None:
     name = _name("incremental")
     _register_and_promote(linear, _own_recorder(linear, setup.settings, _name("predict-incr")), name)
-    first = predict_name(name, start=date(2022, 12, 20), end=date(2022, 12, 22), registry=setup.registry)
+    first = predict_name(name, start=date(2022, 12, 20), end=date(2022, 12, 22), registry=setup.registry, settings=load_settings())
     assert first.written_days == [date(2022, 12, 20), date(2022, 12, 21), date(2022, 12, 22)]
-    second = predict_name(name, registry=setup.registry)
+    second = predict_name(name, registry=setup.registry, settings=load_settings())
     calendar_end = data_version(setup.data).calendar_end
     assert second.written_days[0] == date(2022, 12, 23) and second.written_days[-1] == calendar_end
     assert second.data_version == str(data_version(setup.data))
-    third = predict_name(name, registry=setup.registry)
+    third = predict_name(name, registry=setup.registry, settings=load_settings())
     assert not third.predicted and "nothing to predict" in third.message
     assert setup.registry.last_prediction_date(name) == calendar_end
 
@@ -139,7 +139,7 @@ def test_a_promotion_hands_the_next_days_to_the_new_model(linear: Trained, setup
     _backdate(setup.registry, promoted)
     assert market_close(date(2022, 12, 21)) < promoted[new]
 
-    outcome = predict_name(name, start=date(2022, 12, 19), end=date(2022, 12, 23), registry=setup.registry)
+    outcome = predict_name(name, start=date(2022, 12, 19), end=date(2022, 12, 23), registry=setup.registry, settings=load_settings())
 
     by_day = {d.trading_date: d.model_id for d in outcome.days}
     assert by_day == {date(2022, 12, 19): old, date(2022, 12, 20): old, date(2022, 12, 21): old,
@@ -153,12 +153,12 @@ def test_a_future_day_with_absurd_prices_leaves_earlier_scores_unchanged(
 ) -> None:
     name = _name("no_lookahead")
     model_id = _register_and_promote(lightgbm, _own_recorder(lightgbm, setup.settings, _name("predict-future")), name)
-    before = score_registered_model(model_id, "2022-12-01", "2022-12-31", registry=setup.registry)
+    before = score_registered_model(model_id, "2022-12-01", "2022-12-31", registry=setup.registry, settings=load_settings())
     copy = tmp_path / "data"
     shutil.copytree(setup.data, copy)
     new_day = _append_absurd_day(copy)
 
-    after = score_registered_model(model_id, "2022-12-01", new_day, registry=setup.registry, provider_uri=copy)
+    after = score_registered_model(model_id, "2022-12-01", new_day, registry=setup.registry, settings=load_settings(), provider_uri=copy)
 
     assert after.index.get_level_values("datetime").max() == pd.Timestamp(new_day)
     earlier = after[after.index.get_level_values("datetime") < pd.Timestamp(new_day)]
@@ -207,7 +207,7 @@ def test_qlib_online_tool_sees_exactly_the_production_recorder_and_updates_it_in
     by_qlib = recorder.load_object("pred.pkl")["score"]
     assert by_qlib.index.get_level_values("datetime").max() == pd.Timestamp("2022-12-22")
 
-    outcome = predict_name(name, start=date(2022, 12, 16), registry=setup.registry)
+    outcome = predict_name(name, start=date(2022, 12, 16), registry=setup.registry, settings=load_settings())
     assert {d.model_id for d in outcome.days} == {new_id}
     extended = recorder.load_object("pred.pkl")["score"]
     calendar_end = pd.Timestamp(data_version(setup.data).calendar_end)
@@ -221,26 +221,26 @@ def test_qlib_online_tool_sees_exactly_the_production_recorder_and_updates_it_in
 
 def test_no_production_model_is_one_clear_error(setup: Setup, linear: Trained) -> None:
     with pytest.raises(NoProductionModelError, match=r"no production model for 'never_promoted'"):
-        predict_name("never_promoted", registry=setup.registry)
+        predict_name("never_promoted", registry=setup.registry, settings=load_settings())
 
 
 def test_a_range_outside_the_calendar_is_one_clear_error_and_writes_nothing(linear: Trained, setup: Setup) -> None:
     name = _name("outside")
     _register_and_promote(linear, _own_recorder(linear, setup.settings, _name("predict-outside")), name)
     with pytest.raises(OutsideCalendarError, match=r"2031-01-01..2031-02-01 is outside the data calendar"):
-        predict_name(name, start=date(2031, 1, 1), end=date(2031, 2, 1), registry=setup.registry)
+        predict_name(name, start=date(2031, 1, 1), end=date(2031, 2, 1), registry=setup.registry, settings=load_settings())
     assert setup.registry.last_prediction_date(name) is None
 
 
 def test_a_corrupted_production_artifact_fails_and_leaves_predictions_untouched(linear: Trained, setup: Setup) -> None:
     name = _name("corrupt")
     model_id = _register_and_promote(linear, _own_recorder(linear, setup.settings, _name("predict-corrupt")), name)
-    predict_name(name, start=date(2022, 12, 20), end=date(2022, 12, 20), registry=setup.registry)
+    predict_name(name, start=date(2022, 12, 20), end=date(2022, 12, 20), registry=setup.registry, settings=load_settings())
     before = setup.registry.predictions(name)
     path = setup.registry.registry_dir / model_id / "model.pkl"
     path.write_bytes(path.read_bytes()[:-4] + b"XXXX")
     with pytest.raises(CorruptedArtifactError):
-        predict_name(name, registry=setup.registry)
+        predict_name(name, registry=setup.registry, settings=load_settings())
     assert setup.registry.predictions(name) == before
     assert setup.registry.last_prediction_date(name) == date(2022, 12, 20)
 
@@ -256,7 +256,7 @@ def test_instruments_without_data_on_a_day_are_left_out_and_counted(linear: Trai
     day = suspended.index.get_level_values("datetime")[0]
     gone = set(suspended.xs(day, level="datetime").index)
 
-    outcome = predict_name(name, start=day.date(), end=day.date(), registry=setup.registry)
+    outcome = predict_name(name, start=day.date(), end=day.date(), registry=setup.registry, settings=load_settings())
 
     (report,) = outcome.days
     assert report.missing >= len(gone) and "without data" in outcome.message

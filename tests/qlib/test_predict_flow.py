@@ -16,7 +16,7 @@ from qlib.workflow import R
 
 from flows.predict import PredictResult, predict
 from registry import ModelRegistry
-from registry.settings import Settings
+from registry.settings import Settings, load_settings
 from tasks.core import lifecycle
 from tasks.core.data.version import data_version
 from tasks.core.qlib import evaluation
@@ -34,7 +34,7 @@ def flow_env(qlib_settings: Settings, qlib_data: Path, tmp_path: Path, monkeypat
     monkeypatch.setenv("QMP_MLFLOW_URI", qlib_settings.resolved_mlflow_uri())
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)
-    yield lifecycle.open_registry()
+    yield lifecycle.open_registry(load_settings())
 
 
 def _promoted(linear: Trained, settings: Settings) -> tuple[str, str]:
@@ -45,8 +45,8 @@ def _promoted(linear: Trained, settings: Settings) -> tuple[str, str]:
     )
     metadata = lifecycle.metadata_for(name, linear.cfg, linear.metrics, experiment_name=experiment,
                                        recorder_id=result.recorder_id)
-    info = lifecycle.register_trained(result.model, metadata, flow_run_id=None)
-    lifecycle.promote(info.model_id, actor="test", reason="test")
+    info = lifecycle.register_trained(result.model, metadata, load_settings(), flow_run_id=None)
+    lifecycle.promote(info.model_id, load_settings(), actor="test", reason="test")
     return name, info.model_id
 
 

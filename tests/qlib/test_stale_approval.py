@@ -14,7 +14,7 @@ import pytest
 from registry import Approvals, ModelMetadata, ModelRegistry
 from registry.approvals import EvaluatedOn
 from registry.policy import PromotionPolicy
-from registry.settings import Settings
+from registry.settings import Settings, load_settings
 from tasks.core.approvals.requests import check_still_better, take_answer
 from tasks.core.qlib.evaluation import prediction_metrics, raw_label
 from tasks.core.qlib.scoring import score_registered_model
@@ -70,7 +70,7 @@ def test_production_changed_to_a_better_model_on_the_candidates_window_refuses_t
     better = register_trained(registry, lightgbm, "stale_up", ic_mean=MISLEADING_LOW)
     registry.set_production_model(better, reason="another promotion while the candidate waited")
 
-    check = check_still_better(Approvals(registry).require(candidate), registry)
+    check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
 
     # The same numbers, computed independently: the shared scoring function, then the shared evaluation
     # against the candidate's own raw label, on the candidate's test days.
@@ -90,14 +90,15 @@ def test_production_changed_to_a_better_model_on_the_candidates_window_refuses_t
     assert f"window {_text((start, end))}" in summary
     assert f"not better: ic_mean {candidate_ic:.6g} vs production {expected['ic_mean']:.6g}" in summary
 
-    outcome = take_answer(registry, candidate, "approve", approver="alice", close_on_stale=False)
+    outcome = take_answer(registry, candidate, "approve", approver="alice", close_on_stale=False,
+                          settings=load_settings())
     assert not outcome.decided and outcome.refusal is not None
     assert f"{candidate} no longer beats production" in outcome.refusal and _text((start, end)) in outcome.refusal
     assert Approvals(registry).require(candidate).pending  # the CLI's check leaves it open for a reject or --force
     assert registry.get_production_model("stale_up").model_id == better  # type: ignore[union-attr]
 
     forced = take_answer(registry, candidate, "approve", approver="alice", comment="regime change", force=True,
-                         close_on_stale=False)
+                         close_on_stale=False, settings=load_settings())
     assert forced.decided and forced.approval.forced and forced.check is not None and not forced.check.ok
 
 
@@ -108,14 +109,14 @@ def test_production_changed_to_a_worse_model_on_the_candidates_window_passes(
     worse = register_trained(registry, shuffled, "stale_down", ic_mean=MISLEADING_HIGH)
     registry.set_production_model(worse, reason="a rollback while the candidate waited")
 
-    check = check_still_better(Approvals(registry).require(candidate), registry)
+    check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
 
     assert check.production_changed and check.still_better and check.ok
     assert check.window == _text(_window(lightgbm))
     on_window = check.production_metrics_on_window["ic_mean"]
     assert on_window < lightgbm.metrics["ic_mean"] and not math.isclose(on_window, MISLEADING_HIGH)
     assert f"better: ic_mean {lightgbm.metrics['ic_mean']:.6g} vs production {on_window:.6g}" in check.summary()
-    outcome = take_answer(registry, candidate, "approve", approver="bob", close_on_stale=True)
+    outcome = take_answer(registry, candidate, "approve", approver="bob", close_on_stale=True, settings=load_settings())
     assert outcome.decided and outcome.approval.decided_by == "bob" and not outcome.approval.forced
 
 
@@ -128,7 +129,7 @@ def test_a_production_model_that_cannot_be_scored_fails_the_check_naming_the_win
     )
     registry.set_production_model(stand_in, reason="a model registered by hand")
 
-    check = check_still_better(Approvals(registry).require(candidate), registry)
+    check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
 
     # Its recorded ic_mean (-0.5) would let the candidate through: without a score on the window it does not pass.
     assert check.production_changed and not check.ok and check.production_unscored
@@ -146,10 +147,10 @@ def test_a_request_recorded_without_its_evaluation_is_checked_on_the_candidates_
     better = register_trained(registry, lightgbm, "stale_old_row")
     registry.set_production_model(better, reason="another promotion")
 
-    without_data = check_still_better(Approvals(registry).require(candidate), registry)
+    without_data = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
     assert not without_data.ok and "QMP_PROVIDER_URI" in (without_data.production_unscored or "")
 
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
-    check = check_still_better(Approvals(registry).require(candidate), registry)
+    check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
     assert check.production_unscored is None and not check.ok
     assert check.window == _text(_window(shuffled))

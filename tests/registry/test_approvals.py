@@ -149,6 +149,7 @@ def test_concurrent_answers_give_exactly_one_decision(registry: ModelRegistry, d
 def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry: ModelRegistry) -> None:
     """Stand-in models have no Qlib recorder: a changed production cannot be re-scored on the candidate's
     window, and its recorded metrics (measured on other days) never decide. Real models: tests/qlib."""
+    from registry.settings import load_settings
     from tasks.core.approvals.requests import check_still_better, pending_approvals
 
     approvals = Approvals(registry)
@@ -159,12 +160,12 @@ def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry
                       production_metrics={"ic_mean": 0.01}, reasons=["better"], policy=POLICY, timeout=timedelta(hours=1),
                       evaluated_on=EvaluatedOn(segment="valid", provider_uri="/data/qlib"))
     assert approvals.require(candidate).evaluated_on == EvaluatedOn(segment="valid", provider_uri="/data/qlib")
-    unchanged = check_still_better(approvals.require(candidate), registry)
+    unchanged = check_still_better(approvals.require(candidate), registry, settings=load_settings())
     assert unchanged.ok and not unchanged.production_changed
 
     worse = _candidate(registry, "stale_chk", 0.02)
     registry.set_production_model(worse, reason="someone promoted another")
-    unscored = check_still_better(approvals.require(candidate), registry)
+    unscored = check_still_better(approvals.require(candidate), registry, settings=load_settings())
     assert unscored.production_changed and not unscored.ok and unscored.current_production_id == worse
     assert unscored.verdict == "cannot be shown to beat production"
     assert "cannot be rebuilt" in (unscored.production_unscored or "") and candidate in unscored.summary()
@@ -172,7 +173,7 @@ def test_the_stale_check_reruns_the_policy_only_when_production_changed(registry
 
     registry.set_model_status(worse, "archived", force=True)  # production retired: nothing left to beat
     assert registry.get_production_model("stale_chk") is None
-    gone = check_still_better(approvals.require(candidate), registry)
+    gone = check_still_better(approvals.require(candidate), registry, settings=load_settings())
     assert gone.ok and "there is no production model" in gone.summary()
 
     [listed] = pending_approvals(registry, model_name="stale_chk")

@@ -9,6 +9,7 @@ import pytest
 
 from registry import ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import PromotionPolicy, decide_promotion
+from registry.settings import load_settings
 from tasks.core.lifecycle import mark_candidate, open_registry, register_trained
 
 
@@ -17,7 +18,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
     monkeypatch.setenv("QMP_REGISTRY_DIR", str(tmp_path / "registry"))
     monkeypatch.delenv("QMP_DATABASE_URL", raising=False)
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    registry = open_registry()
+    registry = open_registry(load_settings())
     production = registry.register_model({"p": 1}, ModelMetadata(
         model_name="m", performance_metrics={"ic_mean": 0.05, "rank_ic_mean": 0.01}))
     registry.set_production_model(production)
@@ -25,12 +26,13 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
 
 
 def _flow_registration(metrics: dict[str, float], policy: PromotionPolicy, run: str) -> ModelStatus:
-    info = register_trained({"m": run}, ModelMetadata(model_name="m", performance_metrics=metrics), flow_run_id=run)
+    info = register_trained({"m": run}, ModelMetadata(model_name="m", performance_metrics=metrics), load_settings(),
+                            flow_run_id=run)
     assert info.status == ModelStatus.REGISTERED
-    production = open_registry().get_production_model("m")
+    production = open_registry(load_settings()).get_production_model("m")
     assert production is not None
     decision = decide_promotion(info.performance_metrics, production.performance_metrics, policy)
-    return mark_candidate(info, decision, actor="test").status
+    return mark_candidate(info, decision, load_settings(), actor="test").status
 
 
 def test_a_flow_on_rank_ic_makes_a_candidate_of_a_better_rank_ic_model_with_a_worse_ic(registry: ModelRegistry) -> None:

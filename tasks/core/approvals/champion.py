@@ -13,7 +13,6 @@ from its recorder (:func:`score_production_for_waiting_candidate`).
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -21,12 +20,13 @@ from qlib.data.dataset import DatasetH
 
 from registry import ModelInfo, ModelRegistry
 from registry.approvals import EvaluatedOn
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.qlib.evaluation import prediction_metrics, raw_label
 from tasks.core.qlib.scoring import load_registered_model, resolve_provider_uri, score_on_shared_features
 from tasks.core.qlib.session import QLIB_LOCK
 from tasks.core.qlib.training import Logger, qlib_step
 from tasks.core.qlib.workflow_config import WorkflowConfig, load_workflow_config
+from tasks.core.timing import timed
 
 LABEL_OBJECT = "label.pkl"  # the raw label the evaluation saves in the recorder (as SignalRecord does)
 _log = logging.getLogger(__name__)
@@ -63,36 +63,37 @@ def score_production_on_window(
     logger: Logger | None = None,
     *,
     label: pd.DataFrame | None = None,
+    settings: Settings,
     registry: ModelRegistry | None = None,
-    settings: Settings | None = None,
 ) -> ChampionScore:
     """Production's metrics on the candidate's ``segment`` (its predictions on exactly the candidate's days).
 
     ``label`` is the candidate's raw label on the segment when it is already at hand (the stale-approval
     check reads the one the candidate's evaluation saved); otherwise it is taken from ``dataset``.
-    ``registry`` / ``settings``: where production is loaded from (default: the configured registry).
+    ``registry``: where production is loaded from (default: the one ``settings`` name).
     """
-    started = time.perf_counter()
-    with qlib_step(logger):
-        label = raw_label(dataset, segment) if label is None else label
-        days = label.index.get_level_values("datetime")
-    window = (f"{days.min():%Y-%m-%d}", f"{days.max():%Y-%m-%d}")
-    result = ChampionScore(production.model_id, window, original_metrics=dict(production.performance_metrics))
-    try:
-        loaded = load_registered_model(production.model_id, registry=registry, settings=settings,
-                                       qlib_init=cfg.qlib_init)
-        scores, result.shared_features = score_on_shared_features(loaded, dataset, window[0], window[1], logger=logger)
-        result.feature_seconds = loaded.timings.get("features", 0.0)
-        pred = scores.to_frame("score")
+    with timed() as clock:
         with qlib_step(logger):
-            metrics, _, _ = prediction_metrics(pred, label, loaded.model, dataset, cfg, segment, logger or _log)
-    # Any failure (artifact purged or corrupted, no saved dataset, features the model cannot predict on,
-    # a model library error) means the same thing to the decision: production has no score on this window.
-    except Exception as exc:
-        result.error = _one_line(exc)
-    else:
-        result.metrics = metrics
-    result.seconds = time.perf_counter() - started
+            label = raw_label(dataset, segment) if label is None else label
+            days = label.index.get_level_values("datetime")
+        window = (f"{days.min():%Y-%m-%d}", f"{days.max():%Y-%m-%d}")
+        result = ChampionScore(production.model_id, window, original_metrics=dict(production.performance_metrics))
+        try:
+            loaded = load_registered_model(production.model_id, registry=registry, settings=settings,
+                                           qlib_init=cfg.qlib_init)
+            scores, result.shared_features = score_on_shared_features(loaded, dataset, window[0], window[1],
+                                                                      logger=logger)
+            result.feature_seconds = loaded.timings.get("features", 0.0)
+            pred = scores.to_frame("score")
+            with qlib_step(logger):
+                metrics, _, _ = prediction_metrics(pred, label, loaded.model, dataset, cfg, segment, logger or _log)
+        # Any failure (artifact purged or corrupted, no saved dataset, features the model cannot predict on,
+        # a model library error) means the same thing to the decision: production has no score on this window.
+        except Exception as exc:
+            result.error = _one_line(exc)
+        else:
+            result.metrics = metrics
+    result.seconds = clock.seconds
     return result
 
 
@@ -101,8 +102,8 @@ def score_production_for_waiting_candidate(
     candidate: ModelInfo,
     evaluated_on: EvaluatedOn | None,
     *,
+    settings: Settings,
     registry: ModelRegistry | None = None,
-    settings: Settings | None = None,
     logger: Logger | None = None,
 ) -> ChampionScore:
     """Production's metrics on the window a candidate awaiting approval was evaluated on (the stale check).
@@ -114,20 +115,21 @@ def score_production_for_waiting_candidate(
     is taken as the ``test`` segment on the configured data directory (QMP_PROVIDER_URI).
     """
     where = evaluated_on or EvaluatedOn()
-    started = time.perf_counter()
-    try:
-        loaded = load_registered_model(candidate.model_id, registry=registry, settings=settings,
-                                       provider_uri=where.provider_uri)
-        with QLIB_LOCK:
-            label = loaded.recorder.load_object(LABEL_OBJECT)
-            task = loaded.recorder.load_object("task")
-        provider_uri = where.provider_uri or str(resolve_provider_uri(None, settings or load_settings()))
-        cfg = load_workflow_config({"qlib_init": {"provider_uri": provider_uri}, "task": task}, provider_uri=provider_uri)
-    except Exception as exc:  # no recorder, no saved label or task: the candidate's window cannot be rebuilt
-        span = _segment_span(candidate, where.segment)
-        return ChampionScore(production.model_id, span, original_metrics=dict(production.performance_metrics),
-                             error=f"the evaluation of candidate {candidate.model_id} cannot be rebuilt: {_one_line(exc)}",
-                             seconds=time.perf_counter() - started)
+    with timed() as clock:
+        try:
+            loaded = load_registered_model(candidate.model_id, registry=registry, settings=settings,
+                                           provider_uri=where.provider_uri)
+            with QLIB_LOCK:
+                label = loaded.recorder.load_object(LABEL_OBJECT)
+                task = loaded.recorder.load_object("task")
+            provider_uri = where.provider_uri or str(resolve_provider_uri(None, settings))
+            cfg = load_workflow_config({"qlib_init": {"provider_uri": provider_uri}, "task": task},
+                                       provider_uri=provider_uri)
+        except Exception as exc:  # no recorder, no saved label or task: the candidate's window cannot be rebuilt
+            span = _segment_span(candidate, where.segment)
+            error = f"the evaluation of candidate {candidate.model_id} cannot be rebuilt: {_one_line(exc)}"
+            return ChampionScore(production.model_id, span, original_metrics=dict(production.performance_metrics),
+                                 error=error, seconds=clock.seconds)
     return score_production_on_window(production, cfg, loaded.dataset, where.segment, logger, label=label,
                                       registry=registry, settings=settings)
 

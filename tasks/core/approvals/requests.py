@@ -58,17 +58,11 @@ def comparison_rows(approval: Approval) -> list[MetricRow]:
 
 
 def pending_approvals(
-    registry: ModelRegistry | None = None, *, model_name: str | None = None, now: datetime | None = None
+    registry: ModelRegistry, *, model_name: str | None = None, now: datetime | None = None
 ) -> list[PendingApproval]:
     """Candidates awaiting approval (oldest first), with their comparison and age."""
     at = now or datetime.now(UTC)
-    owned = registry is None
-    reg = registry or ModelRegistry.from_settings()
-    try:
-        approvals = Approvals(reg).pending(model_name, now=at)
-    finally:
-        if owned:
-            reg.close()
+    approvals = Approvals(registry).pending(model_name, now=at)
     return [
         PendingApproval(
             model_id=a.model_id, model_name=a.model_name, flow_run_id=a.flow_run_id, requested_at=a.requested_at,
@@ -111,7 +105,7 @@ class StaleCheck(BaseModel):
 
 
 def rescore_production_for(
-    approval: Approval, production: ModelInfo, registry: ModelRegistry, settings: Settings | None = None
+    approval: Approval, production: ModelInfo, registry: ModelRegistry, settings: Settings
 ) -> ChampionScore:
     """``production`` re-scored on the window the waiting candidate was evaluated on (Qlib is imported here)."""
     from tasks.core.approvals.champion import score_production_for_waiting_candidate
@@ -121,14 +115,14 @@ def rescore_production_for(
                                                   settings=settings)
 
 
-def check_still_better(approval: Approval, registry: ModelRegistry, *, settings: Settings | None = None) -> StaleCheck:
+def check_still_better(approval: Approval, registry: ModelRegistry, *, settings: Settings) -> StaleCheck:
     """Re-run the request's policy against today's production if production changed since the request.
 
     The new production model is scored on the candidate's window with the shared scoring function and
     evaluation (as the retrain flow's champion/challenger does), and the policy decides as in auto mode
     (:func:`registry.policy.decide_on_window`): a production model that cannot be scored there fails the
     check with the reason; the recorded metrics of production, measured on other days, are never used.
-    ``settings`` name the data directory and MLflow store (default: the QMP_* settings).
+    ``settings`` name the data directory and MLflow store.
     """
     current = registry.get_production_model(approval.model_name)
     current_id = current.model_id if current else None
@@ -157,7 +151,7 @@ def _policy_reasons(decision: Decision) -> list[str]:
     return [r for r in decision.reasons if not r.startswith("approval mode")]
 
 
-class Outcome(BaseModel):
+class AnswerOutcome(BaseModel):
     """What an answer did: the request as it now stands, whether this answer's decision holds, and why not."""
 
     approval: Approval
@@ -176,7 +170,8 @@ def take_answer(
     force: bool = False,
     flow_run_id: str | None = None,
     close_on_stale: bool,
-) -> Outcome:
+    settings: Settings,
+) -> AnswerOutcome:
     """Decide a pending request with this answer, exactly once; refuse (and record) it otherwise.
 
     An approval is first checked against today's production (`check_still_better`); unless `force`, a
@@ -188,16 +183,16 @@ def take_answer(
     approvals = Approvals(registry)
     current = approvals.require(model_id)
     if not current.pending and current.decided_by == approver and (current.comment or "") == comment:
-        return Outcome(approval=current, decided=True)
+        return AnswerOutcome(approval=current, decided=True)
     check = None
     if current.pending and decision == "approve":
-        check = check_still_better(current, registry)
+        check = check_still_better(current, registry, settings=settings)
         if not check.ok and not force:
             reason = f"approval by {approver} refused: {model_id} {check.verdict} ({check.summary()})"
             closed = approvals.refuse(model_id, actor=approver, reason=reason, close=close_on_stale,
                                       flow_run_id=flow_run_id)
-            return Outcome(approval=closed, decided=False, refusal=reason, check=check)
+            return AnswerOutcome(approval=closed, decided=False, refusal=reason, check=check)
     forced = force and check is not None and not check.ok
     claim = approvals.decide(model_id, decision, approver=approver, comment=comment, forced=forced,
                              flow_run_id=flow_run_id)
-    return Outcome(approval=claim.approval, decided=claim.won, refusal=claim.refusal, check=check)
+    return AnswerOutcome(approval=claim.approval, decided=claim.won, refusal=claim.refusal, check=check)

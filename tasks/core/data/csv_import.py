@@ -156,19 +156,7 @@ def import_csv(
     src, out = Path(src), Path(out)
     if append and overwrite:
         raise CsvImportError(out, None, "give either --append or --overwrite, not both")
-    files = sorted(p for p in src.glob("*.csv") if p.is_file()) if src.is_dir() else []
-    if not files:
-        raise CsvImportError(src, None, "no *.csv files found")
-    frames: dict[str, pd.DataFrame] = {}
-    for path in files:
-        symbol = path.stem.upper()
-        if not _SYMBOL.match(symbol):
-            raise CsvImportError(path, None, f"file name {path.stem!r} is not a valid instrument symbol")
-        if symbol in frames:
-            raise CsvImportError(
-                path, None, f"instrument {symbol} appears twice (file names differ only in case)"
-            )
-        frames[symbol] = read_instrument_csv(path)
+    frames = _read_instruments(src)
     if append:
         return _append(src, out, frames, universes, benchmark)
     calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in frames.values()))))
@@ -203,6 +191,24 @@ def import_csv(
         rows=sum(len(f) for f in frames.values()),
         warnings=warnings,
     )
+
+
+def _read_instruments(src: Path) -> dict[str, pd.DataFrame]:
+    """Every ``src/*.csv`` read and checked, keyed by its instrument symbol (the upper-case file name)."""
+    files = sorted(p for p in src.glob("*.csv") if p.is_file()) if src.is_dir() else []
+    if not files:
+        raise CsvImportError(src, None, "no *.csv files found")
+    frames: dict[str, pd.DataFrame] = {}
+    for path in files:
+        symbol = path.stem.upper()
+        if not _SYMBOL.match(symbol):
+            raise CsvImportError(path, None, f"file name {path.stem!r} is not a valid instrument symbol")
+        if symbol in frames:
+            raise CsvImportError(
+                path, None, f"instrument {symbol} appears twice (file names differ only in case)"
+            )
+        frames[symbol] = read_instrument_csv(path)
+    return frames
 
 
 def _append(

@@ -203,21 +203,9 @@ def append_days(
     """
     calendar = read_calendar(out)
     days = pd.DatetimeIndex(days)
-    if days.empty:
-        raise QlibDataError(f"{out}: no new trading days to append after {calendar[-1]:%Y-%m-%d}")
-    if not days.is_monotonic_increasing or not days.is_unique or days[0] <= calendar[-1]:
-        raise QlibDataError(
-            f"{out}: appended days must be strictly increasing and after {calendar[-1]:%Y-%m-%d}, "
-            f"got {days[0]:%Y-%m-%d}"
-        )
+    _check_appended_days(out, calendar, days, frames)
     full = calendar.append(days)
     old_spans = {symbol: _stored_span(out, symbol, calendar) for symbol in frames}
-    for symbol, frame in frames.items():
-        unknown = frame.index.difference(days)
-        if len(unknown):
-            raise QlibDataError(
-                f"instrument {symbol}: appended rows must be on the new days, got {unknown[0]:%Y-%m-%d}"
-            )
     spans: dict[str, Span] = {}
     for symbol, frame in frames.items():
         traded = frame.dropna(how="all")
@@ -226,28 +214,64 @@ def append_days(
         stored = old_spans[symbol]
         if stored is None:
             spans[symbol] = write_features(out, symbol, frame, full)
-            continue
-        first, last = stored
-        directory = out / "features" / symbol.lower()
-        window = frame.reindex(days[: days.get_loc(traded.index[-1]) + 1])
-        if "close" in window and "change" in window:
-            previous = read_field(out, symbol, "close", calendar).ffill().iloc[-1]
-            closes = pd.concat([pd.Series([previous]), window["close"].reset_index(drop=True)])
-            change = (closes / closes.ffill().shift(1) - 1).iloc[1:].to_numpy()
-            window["change"] = np.where(window["close"].notna(), change, np.nan)
-        padding = np.full(len(calendar) - 1 - last, np.nan)
-        for field in window.columns:
-            path = directory / f"{field.lower()}.{FREQ}.bin"
-            stored_len = (path.stat().st_size // 4 - 1) if path.is_file() else None
-            if stored_len is None or first + stored_len - 1 != last:
-                raise QlibDataError(f"{path}: its length does not match the close series; cannot append")
-            values = np.concatenate([padding, window[field].to_numpy(dtype=np.float64)]).astype(_BIN_DTYPE)
-            with path.open("ab") as handle:
-                handle.write(values.tobytes())
-        spans[symbol] = Span(calendar[first], window.index[-1])
+        else:
+            spans[symbol] = _append_instrument(out, symbol, frame.reindex(days[: days.get_loc(traded.index[-1]) + 1]),
+                                               calendar, stored)
     with (out / "calendars" / f"{FREQ}.txt").open("a") as handle:
         handle.write("".join(f"{day:%Y-%m-%d}\n" for day in days))
-    added, outside = set(new_members), {symbol.upper() for symbol in keep_out}
+    _extend_universes(out, calendar, spans, old_spans, set(new_members), {symbol.upper() for symbol in keep_out})
+    return spans
+
+
+def _check_appended_days(
+    out: Path, calendar: pd.DatetimeIndex, days: pd.DatetimeIndex, frames: Mapping[str, pd.DataFrame]
+) -> None:
+    """Refuse days that are not strictly after the calendar, or rows that are not on those days."""
+    if days.empty:
+        raise QlibDataError(f"{out}: no new trading days to append after {calendar[-1]:%Y-%m-%d}")
+    if not days.is_monotonic_increasing or not days.is_unique or days[0] <= calendar[-1]:
+        raise QlibDataError(
+            f"{out}: appended days must be strictly increasing and after {calendar[-1]:%Y-%m-%d}, "
+            f"got {days[0]:%Y-%m-%d}"
+        )
+    for symbol, frame in frames.items():
+        unknown = frame.index.difference(days)
+        if len(unknown):
+            raise QlibDataError(
+                f"instrument {symbol}: appended rows must be on the new days, got {unknown[0]:%Y-%m-%d}"
+            )
+
+
+def _append_instrument(
+    out: Path, symbol: str, window: pd.DataFrame, calendar: pd.DatetimeIndex, stored: tuple[int, int]
+) -> Span:
+    """Append ``window`` (the new days up to the instrument's last traded one) to its stored feature files,
+    NaN-padded from its old end; ``change`` recomputed across the boundary from the last stored close."""
+    first, last = stored
+    directory = out / "features" / symbol.lower()
+    if "close" in window and "change" in window:
+        previous = read_field(out, symbol, "close", calendar).ffill().iloc[-1]
+        closes = pd.concat([pd.Series([previous]), window["close"].reset_index(drop=True)])
+        change = (closes / closes.ffill().shift(1) - 1).iloc[1:].to_numpy()
+        window["change"] = np.where(window["close"].notna(), change, np.nan)
+    padding = np.full(len(calendar) - 1 - last, np.nan)
+    for field in window.columns:
+        path = directory / f"{field.lower()}.{FREQ}.bin"
+        stored_len = (path.stat().st_size // 4 - 1) if path.is_file() else None
+        if stored_len is None or first + stored_len - 1 != last:
+            raise QlibDataError(f"{path}: its length does not match the close series; cannot append")
+        values = np.concatenate([padding, window[field].to_numpy(dtype=np.float64)]).astype(_BIN_DTYPE)
+        with path.open("ab") as handle:
+            handle.write(values.tobytes())
+    return Span(calendar[first], window.index[-1])
+
+
+def _extend_universes(
+    out: Path, calendar: pd.DatetimeIndex, spans: dict[str, Span], old_spans: Mapping[str, tuple[int, int] | None],
+    added: set[str], outside: set[str],
+) -> None:
+    """Extend members listed until their old end to their new end; add new instruments to the ``added``
+    universes (except those ``outside``)."""
     for path in sorted((out / "instruments").glob("*.txt")):
         members = read_universe(out, path.stem)
         for symbol, span in spans.items():
@@ -258,4 +282,3 @@ def append_days(
             elif symbol.upper() in members and members[symbol.upper()].end == calendar[stored[1]]:
                 members[symbol.upper()] = Span(members[symbol.upper()].start, span.end)
         write_universe(out, path.stem, members)
-    return spans

@@ -290,7 +290,17 @@ def append_synthetic(
     if len(business) > 2:
         holidays = rng.choice(np.arange(1, len(business) - 1), size=len(business) // 50, replace=False)
         business = business.delete(np.sort(holidays))
-    days = len(business)
+    live = _trading_on_last_day(out, calendar)
+    frames, market = _continued_stocks(rng, live, business, alpha_strength)
+    frames[benchmark] = _continued_benchmark(out, benchmark, calendar, business, market)
+    append_days(out, business, frames)
+    validate_qlib_dir(out, benchmark=benchmark)
+    return AppendReport(out, len(live), len(business), f"{business[0]:%Y-%m-%d}", f"{business[-1]:%Y-%m-%d}")
+
+
+def _trading_on_last_day(out: Path, calendar: pd.DatetimeIndex) -> dict[str, tuple[float, float]]:
+    """Each listed stock with a close on the calendar's last day: (last close, last factor)."""
+    last = calendar[-1]
     live = {}
     for symbol in sorted(read_universe(out, "all")):
         close = read_field(out, symbol, "close", calendar)
@@ -299,7 +309,23 @@ def append_synthetic(
             live[symbol] = (float(close.iloc[-1]), float(factor.iloc[-1]))
     if not live:
         raise PipelineInputError(f"{out}: no instrument trades on the last day {last:%Y-%m-%d}; nothing to continue")
-    n = len(live)
+    return live
+
+
+@dataclass(frozen=True)
+class _MarketDays:
+    """What the benchmark is built from: the stocks' returns (NaN when not traded) and traded volume."""
+
+    returns: np.ndarray
+    volume: np.ndarray
+
+
+def _continued_stocks(
+    rng: np.random.Generator, live: dict[str, tuple[float, float]], business: pd.DatetimeIndex, alpha_strength: float
+) -> tuple[dict[str, pd.DataFrame], _MarketDays]:
+    """The ``live`` stocks' rows on ``business`` days, continued from their last close and factor with
+    :func:`synthesize`'s model of returns (``change`` left NaN: append_days computes it)."""
+    days, n = len(business), len(live)
     market = rng.normal(0.0003, 0.01, days)
     beta = rng.uniform(0.6, 1.4, n)
     noise_std = rng.uniform(0.012, 0.025, n)
@@ -328,12 +354,16 @@ def append_synthetic(
         frame[~traded[:, i]] = np.nan
         frame["change"] = np.nan  # append_days computes it across the boundary
         frames[symbol] = frame[list(FIELDS)]
+    return frames, _MarketDays(np.where(traded, returns, np.nan), volume * traded)
+
+
+def _continued_benchmark(
+    out: Path, benchmark: str, calendar: pd.DatetimeIndex, business: pd.DatetimeIndex, market: _MarketDays
+) -> pd.DataFrame:
+    """The benchmark's rows on ``business`` days, continued from its last stored close."""
     bench_close = read_field(out, benchmark, "close", calendar).ffill().iloc[-1]
-    bench = _benchmark(business, np.where(traded, returns, np.nan), volume * traded)
+    bench = _benchmark(business, market.returns, market.volume)
     scale = float(bench_close) / 3000  # _benchmark starts its index at 3000
     for column in ("open", "high", "low", "close", "vwap"):
         bench[column] = bench[column] * scale
-    frames[benchmark] = bench[list(FIELDS)]
-    append_days(out, business, frames)
-    validate_qlib_dir(out, benchmark=benchmark)
-    return AppendReport(out, n, days, f"{business[0]:%Y-%m-%d}", f"{business[-1]:%Y-%m-%d}")
+    return bench[list(FIELDS)]

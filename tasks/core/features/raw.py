@@ -12,7 +12,8 @@ Two backends, one API:
 
 Typical use (one replay, windows in worker processes)::
 
-    raw = load_raw_features(handler_config, span=("2008-01-01", "2020-09-30"), provider_uri=data_dir)
+    raw = load_raw_features(handler_config, span=("2008-01-01", "2020-09-30"), provider_uri=data_dir,
+                            settings=settings)
     handler = handler_from_features(window_handler_config, raw)   # processors fitted per window
     dataset = DatasetH(handler, segments=...)
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.data.version import data_version
 
 #: Handler arguments that do not change the raw features (time range, processors, what is kept).
@@ -177,8 +178,8 @@ def load_raw_features(
     span: Span | None = None,
     *,
     provider_uri: str | Path,
+    settings: Settings,
     instruments: Any = None,
-    settings: Settings | None = None,
     store: FeatureStore | None = None,
 ) -> pd.DataFrame:
     """Raw features of ``handler_config`` (``instruments`` overriding its own) over ``span`` (default: the
@@ -186,7 +187,6 @@ def load_raw_features(
     cache when ``QMP_FEATURE_CACHE=qlib``. Safe to call from several processes at once."""
     from tasks.core.qlib.session import init_qlib
 
-    settings = settings or load_settings()
     config = copy.deepcopy(dict(handler_config))
     kwargs = dict(config.get("kwargs") or {})
     if instruments is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -25,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from registry import ModelFilter, ModelRegistry, ModelStatus, ScoredDay
+from registry import ModelFilter, ModelRegistry, ModelStatus, PredictionWrite, ScoredDay
 from registry.errors import ModelRegistryError
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.data.version import data_version
 from tasks.core.qlib.scoring import (
     LoadedModel,
@@ -39,6 +38,7 @@ from tasks.core.qlib.scoring import (
     trading_days,
 )
 from tasks.core.qlib.training import Logger
+from tasks.core.timing import timed
 
 _log = logging.getLogger(__name__)
 NOTHING_TO_PREDICT = "nothing to predict"
@@ -177,14 +177,24 @@ def extend_recorder_predictions(loaded: LoadedModel, scores: pd.Series) -> None:
     loaded.recorder.save_objects(**{"pred.pkl": _replace_range(old, scores.to_frame("score"))})
 
 
+@dataclass
+class ScoredBatch:
+    """A run's scores before they are stored: per model its loaded model and scores, per day its report and
+    the scores kept (instruments traded that day, finite scores)."""
+
+    scored: list[tuple[LoadedModel, pd.Series]] = field(default_factory=list)
+    reports: list[DayReport] = field(default_factory=list)
+    days: list[ScoredDay] = field(default_factory=list)
+
+
 def predict_name(
     model_name: str,
     *,
     start: date | None = None,
     end: date | None = None,
     recompute: bool = False,
+    settings: Settings,
     registry: ModelRegistry | None = None,
-    settings: Settings | None = None,
     provider_uri: str | Path | None = None,
     region: str = "cn",
     top_k: int = 20,
@@ -197,28 +207,61 @@ def predict_name(
     from tasks.core.qlib.session import QLIB_LOCK, init_qlib
 
     log = logger or _log
-    settings = settings or load_settings()
     registry = registry or open_registry(settings)
     if registry.get_production_model(model_name) is None:
         raise NoProductionModelError(f"no production model for {model_name!r}: promote one first")
     provider = resolve_provider_uri(provider_uri, settings)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    init_qlib(provider, region=region, settings=settings)
-    timings["qlib_init"] = time.perf_counter() - started
+    with timed() as clock:
+        init_qlib(provider, region=region, settings=settings)
+    timings["qlib_init"] = clock.seconds
     with QLIB_LOCK:
         days = days_to_predict(registry, model_name, start, end, recompute)
     if not days:
-        last = registry.last_prediction_date(model_name)
-        message = f"{model_name}: {NOTHING_TO_PREDICT} (last stored prediction {last}, data calendar has no later day)"
-        log.info(message)
-        return PredictOutcome(model_name, message, timings=timings)
+        return _nothing_to_predict(registry, model_name, timings, log)
     version = str(data_version(provider))
+    batch = score_days(registry, model_name, days, settings=settings, provider=provider, region=region,
+                       timings=timings, logger=logger)
+    with timed() as clock:
+        window = (days[0].date(), days[-1].date()) if recompute else None
+        written = registry.write_predictions(
+            model_name, batch.days, data_version=version, recompute=window, actor=actor, flow_run_id=flow_run_id,
+            reason="qmp predict --recompute" if recompute else None,
+        )
+    timings["store"] = clock.seconds
+    with timed() as clock, QLIB_LOCK:
+        for loaded, scores in batch.scored:
+            extend_recorder_predictions(loaded, scores)
+    timings["recorder_pred"] = clock.seconds
+    message = _written_message(model_name, days, written, batch.reports, recompute)
+    log.info(message)
+    top = sorted(batch.days[-1].scores, key=lambda item: item[1], reverse=True)[:top_k]
+    return PredictOutcome(
+        model_name, message, days=batch.reports, written_days=written.written_days, skipped_days=written.skipped_days,
+        replaced_rows=written.replaced_rows, data_version=version, top=top, timings=timings,
+    )
+
+
+def _nothing_to_predict(
+    registry: ModelRegistry, model_name: str, timings: dict[str, float], log: Logger
+) -> PredictOutcome:
+    last = registry.last_prediction_date(model_name)
+    message = f"{model_name}: {NOTHING_TO_PREDICT} (last stored prediction {last}, data calendar has no later day)"
+    log.info(message)
+    return PredictOutcome(model_name, message, timings=timings)
+
+
+def score_days(
+    registry: ModelRegistry, model_name: str, days: list[pd.Timestamp], *, settings: Settings, provider: Path,
+    region: str, timings: dict[str, float], logger: Logger | None,
+) -> ScoredBatch:
+    """Score ``days``, each with the model the module docstring's rule picks (their load and scoring times
+    added to ``timings``)."""
+    from tasks.core.qlib.session import QLIB_LOCK
+
     pick = model_for_day(registry, model_name, region)
     plan = [(pick(day.date()), day) for day in days]
-    scored: list[tuple[LoadedModel, pd.Series]] = []
-    reports: list[DayReport] = []
-    batch: list[ScoredDay] = []
+    batch = ScoredBatch()
     for model_id, group in groupby(plan, key=lambda item: item[0]):
         group_days = [day for _, day in group]
         loaded = load_registered_model(model_id, registry=registry, settings=settings, provider_uri=provider,
@@ -226,37 +269,37 @@ def predict_name(
         scores = score_loaded(loaded, group_days[0], group_days[-1], logger=logger)
         for key, value in loaded.timings.items():
             timings[key] = timings.get(key, 0.0) + value
-        scored.append((loaded, scores))
-        by_day = {day: part.droplevel("datetime") for day, part in scores.groupby(level="datetime")}
+        batch.scored.append((loaded, scores))
         with QLIB_LOCK:
             universe = traded_instruments(loaded, group_days)
-        for day in group_days:
-            part = by_day.get(day, pd.Series(dtype=float))
-            members, traded = universe.get(day, (None, None))
-            finite = [(str(inst), float(v)) for inst, v in part.items()
-                      if math.isfinite(v) and (traded is None or str(inst) in traded)]
-            missing = max(0, members - len(finite)) if members is not None else 0
-            reports.append(DayReport(day.date(), model_id, len(finite), missing))
-            batch.append(ScoredDay(model_id, day.date(), finite))
-            if missing:
-                log.warning("%s on %s: %d of %d instruments have no data that day; predicted the %d that have",
-                            model_name, day.date(), missing, members, len(finite))
-    started = time.perf_counter()
-    window = (days[0].date(), days[-1].date()) if recompute else None
-    written = registry.write_predictions(
-        model_name, batch, data_version=version, recompute=window, actor=actor, flow_run_id=flow_run_id,
-        reason="qmp predict --recompute" if recompute else None,
-    )
-    timings["store"] = time.perf_counter() - started
-    started = time.perf_counter()
-    with QLIB_LOCK:
-        for loaded, scores in scored:
-            extend_recorder_predictions(loaded, scores)
-    timings["recorder_pred"] = time.perf_counter() - started
-    last_day = batch[-1]
-    top = sorted(last_day.scores, key=lambda item: item[1], reverse=True)[:top_k]
+        _keep_traded(batch, model_name, model_id, scores, group_days, universe, logger or _log)
+    return batch
+
+
+def _keep_traded(
+    batch: ScoredBatch, model_name: str, model_id: str, scores: pd.Series, days: list[pd.Timestamp],
+    universe: dict[pd.Timestamp, tuple[int, set[str]]], log: Logger,
+) -> None:
+    """Add each day's finite scores of instruments traded that day to ``batch``, with its report."""
+    by_day = {day: part.droplevel("datetime") for day, part in scores.groupby(level="datetime")}
+    for day in days:
+        part = by_day.get(day, pd.Series(dtype=float))
+        members, traded = universe.get(day, (None, None))
+        finite = [(str(inst), float(v)) for inst, v in part.items()
+                  if math.isfinite(v) and (traded is None or str(inst) in traded)]
+        missing = max(0, members - len(finite)) if members is not None else 0
+        batch.reports.append(DayReport(day.date(), model_id, len(finite), missing))
+        batch.days.append(ScoredDay(model_id, day.date(), finite))
+        if missing:
+            log.warning("%s on %s: %d of %d instruments have no data that day; predicted the %d that have",
+                        model_name, day.date(), missing, members, len(finite))
+
+
+def _written_message(
+    model_name: str, days: list[pd.Timestamp], written: PredictionWrite, reports: list[DayReport], recompute: bool
+) -> str:
     missing_total = sum(r.missing for r in reports)
-    message = (
+    return (
         f"{model_name}: {len(written.written_days)} day(s) written "
         f"({days[0].date()}..{days[-1].date()}, {written.written_rows} scores"
         + (f", {written.replaced_rows} replaced" if recompute else "")
@@ -264,9 +307,3 @@ def predict_name(
         + (f", {missing_total} instrument-days without data" if missing_total else "")
         + f") by {', '.join(sorted({r.model_id for r in reports}))}"
     )
-    log.info(message)
-    return PredictOutcome(
-        model_name, message, days=reports, written_days=written.written_days, skipped_days=written.skipped_days,
-        replaced_rows=written.replaced_rows, data_version=version, top=top, timings=timings,
-    )
-

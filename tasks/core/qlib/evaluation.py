@@ -1,9 +1,8 @@
 """Evaluate a trained model on the dataset's ``test`` segment with Qlib's own functions.
 
 The numbers equal those of Qlib's ``SigAnaRecord`` and ``PortAnaRecord`` for the same predictions.
-:func:`evaluate_model` returns one flat dict of floats (NaN when undefined); :func:`evaluate` returns
-them with two daily series the registry stores with the version: the daily IC and the cumulative
-excess return over the benchmark after costs.
+:func:`evaluate` returns one flat dict of floats (NaN when undefined) with two daily series the registry
+stores with the version: the daily IC and the cumulative excess return over the benchmark after costs.
 
 Signal metrics (``calc_ic`` on the predictions and the raw, unprocessed label, per trading day):
 
@@ -49,7 +48,7 @@ from qlib.utils import get_date_by_shift
 from qlib.workflow import R
 
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC, EvaluationSeries
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.qlib.session import init_from_qlib_init
 from tasks.core.qlib.training import Logger, qlib_step
 from tasks.core.qlib.workflow_config import WorkflowConfig, fill_placeholders
@@ -213,28 +212,14 @@ def cumulative_excess_return(report: pd.DataFrame) -> pd.Series:
     return (report["return"] - report["bench"] - report["cost"]).cumsum()
 
 
-def evaluate_model(
-    model: Any,
-    dataset: DatasetH,
-    cfg: WorkflowConfig,
-    recorder_id: str | None = None,
-    *,
-    logger: Logger | None = None,
-    settings: Settings | None = None,
-    segment: str = "test",
-) -> dict[str, float]:
-    """Signal and portfolio metrics on ``segment``; logged into recorder ``recorder_id`` when given."""
-    return evaluate(model, dataset, cfg, recorder_id, logger=logger, settings=settings, segment=segment).metrics
-
-
 def evaluate(
     model: Any,
     dataset: DatasetH,
     cfg: WorkflowConfig,
     recorder_id: str | None = None,
     *,
+    settings: Settings,
     logger: Logger | None = None,
-    settings: Settings | None = None,
     segment: str = "test",
 ) -> Evaluation:
     """Signal and portfolio metrics on ``segment`` with the daily IC and cumulative excess return series;
@@ -245,7 +230,7 @@ def evaluate(
     """
     log = logger or _log
     with qlib_step(logger):
-        init_from_qlib_init(cfg.qlib_init, settings or load_settings())
+        init_from_qlib_init(cfg.qlib_init, settings)
         pred = predict(model, dataset, segment)
         label = raw_label(dataset, segment)
         metrics, signal_artifacts, portfolio_artifacts = prediction_metrics(

@@ -5,21 +5,20 @@ from __future__ import annotations
 import logging
 
 from registry import ModelInfo
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 
 ONLINE_KEY = "online_status"  # the tag name qlib.workflow.online.utils.OnlineToolR uses
 ONLINE, OFFLINE = "online", "offline"
 _log = logging.getLogger(__name__)
 
 
-def sync_online_tags(new: ModelInfo, old: ModelInfo | None, settings: Settings | None = None) -> None:
+def sync_online_tags(new: ModelInfo, old: ModelInfo | None, settings: Settings) -> None:
     """Tag the new production model's recorder `online` and the old one's `offline`."""
     if not any(info is not None and info.qlib_recorder_id for info in (new, old)):
         return  # nothing to tag: MLflow is not even imported
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    settings = settings or load_settings()
     client = MlflowClient(tracking_uri=settings.resolved_mlflow_uri())
     for info, tag in ((old, OFFLINE), (new, ONLINE)):
         if info is None or not info.qlib_recorder_id:

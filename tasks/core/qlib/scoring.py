@@ -24,7 +24,6 @@ predicts on the float32 frame in one batch, as the candidate's own evaluation do
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
@@ -35,10 +34,11 @@ import numpy as np
 import pandas as pd
 
 from registry import ModelInfo, ModelRegistry
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.errors import PipelineInputError
 from tasks.core.qlib.session import QLIB_LOCK, init_from_qlib_init, init_qlib
 from tasks.core.qlib.training import DATASET_OBJECT, Logger, qlib_step
+from tasks.core.timing import timed
 
 DateLike = str | date | pd.Timestamp
 ANCHOR_BLOCK = 20  # trading days; a one-day update loads at most 19 extra days besides the look-back
@@ -80,8 +80,8 @@ def resolve_provider_uri(provider_uri: str | Path | None, settings: Settings) ->
 def load_registered_model(
     model_id: str,
     *,
+    settings: Settings,
     registry: ModelRegistry | None = None,
-    settings: Settings | None = None,
     provider_uri: str | Path | None = None,
     region: str = "cn",
     qlib_init: dict[str, Any] | None = None,
@@ -94,36 +94,35 @@ def load_registered_model(
     """
     from tasks.core.lifecycle import open_registry
 
-    settings = settings or load_settings()
     registry = registry or open_registry(settings)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    info = registry.get_model_info(model_id)
-    model = registry.get_model(model_id)  # CorruptedArtifactError when the checksum differs
-    timings["load_model"] = time.perf_counter() - started
+    with timed() as clock:
+        info = registry.get_model_info(model_id)
+        model = registry.get_model(model_id)  # CorruptedArtifactError when the checksum differs
+    timings["load_model"] = clock.seconds
     if not info.qlib_recorder_id or not info.experiment_name:
         raise MissingDatasetStateError(
             f"model {model_id!r} has no Qlib recorder: only models trained by qmp (or Qlib's trainer) can be scored"
         )
     with QLIB_LOCK:
-        started = time.perf_counter()
-        if qlib_init is not None:
-            init_from_qlib_init(qlib_init, settings)
-        else:
-            init_qlib(resolve_provider_uri(provider_uri, settings), region=region, settings=settings)
-        timings["qlib_init"] = time.perf_counter() - started
+        with timed() as clock:
+            if qlib_init is not None:
+                init_from_qlib_init(qlib_init, settings)
+            else:
+                init_qlib(resolve_provider_uri(provider_uri, settings), region=region, settings=settings)
+        timings["qlib_init"] = clock.seconds
         from qlib.workflow import R
 
-        started = time.perf_counter()
-        try:
-            recorder = R.get_recorder(recorder_id=info.qlib_recorder_id, experiment_name=info.experiment_name)
-            dataset = recorder.load_object(DATASET_OBJECT)
-        except Exception as exc:  # MLflow and Qlib raise plain exceptions for missing runs and objects
-            raise MissingDatasetStateError(
-                f"model {model_id!r}: recorder {info.qlib_recorder_id} of experiment {info.experiment_name!r} has "
-                f"no loadable {DATASET_OBJECT!r} object ({type(exc).__name__}); retrain the model to score it"
-            ) from None
-        timings["load_dataset_state"] = time.perf_counter() - started
+        with timed() as clock:
+            try:
+                recorder = R.get_recorder(recorder_id=info.qlib_recorder_id, experiment_name=info.experiment_name)
+                dataset = recorder.load_object(DATASET_OBJECT)
+            except Exception as exc:  # MLflow and Qlib raise plain exceptions for missing runs and objects
+                raise MissingDatasetStateError(
+                    f"model {model_id!r}: recorder {info.qlib_recorder_id} of experiment {info.experiment_name!r} "
+                    f"has no loadable {DATASET_OBJECT!r} object ({type(exc).__name__}); retrain the model to score it"
+                ) from None
+        timings["load_dataset_state"] = clock.seconds
         handler_config = _handler_config(recorder)
     return LoadedModel(info=info, model=model, dataset=dataset, recorder=recorder, timings=timings,
                        handler_config=handler_config)
@@ -202,23 +201,24 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
     # PredUpdater's look-back rule: a TSDatasetH needs step_len - 1 earlier days to form its first sample.
     hist_ref = loaded.dataset.step_len - 1 if isinstance(loaded.dataset, TSDatasetH) else 0
     load_start = get_date_by_shift(anchor, -hist_ref, clip_shift=False, freq="day") if hist_ref else anchor
-    started = time.perf_counter()
     # A cold Qlib dataset cache (QMP_FEATURE_CACHE=qlib) would be built over the whole calendar: read uncached then.
-    with skip_cold_qlib_cache(loaded.handler_config) if loaded.handler_config else nullcontext():
-        dataset = RMDLoader(loaded.recorder).get_dataset(
-            start_time=load_start, end_time=last, segments={"test": (first, last)}, unprepared_dataset=loaded.dataset
-        )
-    _widen_to_float64(dataset)
-    loaded.timings["features"] += time.perf_counter() - started
+    with timed() as clock:
+        with skip_cold_qlib_cache(loaded.handler_config) if loaded.handler_config else nullcontext():
+            dataset = RMDLoader(loaded.recorder).get_dataset(
+                start_time=load_start, end_time=last, segments={"test": (first, last)},
+                unprepared_dataset=loaded.dataset,
+            )
+        _widen_to_float64(dataset)
+    loaded.timings["features"] += clock.seconds
     return _predict_test(loaded, dataset).loc[first:last]  # type: ignore[misc]
 
 
 def _predict_test(loaded: LoadedModel, dataset: Any) -> pd.Series:
     """The model's scores on ``dataset``'s ``test`` segment as a sorted ``score`` Series (time added to
     ``loaded.timings["predict"]``)."""
-    started = time.perf_counter()
-    scores = loaded.model.predict(dataset, segment="test")
-    loaded.timings["predict"] += time.perf_counter() - started
+    with timed() as clock:
+        scores = loaded.model.predict(dataset, segment="test")
+    loaded.timings["predict"] += clock.seconds
     if isinstance(scores, pd.DataFrame):
         scores = scores.iloc[:, 0]
     scores = pd.Series(scores, name="score").sort_index()
@@ -247,15 +247,15 @@ def score_on_shared_features(
         return score_loaded(loaded, start, end, logger=logger), False
     log = logger or _log
     with qlib_step(logger):
-        started = time.perf_counter()
-        own = loaded.dataset
-        own.handler._data = raw
-        own.handler.process_data(with_fit=False)
-        own.config(segments={"test": (days[0], days[-1])})
+        with timed() as clock:
+            own = loaded.dataset
+            own.handler._data = raw
+            own.handler.process_data(with_fit=False)
+            own.config(segments={"test": (days[0], days[-1])})
         # No float64 widening here: the candidate's own metrics come from Qlib's predict on its float32
         # frame in one batch, so production is predicted the same way; a model equal to the candidate
         # then scores exactly the candidate's metrics and a tie stays a tie.
-        loaded.timings["features"] = time.perf_counter() - started
+        loaded.timings["features"] = clock.seconds
         loaded.timings["predict"] = 0.0
         scores = _predict_test(loaded, own)
     log.info("scored %s on %d day(s) %s..%s from the candidate's raw features: %d scores", loaded.info.model_id,
@@ -324,15 +324,15 @@ def score_registered_model(
     start: DateLike,
     end: DateLike,
     *,
+    settings: Settings,
     registry: ModelRegistry | None = None,
-    settings: Settings | None = None,
     provider_uri: str | Path | None = None,
     region: str = "cn",
     logger: Logger | None = None,
 ) -> pd.Series:
     """Score registered model ``model_id`` on the trading days in [``start``, ``end``] (both inclusive).
 
-    Signature: ``score_registered_model(model_id, start, end, *, registry=None, settings=None,
+    Signature: ``score_registered_model(model_id, start, end, *, settings, registry=None,
     provider_uri=None, region="cn", logger=None) -> pd.Series``.
 
     - ``registry``: the registry to load from (default: the one QMP_REGISTRY_DIR / QMP_DATABASE_URL name);

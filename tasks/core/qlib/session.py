@@ -22,7 +22,7 @@ import qlib
 from qlib.config import C
 from qlib.log import set_log_with_config
 
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.data.version import DataVersionError, data_version
 from tasks.core.features import cache as feature_cache
 
@@ -38,8 +38,8 @@ REDIS_RETRY_SECONDS = 60.0  # an unreachable Redis is asked again after this, no
 
 # Qlib's logging (the `qlib` logger's console handler) is set up once, here, when the flow modules are imported,
 # and `init_qlib` asks qlib.init not to set it up again. qlib.init's `dictConfig`, run inside a Prefect run,
-# shuts Prefect's API log handler down while holding logging's lock and can stall the run for 5 s (the stall
-# tasks/core/qlib/workflow_config.py describes, there from importing qlib.cli.run).
+# shuts Prefect's API log handler down while holding logging's lock and can stall the run until Prefect's flush
+# guard gives up (the stall tasks/core/qlib/workflow_config.py describes, there from importing qlib.cli.run).
 QLIB_LOGGING: dict[str, Any] = C.logging_config
 set_log_with_config(QLIB_LOGGING)
 
@@ -48,12 +48,11 @@ set_log_with_config(QLIB_LOGGING)
 def long_lived_objects_frozen() -> Iterator[None]:
     """Keep the objects alive now out of the cyclic garbage collector's passes while a Qlib step runs.
 
-    A flow process holds about 480,000 tracked objects once Prefect, Qlib and MLflow are imported, and a
-    dataset build allocates millions of short-lived ones: each collection it triggers went over the old
-    ones again (0.65-0.88 s of collections during the demo-size build, 0.12-0.17 s with them frozen). They
-    go back to the collector when the step ends, so nothing frozen here is kept for good. Callers hold
-    QLIB_LOCK (one step at a time); a nested step, or a process that froze objects itself (a pre-fork
-    server), is left as it is.
+    A flow process holds hundreds of thousands of tracked objects once Prefect, Qlib and MLflow are imported,
+    and a dataset build allocates millions of short-lived ones: each collection it triggers would go over the
+    old ones again (the time it costs: benchmarks/README.md). They go back to the collector when the step
+    ends, so nothing frozen here is kept for good. Callers hold QLIB_LOCK (one step at a time); a nested step,
+    or a process that froze objects itself (a pre-fork server), is left as it is.
     """
     if gc.get_freeze_count():
         yield
@@ -74,7 +73,7 @@ def init_qlib(
     provider_uri: str | Path,
     *,
     region: str = "cn",
-    settings: Settings | None = None,
+    settings: Settings,
     default_exp_name: str = DEFAULT_EXPERIMENT,
     **qlib_kwargs: Any,
 ) -> None:
@@ -85,7 +84,6 @@ def init_qlib(
     to the data directory's current version on every call.
     """
     global _current_key, _loaded_version
-    settings = settings or load_settings()
     provider = str(Path(provider_uri).expanduser().resolve())
     tracking_uri = settings.resolved_mlflow_uri()
     cache_options = _cache_options(provider, settings) if "dataset_cache" not in qlib_kwargs else {}
@@ -148,7 +146,7 @@ def qlib_cache_enabled() -> bool:
     return C.get("dataset_cache") is not None
 
 
-def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings | None = None) -> None:
+def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings) -> None:
     """Initialise Qlib from a workflow's ``qlib_init`` section (its own ``exp_manager`` is replaced)."""
     options = {k: v for k, v in qlib_init.items() if k not in {"provider_uri", "region", "exp_manager"}}
     if "exp_manager" in qlib_init:
@@ -156,11 +154,10 @@ def init_from_qlib_init(qlib_init: dict[str, Any], settings: Settings | None = N
     init_qlib(qlib_init["provider_uri"], region=qlib_init.get("region", "cn"), settings=settings, **options)
 
 
-def ensure_experiment(name: str, settings: Settings | None = None) -> str:
+def ensure_experiment(name: str, settings: Settings) -> str:
     """Create the MLflow experiment ``name`` with its artifacts under the registry dir; return its id."""
     import mlflow
 
-    settings = settings or load_settings()
     client = mlflow.tracking.MlflowClient(tracking_uri=settings.resolved_mlflow_uri())
     with QLIB_LOCK:
         existing = client.get_experiment_by_name(name)

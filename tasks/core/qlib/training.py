@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from qlib.model.base import Model
 from qlib.utils import flatten_dict, init_instance_by_config
 from qlib.workflow import R
 
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.qlib.session import (
     QLIB_LOCK,
     ensure_experiment,
@@ -30,6 +29,7 @@ from tasks.core.qlib.session import (
     long_lived_objects_frozen,
 )
 from tasks.core.qlib.workflow_config import WorkflowConfig
+from tasks.core.timing import timed
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 DATASET_OBJECT = "dataset"  # the recorder object name Qlib's trainer and PredUpdater use
@@ -48,12 +48,12 @@ class TrainResult:
 
 
 def prepare_dataset(
-    cfg: WorkflowConfig, logger: Logger | None = None, settings: Settings | None = None
+    cfg: WorkflowConfig, settings: Settings, logger: Logger | None = None
 ) -> DatasetH:
     """Initialise Qlib for ``cfg`` and build its dataset (features, labels, processors) once."""
     log = logger or _log
     with qlib_step(logger):
-        init_from_qlib_init(cfg.qlib_init, settings or load_settings())
+        init_from_qlib_init(cfg.qlib_init, settings)
         info = cfg.dataset_info
         log.info(
             "building dataset: %s on %s, %s..%s",
@@ -62,9 +62,9 @@ def prepare_dataset(
             info.start_time,
             info.end_time,
         )
-        started = time.perf_counter()
-        dataset = init_instance_by_config(cfg.dataset, accept_types=Dataset)
-        log.info("dataset ready in %.1f s", time.perf_counter() - started)
+        with timed() as clock:
+            dataset = init_instance_by_config(cfg.dataset, accept_types=Dataset)
+        log.info("dataset ready in %.1f s", clock.seconds)
     if not isinstance(dataset, DatasetH):
         raise TypeError(f"{cfg.source}: the pipeline needs a DatasetH, got {type(dataset).__name__}")
     return dataset
@@ -76,18 +76,16 @@ def train_model(
     experiment_name: str,
     logger: Logger | None = None,
     *,
-    settings: Settings | None = None,
+    settings: Settings,
     recorder_name: str | None = None,
     tags: dict[str, str] | None = None,
 ) -> TrainResult:
     """Fit ``cfg``'s model on ``dataset`` inside a new recorder run of ``experiment_name``."""
     log = logger or _log
-    settings = settings or load_settings()
     with qlib_step(logger):
         init_from_qlib_init(cfg.qlib_init, settings)
         ensure_experiment(experiment_name, settings)
-        started = time.perf_counter()
-        with R.start(experiment_name=experiment_name, recorder_name=recorder_name):
+        with timed() as clock, R.start(experiment_name=experiment_name, recorder_name=recorder_name):
             recorder = R.get_recorder()
             log.info(
                 "training %s in experiment %r, recorder %s", cfg.model_type, experiment_name, recorder.id
@@ -104,7 +102,7 @@ def train_model(
             dataset.config(dump_all=False, recursive=True)
             R.save_objects(**{DATASET_OBJECT: dataset})
             recorder_id = str(recorder.id)
-        duration = time.perf_counter() - started
+        duration = clock.seconds
         log.info("trained %s in %.1f s (recorder %s)", cfg.model_type, duration, recorder_id)
     return TrainResult(
         model=model,

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 # Imported here, when the flow module is, and not on first use: importing qlib.cli.run reconfigures logging
 # (logging.config.dictConfig, which shuts the existing handlers down under logging's lock). Inside a Prefect
 # run that flushes Prefect's API log handler while its worker thread may be waiting for the same lock, and
-# the flush gives up only after Prefect's 5 s guard (10 of 12 retrain runs measured here lost 5.1 s to it).
+# the flush gives up only after Prefect's guard times out (how often and how long: benchmarks/README.md).
 from qlib.cli.run import render_template, sys_config
 from qlib.utils.data import update_config
 

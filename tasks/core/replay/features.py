@@ -10,12 +10,12 @@ in ``fixed`` mode with the YAML's (processed once per process, as Qlib's ``Rolli
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tasks.core.replay.plan import ReplayPlan, Window
+from tasks.core.timing import timed
 
 _raw: dict[str, Any] = {}
 _fixed: dict[str, Any] = {}
@@ -45,12 +45,13 @@ def ensure_features(plan: ReplayPlan) -> FeatureHandle:
     store = FeatureStore(local_store_dir(provider, plan.settings))
     key = raw_features_key(plan.handler_config, provider)
     stored = store.stored_span(key)
-    started = time.perf_counter()
-    raw = load_raw_features(plan.handler_config, _span(plan), provider_uri=provider, settings=plan.settings, store=store)
-    built = stored != store.stored_span(key)
-    _raw.clear()
-    _raw[key] = raw  # a worker in this very process (one worker) reads it from here
-    return FeatureHandle(store.paths(key)[0], key, built, time.perf_counter() - started if built else 0.0)
+    with timed() as clock:
+        raw = load_raw_features(plan.handler_config, _span(plan), provider_uri=provider, settings=plan.settings,
+                                store=store)
+        built = stored != store.stored_span(key)
+        _raw.clear()
+        _raw[key] = raw  # a worker in this very process (one worker) reads it from here
+    return FeatureHandle(store.paths(key)[0], key, built, clock.seconds if built else 0.0)
 
 
 def raw_features(plan: ReplayPlan) -> Any:
@@ -69,17 +70,17 @@ def window_handler(plan: ReplayPlan, window: Window) -> tuple[Any, float, float]
     """The window's handler; (handler, seconds reading features, seconds running processors)."""
     from tasks.core.features.raw import handler_from_features
 
-    started = time.perf_counter()
-    raw = raw_features(plan)
-    read = time.perf_counter()
-    if plan.spec.processors == "fixed":
-        if plan.replay_id not in _fixed:
-            _fixed.clear()
-            _fixed[plan.replay_id] = handler_from_features(plan.handler_config, raw)
-        handler = _fixed[plan.replay_id]
-    else:
-        config = copy.deepcopy(plan.handler_config)
-        config["kwargs"] = {**config["kwargs"], "fit_start_time": window.fit_start_time,
-                            "fit_end_time": window.fit_end_time}
-        handler = handler_from_features(config, raw)
-    return handler, read - started, time.perf_counter() - read
+    with timed() as reading:
+        raw = raw_features(plan)
+    with timed() as processing:
+        if plan.spec.processors == "fixed":
+            if plan.replay_id not in _fixed:
+                _fixed.clear()
+                _fixed[plan.replay_id] = handler_from_features(plan.handler_config, raw)
+            handler = _fixed[plan.replay_id]
+        else:
+            config = copy.deepcopy(plan.handler_config)
+            config["kwargs"] = {**config["kwargs"], "fit_start_time": window.fit_start_time,
+                                "fit_end_time": window.fit_end_time}
+            handler = handler_from_features(config, raw)
+    return handler, reading.seconds, processing.seconds

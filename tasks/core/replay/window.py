@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from registry import DatasetConfig, DuplicateVersionError, ModelMetadata, ModelNotFoundError, ModelStatus
 from tasks.core.replay.plan import ReplayPlan, Window
+from tasks.core.timing import Stopwatch, timed
 
 _PROCESS_STARTED = time.time()
 _first_window_seen = False
@@ -100,27 +101,27 @@ def run_window(plan: ReplayPlan, window: Window, *, threads: int | None = None) 
         model_id = f"{plan.replay_name}_v{window.version}"
         dataset, seconds["features"], seconds["processors"] = window_dataset(plan, window)
         with threadpool_limits(limits=threads) if threads else nullcontext():
-            started = time.perf_counter()
-            try:
-                model = registry.get_model(model_id)
-                trained = False
-            except ModelNotFoundError:
-                model = init_instance_by_config(plan.task["model"], accept_types=Model)
-                with _without_qlib_run_logging():
-                    model.fit(dataset)
-                trained = True
-            seconds["fit"] = time.perf_counter() - started
-            started = time.perf_counter()
+            with timed() as fitting:
+                try:
+                    model = registry.get_model(model_id)
+                    trained = False
+                except ModelNotFoundError:
+                    model = init_instance_by_config(plan.task["model"], accept_types=Model)
+                    with _without_qlib_run_logging():
+                        model.fit(dataset)
+                    trained = True
+            seconds["fit"] = fitting.seconds
+            predicting = Stopwatch()
             pred = predict(model, dataset, "test")
         label = raw_label(dataset, "test")
         metrics, _ = signal_metrics(pred, label)
         metrics["test_days"] = float(pred.index.get_level_values("datetime").nunique())
-        seconds["predict"] = time.perf_counter() - started
-        started = time.perf_counter()
-        if trained:
-            trained = _register(registry, plan, window, model, metrics)
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        seconds["register"] = time.perf_counter() - started
+        seconds["predict"] = predicting.seconds
+        with timed() as registering:
+            if trained:
+                trained = _register(registry, plan, window, model, metrics)
+            peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        seconds["register"] = registering.seconds
     return WindowResult(
         index=window.index, model_id=model_id, trained=trained, segments=window.segments, metrics=metrics,
         pred=pred, label=label, seconds=seconds, pid=os.getpid(), peak_mib=peak_mib,

@@ -121,24 +121,48 @@ def truncate_window(
             f"segments need '{train_key}' and '{test_key}', got {', '.join(segments) or 'none'}"
         )
     ta = time_adjuster(calendar)
+    aligned = _aligned(ta, segments)
+    if horizon is not None:
+        aligned[test_key] = _test_ending_before_horizon(ta, aligned[test_key], horizon, anchor)
+    _truncate(ta, aligned, days, test_key)
+    return Window(
+        segments=aligned,
+        start_time=min(start for start, _ in aligned.values()),
+        end_time=max(end for _, end in aligned.values()),
+        fit_start_time=aligned[train_key][0],
+        fit_end_time=aligned[train_key][1],
+        trunc_days=days,
+    )
+
+
+def _aligned(ta: TimeAdjuster, segments: Mapping[str, Sequence[Any]]) -> dict[str, Segment]:
+    """Each segment aligned to trading days (an open end: the calendar's last day)."""
     aligned: dict[str, Segment] = {}
     for name, span in segments.items():
         start, end = ta.align_seg(tuple(span))
         if start is None:
             raise WindowError(f"segment {name} starts after the calendar's last day {_iso(ta.max())}")
         aligned[name] = (start, end if end is not None else ta.max())
-    if horizon is not None:
-        last = ta.align_idx(anchor if anchor is not None else ta.max(), tp_type="end") - horizon
-        if last < 0:
-            raise WindowError(f"no trading day {horizon} days before the anchor {anchor}")
-        test_start, test_end = aligned[test_key]
-        limit = ta.get(last)
-        if test_start > limit:
-            raise WindowError(
-                f"test segment starts {_iso(test_start)}, after {_iso(limit)}: the last day whose "
-                f"{horizon}-day label is known on {_iso(ta.get(last + horizon))}"
-            )
-        aligned[test_key] = (test_start, min(test_end, limit))
+    return aligned
+
+
+def _test_ending_before_horizon(ta: TimeAdjuster, test: Segment, horizon: int, anchor: Any) -> Segment:
+    """The test segment ended at most ``horizon`` trading days before ``anchor``: its labels are known then."""
+    last = ta.align_idx(anchor if anchor is not None else ta.max(), tp_type="end") - horizon
+    if last < 0:
+        raise WindowError(f"no trading day {horizon} days before the anchor {anchor}")
+    test_start, test_end = test
+    limit = ta.get(last)
+    if test_start > limit:
+        raise WindowError(
+            f"test segment starts {_iso(test_start)}, after {_iso(limit)}: the last day whose "
+            f"{horizon}-day label is known on {_iso(ta.get(last + horizon))}"
+        )
+    return test_start, min(test_end, limit)
+
+
+def _truncate(ta: TimeAdjuster, aligned: dict[str, Segment], days: int, test_key: str) -> None:
+    """Qlib's ``trunc_segments`` in place, refused when a segment would start before the calendar or be empty."""
     try:
         trunc_segments(ta, aligned, days, test_key=test_key)
     except AssertionError:
@@ -152,14 +176,6 @@ def truncate_window(
                 f"segment {name} is empty after truncating {days} trading days before the test start "
                 f"{_iso(aligned[test_key][0])}"
             )
-    return Window(
-        segments=aligned,
-        start_time=min(start for start, _ in aligned.values()),
-        end_time=max(end for _, end in aligned.values()),
-        fit_start_time=aligned[train_key][0],
-        fit_end_time=aligned[train_key][1],
-        trunc_days=days,
-    )
 
 
 def _describe(segments: Mapping[str, Segment]) -> str:
@@ -204,23 +220,13 @@ def scheduled_window(
     # Qlib's truncate needs every segment to start after the calendar's first day.
     needed = train_first - max(lookback, 1)
     if needed < 0:
-        anchor_day = _iso(ta.get(anchor_idx))
         raise WindowError(
-            f"the calendar has {anchor_idx + 1} trading days up to {anchor_day}; the window needs "
+            f"the calendar has {anchor_idx + 1} trading days up to {_iso(ta.get(anchor_idx))}; the window needs "
             f"{anchor_idx + 1 - needed} (look-back {max(lookback, 1)} + train {train_days} + valid {valid_days} "
             f"+ gap {days - 1} + test {test_days} + label horizon {horizon}): {-needed} missing"
         )
     if kind == "expanding":
-        if train_start is None:
-            train_first = max(lookback, 1)
-        else:
-            fixed = ta.align_idx(train_start, tp_type="start")
-            if fixed > train_first:
-                raise WindowError(
-                    f"expanding train start {_iso(ta.get(fixed))} leaves fewer than train_days={train_days} "
-                    f"before the valid segment"
-                )
-            train_first = max(fixed, max(lookback, 1))
+        train_first = _expanding_train_first(ta, train_start, train_first, lookback, train_days)
     elif kind != "sliding":
         raise WindowError(f"window kind must be sliding or expanding, got {kind!r}")
     segments = {
@@ -229,6 +235,22 @@ def scheduled_window(
         "test": (ta.get(test_start), ta.get(test_end)),
     }
     return truncate_window(ta, segments, days, horizon=horizon, anchor=ta.get(anchor_idx))
+
+
+def _expanding_train_first(
+    ta: TimeAdjuster, train_start: Any, sliding_first: int, lookback: int, train_days: int
+) -> int:
+    """An expanding window's train start: ``train_start`` (or the first day the look-back allows), refused
+    when it leaves fewer than ``train_days`` before the valid segment."""
+    if train_start is None:
+        return max(lookback, 1)
+    fixed = ta.align_idx(train_start, tp_type="start")
+    if fixed > sliding_first:
+        raise WindowError(
+            f"expanding train start {_iso(ta.get(fixed))} leaves fewer than train_days={train_days} "
+            f"before the valid segment"
+        )
+    return max(fixed, max(lookback, 1))
 
 
 def label_horizon(labels: Iterable[str]) -> int:

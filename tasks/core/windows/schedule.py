@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from registry import ModelFilter, ModelInfo, ModelRegistry
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.data.version import DataVersion, data_version
 from tasks.core.errors import PipelineError
 from tasks.core.qlib.session import forget_stale_data, init_from_qlib_init
@@ -81,7 +81,7 @@ def config_hash(cfg: WorkflowConfig, settings: WindowSettings) -> str:
 
 
 def resolve_run(
-    cfg: WorkflowConfig, settings: WindowSettings, *, logger: Logger | None = None, qlib_settings: Settings | None = None
+    cfg: WorkflowConfig, settings: WindowSettings, *, qlib_settings: Settings, logger: Logger | None = None
 ) -> ResolvedRun:
     """Apply the window settings to ``cfg`` on its data calendar; refused (WindowError) when they do not fit."""
     version = data_version(cfg.provider_uri)
@@ -90,7 +90,7 @@ def resolve_run(
     if settings.mode == "fixed":
         return ResolvedRun(cfg, None, version, digest, settings)
     with qlib_step(logger):
-        init_from_qlib_init(cfg.qlib_init, qlib_settings or load_settings())
+        init_from_qlib_init(cfg.qlib_init, qlib_settings)
         features, labels = handler_fields(cfg.dataset["kwargs"]["handler"])
         horizon = label_horizon(labels)
         window = scheduled_window(
