@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import create_engine, text
 
 from registry import ModelRegistry
 
@@ -20,6 +20,7 @@ POSTGRES_ADMIN = os.environ.get("QMP_TEST_POSTGRES", "postgresql://postgres@127.
 # A loaded machine (several test sessions at once) can need minutes to start a Prefect server.
 PREFECT_STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "300"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Children before their parents, so that plain DELETEs in this order never trip a foreign key.
 TABLES = "approvals, predictions, model_events, model_series, model_tags, model_metrics, model_states, model_versions, model_names"
 
 
@@ -58,17 +59,53 @@ def prefect_server() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry database migrated to the newest revision once per session (per xdist worker)."""
+    directory = tmp_path_factory.mktemp("sqlite-template")
+    ModelRegistry(directory).close()
+    template = directory / "registry.db"
+    # Closing the last connection checkpoints the write-ahead log into the file: the file alone is the database.
+    assert not template.with_name("registry.db-wal").exists(), "the template kept a write-ahead log"
+    return template
+
+
+@pytest.fixture
+def migrated_sqlite(sqlite_template: Path) -> Callable[[Path], str]:
+    """Writes a copy of the migrated template at the path given and returns its URL: a fresh registry
+    database, as the first `ModelRegistry` on an empty file would leave it, without running the migrations."""
+
+    def copy_to(path: Path) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+
+    return copy_to
+
+
+@pytest.fixture(scope="session")
+def postgres_schema(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The session's PostgreSQL database, migrated to the newest revision once."""
+    ModelRegistry(tmp_path_factory.mktemp("postgres-migrate"), postgres_url).close()
+    return postgres_url
+
+
+def empty_postgres_registry(url: str) -> None:
+    """Delete every registry row and restart the id sequences: the schema stays, as the session migrated it."""
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=5) as conn:
+        for table in TABLES.split(", "):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'")
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The registry database for one test: a new SQLite file, or the session's PostgreSQL emptied."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'registry.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    ModelRegistry(tmp_path / "migrate", url).close()  # make sure the schema exists before truncating
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+        copy_to: Callable[[Path], str] = request.getfixturevalue("migrated_sqlite")
+        return copy_to(tmp_path / "registry.db")
+    url: str = request.getfixturevalue("postgres_schema")
+    empty_postgres_registry(url)
     return url
 
 
@@ -78,3 +115,4 @@ def registry(tmp_path: Path, database_url: str) -> Iterator[ModelRegistry]:
     reg = ModelRegistry(tmp_path / "registry", database_url)
     yield reg
     reg.close()
+
