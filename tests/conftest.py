@@ -116,3 +116,47 @@ def registry(tmp_path: Path, database_url: str) -> Iterator[ModelRegistry]:
     yield reg
     reg.close()
 
+
+# -- marks and xdist groups derived from the fixtures a test uses -------------------------------------------
+# A test is as costly as the most costly fixture it uses; the marks follow from that, so `-m "not slow"`
+# (`make unit`) never starts a Prefect server, trains a model or opens a browser, whoever wrote the test.
+# The xdist group keeps the tests sharing one costly fixture on one worker, so it is built once per run.
+COSTLY_FIXTURES: dict[str, tuple[tuple[str, ...], str]] = {
+    "lightgbm": (("slow", "qlib"), "qlib-models"),
+    "linear": (("slow", "qlib"), "qlib-models"),
+    "shuffled": (("slow", "qlib"), "qlib-models"),
+    "prefect_server": (("slow", "flows"), "prefect-server"),
+    "stack": (("slow", "e2e"), "e2e-stack"),
+    "browser": (("slow", "browser"), "prefect-server"),
+}
+# When a test uses several, the first group listed here wins: training models costs more than starting a server.
+GROUP_PRECEDENCE = ("qlib-models", "e2e-stack", "prefect-server")
+
+
+def _costly_group(item: pytest.Item) -> str | None:
+    """Adds the marks of the costly fixtures `item` uses; returns the xdist group they call for, if any."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    groups = set()
+    for fixture, (marks, group) in COSTLY_FIXTURES.items():
+        if fixture in fixtures:
+            for mark in marks:
+                item.add_marker(mark)
+            groups.add(group)
+    return next((group for group in GROUP_PRECEDENCE if group in groups), None)
+
+
+def _module_fixture_group(item: pytest.Item) -> str | None:
+    """The test's module, when the test uses a module-scoped fixture: built once, not once per worker."""
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = info.name2fixturedefs.values() if info is not None else ()
+    if any(defs and defs[-1].scope == "module" for defs in definitions):
+        return item.nodeid.split("::")[0]
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = _costly_group(item) or _module_fixture_group(item)
+        if group is not None and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
