@@ -16,6 +16,11 @@ from registry import ModelRegistry
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
+# Under xdist each worker ("gw0", "gw1", ...) flushes a Redis database of its own in the feature-cache tests.
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER.startswith("gw") and "QMP_TEST_REDIS" not in os.environ:
+    os.environ["QMP_TEST_REDIS"] = f"redis://127.0.0.1:6379/{15 - int(_XDIST_WORKER[2:]) % 16}"
+
 POSTGRES_ADMIN = os.environ.get("QMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 # A loaded machine (several test sessions at once) can need minutes to start a Prefect server.
 PREFECT_STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "300"))
