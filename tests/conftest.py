@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import shutil
 import uuid
@@ -15,6 +17,11 @@ from registry import ModelRegistry
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+# After pytest's summary the interpreter's final garbage collections would scan every object the session made
+# (the flow and Qlib tests leave very many), keeping the process alive for seconds after its result is known.
+# Nothing needs collecting then; registered early, this runs after the atexit handlers registered later.
+atexit.register(gc.freeze)
 
 # Under xdist each worker ("gw0", "gw1", ...) flushes a Redis database of its own in the feature-cache tests.
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
