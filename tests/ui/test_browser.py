@@ -86,7 +86,7 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
 
     from flows.retrain import ApprovalSettings
     from tasks.core.data.synthetic import synthesize
-    from tests.flows.test_retrain_flow import STRONG, WEAK, run_retrain
+    from tests.flows.retrain_runs import STRONG, WEAK, run_retrain
 
     base = tmp_path_factory.mktemp("ui-retrain")
     data = synthesize(base / "qlib", instruments=24, seed=5).out
