@@ -110,15 +110,25 @@ def empty_postgres_registry(url: str) -> None:
         conn.execute("SELECT setval(oid, 1, false) FROM pg_class WHERE relkind = 'S'")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The registry database for one test: a new SQLite file, or the session's PostgreSQL emptied."""
-    if request.param == "sqlite":
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# For a test in a suite that runs on SQLite only (tests/flows) but is kept on both backends.
+ON_BOTH_BACKENDS = pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
+
+
+def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> str:
+    """A new SQLite file (a copy of the migrated template), or the session's PostgreSQL emptied."""
+    if backend == "sqlite":
         copy_to: Callable[[Path], str] = request.getfixturevalue("migrated_sqlite")
         return copy_to(tmp_path / "registry.db")
     url: str = request.getfixturevalue("postgres_schema")
     empty_postgres_registry(url)
     return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The registry database for one test: a new SQLite file, or the session's PostgreSQL emptied."""
+    return fresh_database_url(request, tmp_path, request.param)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from flows.retrain import ApprovalSettings, Outcome, RetrainResult
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
 from tasks.registry_steps import register_model
+from tests.conftest import ON_BOTH_BACKENDS
 from tests.flows.retrain_runs import STRONG, WEAK, run_retrain
 from tests.threads import in_thread, paused_run
 
@@ -38,6 +39,7 @@ def pipeline(registry: ModelRegistry, flow_data: Path, mlflow_uri: str, monkeypa
     return registry
 
 
+@ON_BOTH_BACKENDS
 def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: ModelRegistry) -> None:
     first = run_retrain("alpha158", STRONG)
     assert first.decision == Action.PROMOTE
@@ -179,6 +181,7 @@ def register_then_crash(name: str) -> str:
     return info.model_id
 
 
+@ON_BOTH_BACKENDS
 def test_a_retried_run_registers_its_model_only_once(pipeline: ModelRegistry) -> None:
     ATTEMPTS.clear()
     model_id = register_then_crash("retried")
