@@ -9,11 +9,13 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from registry import ModelRegistry
+from tests import xdist_groups
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -142,7 +144,7 @@ def registry(tmp_path: Path, database_url: str) -> Iterator[ModelRegistry]:
 # -- marks and xdist groups derived from the fixtures a test uses -------------------------------------------
 # A test is as costly as the most costly fixture it uses; the marks follow from that, so `-m "not slow"`
 # (`make unit`) never starts a Prefect server, trains a model or opens a browser, whoever wrote the test.
-# The xdist group keeps the tests sharing one costly fixture on one worker, so it is built once per run.
+# The group keeps the tests sharing one costly fixture on one xdist worker, so it is built once per run.
 COSTLY_FIXTURES: dict[str, tuple[tuple[str, ...], str]] = {
     "lightgbm": (("slow", "qlib"), "qlib-models"),
     "linear": (("slow", "qlib"), "qlib-models"),
@@ -176,9 +178,26 @@ def _module_fixture_group(item: pytest.Item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {}
     for item in items:
         group = _costly_group(item) or _module_fixture_group(item)
-        if group is not None and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(group))
+        if group is not None:
+            groups[item.nodeid] = group
+    xdist_groups.write_groups(config, groups)
+
+
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: where the starting worker writes its tests' groups."""
+    xdist_groups.share_groups_dir(node.config, node)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    xdist_groups.remove_groups_dir(config)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` schedules by the groups derived above (tests/xdist_groups.py says why)."""
+    if config.getoption("dist") == "loadgroup":
+        return xdist_groups.GroupScheduling(config, log)
+    return None
