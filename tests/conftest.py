@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from registry import ModelRegistry
-from tests import xdist_groups
+from tests import xdist_groups, xdist_terminal
 
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -187,9 +187,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     xdist_groups.write_groups(config, groups)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_terminal.adopt_terminal_environment(config)
+
+
 def pytest_configure_node(node: Any) -> None:
-    """xdist controller: where the starting worker writes its tests' groups."""
+    """xdist controller: where the starting worker writes its tests' groups, and the terminal size."""
     xdist_groups.share_groups_dir(node.config, node)
+    xdist_terminal.share_terminal_environment(node)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
