@@ -23,11 +23,16 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mkdocs build --strict --quiet
 
+# Two workers; the tests sharing a costly session fixture (trained models, a Prefect server) stay on one
+# (tests/conftest.py assigns the groups). Then, alone, the tests that restart the shared PostgreSQL server.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial"
+	$(BIN)/pytest -q -m serial
 
 unit: install
-	$(BIN)/pytest -q -m "not slow and not e2e"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not e2e"
 
 bench: install
 	$(BIN)/python benchmarks/registry_vs_mlflow.py

@@ -21,10 +21,9 @@ from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 
 from registry import Approvals, ApprovalState, ModelFilter, ModelMetadata, ModelRegistry
-from tests.e2e.test_real_server import LINEAR, ROOT, _wait_for, stack, start_worker
+from tests.e2e.stack import LINEAR, ROOT, start_worker, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
-__all__ = ["stack"]  # the module-scoped fixture: one server, pool and worker for this module
 QMP = [sys.executable, "-c", "from deployments.cli import main; main()"]
 
 
@@ -64,7 +63,7 @@ def _manual_retrain(name: str, timeout_seconds: int = 1800) -> Any:
 
 
 def _suspended(stack: dict[str, Any], run_id: Any) -> Any:
-    run = _wait_for(run_id, {StateType.PAUSED}, 600, stack["logs"])
+    run = wait_for(run_id, {StateType.PAUSED}, 600, stack["logs"])
     assert run.state.name == "Suspended", run.state  # a deployment run suspends; it does not pause in place
     return run
 
@@ -104,7 +103,7 @@ def test_a_suspended_approval_survives_a_killed_worker_and_qmp_approve_promotes_
 
     code, output = _qmp_done(stack, "approve", candidate.model_id, "--approver", "erin", "--comment", "looks good")
     assert code == 0, output
-    _wait_for(run.id, {StateType.COMPLETED}, 600, stack["logs"])
+    wait_for(run.id, {StateType.COMPLETED}, 600, stack["logs"])
 
     production = registry.get_production_model("e2e_suspend")
     assert production is not None and production.model_id == candidate.model_id
@@ -139,7 +138,7 @@ def test_stale_approvals_are_refused_and_concurrent_forced_approvals_promote_onc
     winner = "frank" if results[0][0] == 0 else "grace"
     loser_output = results[1][1] if winner == "frank" else results[0][1]
     assert f"already approved by {winner} at" in loser_output, loser_output
-    _wait_for(run.id, {StateType.COMPLETED}, 600, stack["logs"])
+    wait_for(run.id, {StateType.COMPLETED}, 600, stack["logs"])
     assert registry.get_production_model("e2e_race").model_id == candidate.model_id  # type: ignore[union-attr]
     promotions = [e for e in registry.history(model_id=candidate.model_id) if e.event == "promoted"]
     assert [e.actor for e in promotions] == [winner]

@@ -23,7 +23,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from registry import ModelRegistry
 from tasks.core.data.synthetic import synthesize
-from tests.e2e.test_real_server import _free_port, _stop
+from tests.e2e.stack import free_port, stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, installed: Path) -> Iterato
     workdir = tmp_path_factory.mktemp("user-dir")
     (workdir / "registry").mkdir()  # a data folder named like our package, in the serving directory
     data = synthesize(tmp_path_factory.mktemp("serve-data") / "qlib", instruments=24, seed=5).out
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
@@ -84,7 +84,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, installed: Path) -> Iterato
         with temporary_settings(updates={PREFECT_API_URL: api}):
             yield {"env": env, "workdir": workdir, "home": home}
     finally:
-        _stop(process)
+        stop(process)
         log.close()
 
 
@@ -132,7 +132,7 @@ def test_serve_runs_from_any_directory_with_inactive_schedules_until_turned_on(s
             assert run.state is not None and run.state.type == StateType.COMPLETED, (
                 f"{run.state}\n{log_path.read_text()[-4000:]}")
         finally:
-            _stop(serve)
+            stop(serve)
     with ModelRegistry(workdir / "registry") as registry:
         assert [m.model_name for m in registry.list_models()] == ["served"]
     text = log_path.read_text()

@@ -24,6 +24,7 @@ from registry.policy import PromotionPolicy, decide_promotion
 from registry.settings import load_settings
 from tasks.core.approvals.requests import take_answer
 from tasks.core.lifecycle import open_registry
+from tests.conftest import ON_BOTH_BACKENDS
 from tests.threads import in_thread, paused_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_server")]
@@ -68,6 +69,7 @@ def _events(registry: ModelRegistry, model_id: str) -> list[tuple[str, str]]:
     return [(e.event, e.actor) for e in registry.history(model_id=model_id)]
 
 
+@ON_BOTH_BACKENDS
 def test_qmp_approve_resumes_the_waiting_run_which_promotes_once(env: ModelRegistry) -> None:
     _model(env, "cli_ok", 0.01, production=True)
     candidate = _model(env, "cli_ok", 0.05)

@@ -22,6 +22,7 @@ from prefect.logging.handlers import APILogHandler
 
 from flows.cleanup import CleanupParameters, cleanup
 from registry import ModelMetadata, ModelRegistry, ModelStatus
+from tests.conftest import ON_BOTH_BACKENDS
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("prefect_server")]
 
@@ -76,6 +77,7 @@ def logged_messages(flow_run_id: Any) -> str:
     return "\n".join(log.message for log in logs)
 
 
+@ON_BOTH_BACKENDS
 def test_cleanup_flow_archives_sweeps_and_publishes_a_report(registry_env, run_logs_at_info):
     reg = registry_env
     stale = [register(reg, TODAY - timedelta(days=100 + i)) for i in range(3)]

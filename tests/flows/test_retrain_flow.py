@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from prefect import flow
 from prefect.client.orchestration import get_client
@@ -20,28 +19,15 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.flow_runs import resume_flow_run
 
 from flows.promotion import promote, rollback
-from flows.retrain import ApprovalSettings, CandidateOutcome, RetrainResult, WorkflowSource, retrain
+from flows.retrain import ApprovalSettings, CandidateOutcome, RetrainResult
 from registry import ModelInfo, ModelMetadata, ModelRegistry, ModelStatus
 from registry.policy import Action, PromotionPolicy
 from tasks.registry_steps import register_model
+from tests.conftest import ON_BOTH_BACKENDS
+from tests.flows.retrain_runs import STRONG, WEAK, run_retrain
 from tests.threads import in_thread, paused_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-WEAK = EXAMPLES / "workflow_config_linear_Alpha158.yaml"
-
-
-def _strong_config() -> dict[str, Any]:
-    """The LightGBM example with regularisation sized for 24 stocks (the upstream values, tuned for
-    300 stocks, can leave a tree-less model with constant predictions on so little data)."""
-    config: dict[str, Any] = yaml.safe_load((EXAMPLES / "workflow_config_lightgbm_Alpha158.yaml").read_text())
-    config["task"]["model"]["kwargs"].update(lambda_l1=1.0, lambda_l2=1.0, num_leaves=31, learning_rate=0.05)
-    return config
-
-
-STRONG = _strong_config()
-
 
 @pytest.fixture
 def pipeline(registry: ModelRegistry, flow_data: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> ModelRegistry:
@@ -53,11 +39,7 @@ def pipeline(registry: ModelRegistry, flow_data: Path, mlflow_uri: str, monkeypa
     return registry
 
 
-def run_retrain(name: str, config: Path | dict[str, Any], **options: Any) -> RetrainResult:
-    source = WorkflowSource(config=config) if isinstance(config, dict) else WorkflowSource(config_path=str(config))
-    return retrain(model_name=name, workflow=source, **options)
-
-
+@ON_BOTH_BACKENDS
 def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: ModelRegistry) -> None:
     first = run_retrain("alpha158", STRONG)
     assert first.decision == Action.PROMOTE
@@ -199,6 +181,7 @@ def register_then_crash(name: str) -> str:
     return info.model_id
 
 
+@ON_BOTH_BACKENDS
 def test_a_retried_run_registers_its_model_only_once(pipeline: ModelRegistry) -> None:
     ATTEMPTS.clear()
     model_id = register_then_crash("retried")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from deployments.cli import app
 from flows.retrain import WorkflowSource, retrain
 from registry import ModelMetadata, ModelRegistry, ModelStatus
-from tests.flows.test_retrain_flow import WEAK
+from tests.flows.retrain_runs import WEAK
 from tests.storage.conftest import BUCKET
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]

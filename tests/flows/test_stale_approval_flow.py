@@ -20,7 +20,8 @@ from flows.retrain import ApprovalSettings, CandidateOutcome, RetrainResult
 from registry import Approvals, ModelMetadata, ModelRegistry, ModelStatus
 from registry.approvals import EvaluatedOn
 from registry.policy import Action, PromotionPolicy
-from tests.flows.test_retrain_flow import STRONG, WEAK, _paused_run, run_retrain
+from tests.flows.retrain_runs import STRONG, WEAK, run_retrain
+from tests.flows.test_retrain_flow import _paused_run
 from tests.threads import in_thread
 
 pytestmark = [pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]

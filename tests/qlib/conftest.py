@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,8 +106,9 @@ def qlib_tolerance(reference: pd.Series) -> float:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[ModelRegistry]:
+def registry(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> Iterator[ModelRegistry]:
     """A SQLite registry of the test's own; the trained models' recorders stay in the session's MLflow store."""
+    migrated_sqlite(tmp_path / "registry" / "registry.db")  # where the registry's embedded database lives
     reg = ModelRegistry(tmp_path / "registry")
     yield reg
     reg.close()

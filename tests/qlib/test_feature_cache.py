@@ -167,6 +167,7 @@ def test_unreachable_redis_says_so_in_one_line_and_runs_uncached(
     assert not qlib_cache_dir(data, settings).exists()
 
 
+@pytest.mark.slow  # trains in two processes
 def test_two_processes_training_at_once_share_the_cache(
     data: Path, cached: Settings, uncached: Settings, tmp_path: Path
 ) -> None:

@@ -7,9 +7,12 @@ import logging
 import subprocess
 import sys
 
+import pytest
+
 from tasks.core.qlib.training import forward_logs
 
 
+@pytest.mark.slow  # imports Qlib in a fresh interpreter
 def test_importing_qlib_through_our_code_prints_no_gym_notice() -> None:
     done = subprocess.run([sys.executable, "-c", "import tasks.core.qlib.session, qlib.rl"], capture_output=True,
                           text=True, timeout=300)

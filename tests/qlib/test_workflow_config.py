@@ -130,6 +130,7 @@ def test_placeholders_are_filled_like_qrun_and_the_config_stays_intact(tmp_path:
     )
 
 
+@pytest.mark.slow  # imports Qlib in a fresh interpreter
 def test_loading_a_workflow_leaves_logging_alone(tmp_path: Path) -> None:
     # Qlib's qrun module reconfigures logging when first imported; inside a Prefect run that stalled the retrain
     # flow for 5 s (Prefect's log handler flushed under logging's lock). It must happen at import, not at load.
@@ -147,6 +148,7 @@ assert calls == [], calls
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # imports Qlib in a fresh interpreter
 def test_initialising_qlib_leaves_logging_alone(tmp_path: Path) -> None:
     # qlib.init reconfigures logging too (inside the prepare step, so inside a Prefect run): the same 5 s stall.
     # Qlib's logging is set up when tasks.core.qlib.session is imported; init_qlib must not set it up again, and must keep

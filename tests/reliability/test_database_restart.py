@@ -23,7 +23,7 @@ from registry import ModelMetadata, ModelRegistry, RegistryUnavailableError
 from tests.reliability.consistency import assert_registry_consistent, orphan_entries
 from tests.reliability.postgres_server import ensure_running, pg_ctl, server_left_running
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.serial]
 
 
 def metadata(name: str) -> ModelMetadata:

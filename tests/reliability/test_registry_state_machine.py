@@ -6,6 +6,7 @@ auto versions above every version the name ever had (deleted ones included), a h
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import create_engine, text
 
 from registry import (
     DuplicateVersionError,
@@ -35,7 +35,7 @@ from registry import (
 )
 from registry.statuses import ALLOWED_TRANSITIONS, PROMOTABLE
 from registry.versions import Version, next_version, parse_version
-from tests.conftest import TABLES
+from tests.conftest import empty_postgres_registry
 from tests.reliability.consistency import assert_registry_consistent
 
 S = ModelStatus
@@ -61,16 +61,17 @@ class Expected:
 class RegistryMachine(RuleBasedStateMachine):
     """The registry under test next to a dictionary that knows what it should contain."""
 
-    database_url: str | None = None  # None: a fresh SQLite file per example
+    database_url: str | None = None  # None: a fresh SQLite file per example, a copy of `sqlite_template`
+    sqlite_template: Path | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.dir = tempfile.TemporaryDirectory(prefix="qmp_sm_")
         if self.database_url is not None:
-            engine = create_engine(self.database_url)
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-            engine.dispose()
+            empty_postgres_registry(self.database_url)
+        elif self.sqlite_template is not None:
+            (Path(self.dir.name) / "registry").mkdir()
+            shutil.copyfile(self.sqlite_template, Path(self.dir.name) / "registry" / "registry.db")
         self.reg = ModelRegistry(Path(self.dir.name) / "registry", self.database_url)
         self.models: dict[str, Expected] = {}
         self.ever: list[str] = []  # every id ever registered, deleted ones included
@@ -212,8 +213,8 @@ class RegistryMachine(RuleBasedStateMachine):
             assert self.reg.get_model(model_id) == expected.payload
 
 
-def check(machine: type[RegistryMachine], database_url: str | None) -> None:
-    machine.database_url = database_url
+def check(machine: type[RegistryMachine], database_url: str | None, sqlite_template: Path | None = None) -> None:
+    machine.database_url, machine.sqlite_template = database_url, sqlite_template
     run_state_machine_as_test(machine, settings=settings(
         max_examples=25, stateful_step_count=20, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -221,11 +222,11 @@ def check(machine: type[RegistryMachine], database_url: str | None) -> None:
 
 
 @pytest.mark.slow
-def test_random_operation_sequences_keep_the_registry_promises_on_sqlite() -> None:
+def test_random_operation_sequences_keep_the_registry_promises_on_sqlite(sqlite_template: Path) -> None:
     class OnSqlite(RegistryMachine):
         pass
 
-    check(OnSqlite, None)
+    check(OnSqlite, None, sqlite_template)
 
 
 @pytest.mark.slow

@@ -121,6 +121,7 @@ def qlib_ready(tmp_path, monkeypatch):
     R.end_exp()  # fit's metric logging started a default recorder; a later qlib.init needs none active
 
 
+@pytest.mark.slow  # trains a LightGBM model
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("qlib_ready")
 async def test_save_real_qlib_model(tmp_path):

@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,9 @@ def s3_uri(s3_options: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
+def database_url(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> str:
     """SQLite only here: the database backends are covered by tests/registry; these tests vary the storage."""
-    return f"sqlite:///{tmp_path / 'registry.db'}"
+    return migrated_sqlite(tmp_path / "registry.db")
 
 
 @pytest.fixture

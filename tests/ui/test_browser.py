@@ -50,6 +50,19 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": chromium, "args": args}
 
 
+@pytest.fixture(scope="module")
+def browser(browser_type_launch_args: dict[str, Any]) -> Iterator[Any]:
+    """Chromium for this module only. Playwright's sync API marks its event loop as running in this thread for
+    as long as it lives, and Prefect's sync calls then return coroutines: a session-wide Playwright would break
+    the flow tests that run after these in the same process (under xdist, on the same worker)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(**browser_type_launch_args)
+        yield chromium
+        chromium.close()
+
+
 @dataclass
 class Retrained:
     registry: ModelRegistry
@@ -73,7 +86,7 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
 
     from flows.retrain import ApprovalSettings
     from tasks.core.data.synthetic import synthesize
-    from tests.flows.test_retrain_flow import STRONG, WEAK, run_retrain
+    from tests.flows.retrain_runs import STRONG, WEAK, run_retrain
 
     base = tmp_path_factory.mktemp("ui-retrain")
     data = synthesize(base / "qlib", instruments=24, seed=5).out
