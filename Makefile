@@ -39,4 +39,4 @@ bench-pipeline: install
 	$(BIN)/python benchmarks/pipeline_vs_qlib.py --repeats 3
 
 clean:
-	rm -rf $(VENV) demo_workspace site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

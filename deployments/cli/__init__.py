@@ -98,7 +98,8 @@ def ui_command(
 
 @app.command("demo")
 def demo(
-    workspace: Path = typer.Option(Path("demo_workspace"), help="Where the data and the registry go (recreated)."),
+    workspace: Path | None = typer.Option(
+        None, help="Where the data and the registry go (recreated). [default: $QMP_HOME/demo]"),
     instruments: int = typer.Option(60, min=10, max=500, help="Synthetic instruments."),
 ) -> None:
     """Synthesize data, retrain twice (weaker then stronger config), show registry, decision and history."""

@@ -14,8 +14,9 @@ from tests.cli.test_qmp_models import qmp
 
 @pytest.fixture
 def empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory with no registry, and no QMP_* setting pointing anywhere else."""
+    """An empty workspace (QMP_HOME) with no registry, and no QMP_* setting pointing anywhere else."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QMP_HOME", str(tmp_path))
     for variable in ("QMP_REGISTRY_DIR", "QMP_DATABASE_URL", "QMP_ARTIFACT_URI"):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path
