@@ -23,6 +23,7 @@ from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
+from deployments.cli.output import set_up_output
 from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
 from deployments.cli.rolling import rolling_command
@@ -50,8 +51,12 @@ def _print_version(value: bool) -> None:
 def _options(
     _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                   help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=(
+        "Show Qlib, MLflow and Prefect logs, progress bars and warnings on the console "
+        "(by default they go to $QMP_HOME/logs/qmp.log).")),
 ) -> None:
     """Qlib Model Pipeline: retrain, evaluate, register, promote and clean up Qlib models."""
+    set_up_output(verbose)
 
 
 app.add_typer(models_app, name="models")
