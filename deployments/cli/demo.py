@@ -71,6 +71,7 @@ def run_demo(
     timings: list[tuple[str, float]] = []
     report = _step(f"1. synthesize {instruments} instruments of Qlib data", timings,
                    lambda: synthesize(data_dir, instruments=instruments, seed=7))
+    declare_synthetic_calendar(data_dir)
     console.print(f"wrote {report.days} trading days x {report.instruments} instruments to {data_dir}")
     for number, config in ((2, WEAKER), (3, STRONGER)):
         result = _step(f"{number}. retrain flow with {config}", timings,
@@ -90,6 +91,15 @@ def run_demo(
     console.print(summary)
     console.print(f"{settings_file} now points every qmp command at this registry and data; "
                   f"explore further: {qmp_command()} models list", highlight=False, soft_wrap=True)
+
+
+def declare_synthetic_calendar(data_dir: Path) -> None:
+    """Mark the demo's data as keeping its own calendar, so the deployments' stale-data alarm leaves it alone."""
+    from tasks.core.windows.schedule import CALENDAR_DECLARATION
+
+    declaration = data_dir / CALENDAR_DECLARATION
+    declaration.parent.mkdir(parents=True, exist_ok=True)
+    declaration.write_text("synthetic\n")
 
 
 def qmp_command() -> str:
