@@ -49,6 +49,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    context: typer.Context,
     _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                   help="Print the version and exit."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=(
@@ -56,7 +57,7 @@ def _options(
         "(by default they go to $QMP_HOME/logs/qmp.log).")),
 ) -> None:
     """Qlib Model Pipeline: retrain, evaluate, register, promote and clean up Qlib models."""
-    set_up_output(verbose)
+    set_up_output(verbose, context.invoked_subcommand)
 
 
 app.add_typer(models_app, name="models")

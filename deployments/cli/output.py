@@ -18,7 +18,8 @@ QUIET_ENVIRONMENT = {
     "TQDM_DISABLE": "1",  # Qlib's backtest loop bars
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "MLFLOW_LOGGING_LEVEL": "WARNING",
-    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",  # run logs still reach the Prefect API and its UI
+    # Run logs still reach the Prefect API and its UI; the command prints its own result and one-line errors.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "QMP_QLIB_CONSOLE_LEVEL": "CRITICAL",
 }
 
@@ -42,11 +43,18 @@ def log_file() -> Path:
     return workspace_home() / "logs" / "qmp.log"
 
 
-def set_up_output(verbose: bool) -> Path | None:
-    """Quiet by default (returns the log file); ``verbose`` leaves every library's console output on."""
+# Long-running servers whose console is their log: their runs' logs stay on it.
+SERVING_COMMANDS = frozenset({"serve", "ui"})
+
+
+def set_up_output(verbose: bool, command: str | None = None) -> Path | None:
+    """Quiet by default (returns the log file); ``verbose`` leaves every library's console output on, and
+    the serving commands keep Prefect's run logs on the console."""
     global _set_up
     if verbose:
         return None
+    if command in SERVING_COMMANDS:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO")
     path = Path(os.environ.setdefault("QMP_LOG_FILE", str(log_file())))
     if _set_up:  # once per process (tests call the command several times in one)
         return path
