@@ -79,7 +79,8 @@ app.command("signals")(signals_command)
 
 @app.command("serve")
 def serve_command() -> None:
-    """Serve the retrain, cleanup, promote and rollback deployments from this process (schedules off: `qmp schedules on`)."""
+    """Serve every deployment of deployments/prefect.yaml from this process: retrain, predict-daily, rolling, cleanup,
+    promote and rollback (their schedules ship off: `qmp schedules on`)."""
     require_prefect_api()
     from deployments.serve import main as serve_main
 

@@ -95,3 +95,10 @@ def test_models_show_prints_tags_and_hyperparameters_as_titled_tables_and_json(
     assert code == 0 and json.loads(out)["model"]["tags"] == {"desk": "alpha"}
     code, out, _ = qmp("models", "history", "shown", "--json", capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0 and json.loads(out)[0]["model_id"] == model_id
+
+
+def test_serve_help_names_every_served_deployment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = qmp("serve", "--help", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    for served in ("retrain", "predict-daily", "rolling", "cleanup", "promote", "rollback"):
+        assert served in out
