@@ -54,10 +54,10 @@ def rolling_command(
     from deployments.cli.preflight import hint_local_server
     from tasks.core.errors import require_prefect_api
 
-    hint_local_server()
     try:
         source.load()  # the workflow and its data directory, before any server starts
         require_prefect_api()
+        hint_local_server()
         with one_prefect_api():
             record = rolling(model_name=model_name, workflow=source, replay=spec, runner=runner)
     except (WorkflowConfigError, DataVersionError) as exc:

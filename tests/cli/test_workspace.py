@@ -16,7 +16,8 @@ def test_after_the_demo_points_the_workspace_any_directory_sees_its_registry(
 ) -> None:
     monkeypatch.setenv("QMP_HOME", str(tmp_path / "home"))
     for variable in ("QMP_REGISTRY_DIR", "QMP_PROVIDER_URI", "QMP_DATABASE_URL", "QMP_ARTIFACT_URI"):
-        monkeypatch.delenv(variable, raising=False)
+        monkeypatch.setenv(variable, "")  # recorded, so what the demo sets in this process is undone after the test
+        monkeypatch.delenv(variable)
     settings_file = use_demo_workspace(tmp_path / "home" / "demo")
     with ModelRegistry(tmp_path / "home" / "demo" / "model_registry") as registry:
         registry.register_model({"w": 1}, ModelMetadata(model_name="seen", performance_metrics={"ic_mean": 0.1}))
