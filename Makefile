@@ -4,20 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install demo test lint unit bench bench-quick bench-pipeline clean
+.PHONY: install install-dev demo test lint unit bench bench-quick bench-pipeline clean
 
+# The demo needs only the runtime dependencies; the test tools (mypy, moto, Playwright, ...) come with `make test`.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] < (3, 13), "Python 3.11 or 3.12 is required (pyqlib has no wheels for newer ones)"'
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
 
+install-dev: $(BIN)/.installed-dev
+
 demo: install
 	$(BIN)/qmp demo
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -31,7 +38,7 @@ test: lint
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial"
 	$(BIN)/pytest -q -m serial
 
-unit: install
+unit: install-dev
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow and not e2e"
 
 bench: install
@@ -44,4 +51,4 @@ bench-pipeline: install
 	$(BIN)/python benchmarks/pipeline_vs_qlib.py --repeats 3
 
 clean:
-	rm -rf $(VENV) demo_workspace site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

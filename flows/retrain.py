@@ -27,7 +27,12 @@ from registry.views.promotion import PromotionComparison, compare_for_promotion
 from tasks import registry_steps as reg
 from tasks.core.approvals.champion import ChampionScore
 from tasks.core.lifecycle import metadata_for, open_registry
-from tasks.core.windows.schedule import ResolvedRun, StaleDataError, stale_data_reason
+from tasks.core.windows.schedule import (
+    ResolvedRun,
+    StaleDataError,
+    declares_synthetic_calendar,
+    stale_data_reason,
+)
 from tasks.core.windows.settings import WindowSettings
 from tasks.events import emit_stale_data
 from tasks.qlib_steps import evaluate_model, prepare_dataset, rescore_production, resolve_windows, train_model
@@ -85,8 +90,9 @@ def _deployment_timezone() -> str:
 
 
 def check_data_freshness(model_name: str, run: ResolvedRun, freshness: DataFreshness) -> None:
-    """Deployment runs only: fail on a calendar that ends too long ago, with a ``qmp.data.stale`` event."""
-    if deployment.id is None or freshness.max_data_age_days is None:
+    """Deployment runs on a market's data only: fail on a calendar that ends too long ago, with a
+    ``qmp.data.stale`` event."""
+    if deployment.id is None or freshness.max_data_age_days is None or declares_synthetic_calendar(run.cfg.provider_uri):
         return
     zone = freshness.timezone or _deployment_timezone()
     reason = stale_data_reason(run.data_version, freshness.max_data_age_days, zone)

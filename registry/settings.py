@@ -1,20 +1,53 @@
-"""Settings read at the edges (CLI, flows): environment variables prefixed `QMP_`."""
+"""Settings read at the edges (CLI, flows): environment variables prefixed `QMP_`, then the working
+directory's `.env`, then the workspace's `settings.env` (`$QMP_HOME/settings.env`)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+WORKSPACE_SETTINGS_FILE = "settings.env"
+CWD_ENV_FILE = ".env"
+
+
+def workspace_home() -> Path:
+    """The per-user workspace: `QMP_HOME`, else `$XDG_DATA_HOME/qmp`, else `~/.local/share/qmp`.
+
+    Read from the environment only (the workspace's own settings file lives inside it), so every command finds
+    the same registry, recorders and data from any working directory.
+    """
+    if os.environ.get("QMP_HOME"):
+        return Path(os.environ["QMP_HOME"]).expanduser().absolute()
+    data_home = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
+    return (Path(data_home).expanduser() / "qmp").absolute()
+
+
+def workspace_settings_file() -> Path:
+    """The settings file of the workspace (`qmp demo` writes it); the working directory's `.env` wins over it."""
+    return workspace_home() / WORKSPACE_SETTINGS_FILE
+
+
+def _default_registry_dir() -> Path:
+    return workspace_home() / "model_registry"
 
 
 class Settings(BaseSettings):
     """Where the registry, its database and the Qlib data live; explicit arguments always win."""
 
-    model_config = SettingsConfigDict(env_prefix="QMP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="QMP_", env_file=CWD_ENV_FILE, extra="ignore")
 
-    registry_dir: Path = Field(Path("./model_registry"), description="Artifact root of the model registry.")
+    registry_dir: Path = Field(
+        default_factory=_default_registry_dir, description="Artifact root of the model registry; default: $QMP_HOME/model_registry."
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the registry database; default: SQLite file inside registry_dir."
     )
@@ -48,6 +81,21 @@ class Settings(BaseSettings):
         description="Where feature caches live; default: inside the Qlib data directory (which must then be writable).",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The workspace's settings file under the working directory's `.env` (a later file wins); an explicit
+        `_env_file` is left as given."""
+        if isinstance(dotenv_settings, DotEnvSettingsSource) and dotenv_settings.env_file == CWD_ENV_FILE:
+            dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=(workspace_settings_file(), CWD_ENV_FILE))
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
     def resolved_mlflow_uri(self) -> str:
         """The tracking URI Qlib's recorders use (MLflow 3 refuses the file store, so a database URI)."""
         if self.mlflow_uri:
@@ -58,3 +106,17 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit non-None overrides applied on top."""
     return Settings(**{key: value for key, value in overrides.items() if value is not None})  # type: ignore[arg-type]
+
+
+def update_workspace_settings(values: dict[str, str], remove: tuple[str, ...] = ()) -> Path:
+    """Set ``values`` (and drop the ``remove`` keys) in the workspace's settings file, keeping its other lines."""
+    path = workspace_settings_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replaced = {*values, *remove}
+    kept = [
+        line for line in (path.read_text().splitlines() if path.exists() else [])
+        if line.partition("=")[0].strip() not in replaced
+    ]
+    kept += [f"{key}={value}" for key, value in values.items()]
+    path.write_text("\n".join(kept) + "\n")
+    return path

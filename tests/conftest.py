@@ -38,6 +38,15 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 TABLES = "approvals, predictions, model_events, model_series, model_tags, model_metrics, model_states, model_versions, model_names"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _qmp_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests never touch the user's workspace: QMP_HOME is a temporary directory for the whole session."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("qmp_home")
+        patch.setenv("QMP_HOME", str(home))
+        yield home
+
+
 def _postgres_unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"PostgreSQL is required in CI but unreachable at {POSTGRES_ADMIN}: {reason}")

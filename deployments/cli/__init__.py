@@ -23,6 +23,7 @@ from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
+from deployments.cli.output import set_up_output
 from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
 from deployments.cli.rolling import rolling_command
@@ -48,10 +49,15 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    context: typer.Context,
     _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                   help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=(
+        "Show Qlib, MLflow and Prefect logs, progress bars and warnings on the console "
+        "(by default they go to $QMP_HOME/logs/qmp.log).")),
 ) -> None:
     """Qlib Model Pipeline: retrain, evaluate, register, promote and clean up Qlib models."""
+    set_up_output(verbose, context.invoked_subcommand)
 
 
 app.add_typer(models_app, name="models")
@@ -73,7 +79,8 @@ app.command("signals")(signals_command)
 
 @app.command("serve")
 def serve_command() -> None:
-    """Serve the retrain, cleanup, promote and rollback deployments from this process (schedules off: `qmp schedules on`)."""
+    """Serve every deployment of deployments/prefect.yaml from this process: retrain, predict-daily, rolling, cleanup,
+    promote and rollback (their schedules ship off: `qmp schedules on`)."""
     require_prefect_api()
     from deployments.serve import main as serve_main
 
@@ -98,7 +105,8 @@ def ui_command(
 
 @app.command("demo")
 def demo(
-    workspace: Path = typer.Option(Path("demo_workspace"), help="Where the data and the registry go (recreated)."),
+    workspace: Path | None = typer.Option(
+        None, help="Where the data and the registry go (recreated). [default: $QMP_HOME/demo]"),
     instruments: int = typer.Option(60, min=10, max=500, help="Synthetic instruments."),
 ) -> None:
     """Synthesize data, retrain twice (weaker then stronger config), show registry, decision and history."""

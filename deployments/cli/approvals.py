@@ -87,7 +87,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
                 raise typer.Exit(1) from None
         outcome = take_answer(registry, model_id, decision, approver=approver, comment=comment, force=force,
                               close_on_stale=False, settings=load_settings())
-    if outcome.check is not None:
+    if outcome.check is not None and (outcome.decided or not outcome.check.ok):  # else the refusal says why
         mark = "ok" if outcome.check.ok else ("forced" if force else "fails")
         console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False, soft_wrap=True)
     if not outcome.decided:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from rich.table import Table
 
 from deployments.cli.console import console, history_table, models_table
+from registry.settings import update_workspace_settings, workspace_home
 from tasks.core.timing import timed
 
 T = TypeVar("T")
@@ -35,19 +36,32 @@ def _step(label: str, timings: list[tuple[str, float]], work: Callable[[], T]) -
         return work()
 
 
-def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158_demo", fresh: bool = True) -> None:
-    """Run the whole pipeline twice on embedded defaults inside `workspace`."""
+# Settings that would send the demo's runs somewhere other than its own workspace.
+FOREIGN_SETTINGS = ("QMP_DATABASE_URL", "QMP_ARTIFACT_URI", "QMP_MLFLOW_URI", "QMP_MLFLOW_ARTIFACT_URI")
+
+
+def use_demo_workspace(workspace: Path) -> Path:
+    """Point this process and the workspace's settings file at the demo's registry and data, so every later
+    `qmp` command, from any directory, uses them; returns the settings file."""
+    values = {"QMP_REGISTRY_DIR": str(workspace / "model_registry"), "QMP_PROVIDER_URI": str(workspace / "qlib_data")}
+    os.environ.update(values)
+    for name in FOREIGN_SETTINGS:
+        os.environ.pop(name, None)
+    return update_workspace_settings(values, remove=FOREIGN_SETTINGS)
+
+
+def run_demo(
+    workspace: Path | None = None, instruments: int = 60, model_name: str = "alpha158_demo", fresh: bool = True
+) -> None:
+    """Run the whole pipeline twice on embedded defaults inside `workspace` (default `$QMP_HOME/demo`)."""
     from tasks.core.errors import require_prefect_api
 
     require_prefect_api()  # before anything is written
-    workspace = workspace.resolve()
+    workspace = (workspace or workspace_home() / "demo").expanduser().resolve()
     if fresh and workspace.exists():
         shutil.rmtree(workspace)
     data_dir, registry_dir = workspace / "qlib_data", workspace / "model_registry"
-    # Settings are read at the edges: point this process at the demo's registry and data.
-    os.environ["QMP_REGISTRY_DIR"] = str(registry_dir)
-    os.environ["QMP_PROVIDER_URI"] = str(data_dir)
-    os.environ.pop("QMP_DATABASE_URL", None)
+    settings_file = use_demo_workspace(workspace)
 
     from deployments.cli.retrain import print_result, run_retrain
     from flows.options import EXAMPLES_DIR
@@ -57,6 +71,7 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
     timings: list[tuple[str, float]] = []
     report = _step(f"1. synthesize {instruments} instruments of Qlib data", timings,
                    lambda: synthesize(data_dir, instruments=instruments, seed=7))
+    declare_synthetic_calendar(data_dir)
     console.print(f"wrote {report.days} trading days x {report.instruments} instruments to {data_dir}")
     for number, config in ((2, WEAKER), (3, STRONGER)):
         result = _step(f"{number}. retrain flow with {config}", timings,
@@ -74,8 +89,17 @@ def run_demo(workspace: Path, instruments: int = 60, model_name: str = "alpha158
         summary.add_row(label, f"{seconds:.1f}")
     summary.add_row("[bold]total", f"[bold]{sum(s for _, s in timings):.1f}")
     console.print(summary)
-    console.print(f"Explore further: QMP_REGISTRY_DIR={shlex.quote(str(registry_dir))} {qmp_command()} models list",
-                  highlight=False, soft_wrap=True)
+    console.print(f"{settings_file} now points every qmp command at this registry and data; "
+                  f"explore further: {qmp_command()} models list", highlight=False, soft_wrap=True)
+
+
+def declare_synthetic_calendar(data_dir: Path) -> None:
+    """Mark the demo's data as keeping its own calendar, so the deployments' stale-data alarm leaves it alone."""
+    from tasks.core.windows.schedule import CALENDAR_DECLARATION
+
+    declaration = data_dir / CALENDAR_DECLARATION
+    declaration.parent.mkdir(parents=True, exist_ok=True)
+    declaration.write_text("synthetic\n")
 
 
 def qmp_command() -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.panel import Panel
+from rich.table import Table
 
 from deployments.cli.console import console, history_table, metrics_table, models_table
 from deployments.cli.registry_access import existing_registry
@@ -68,18 +70,37 @@ def list_models(
 
 
 @models_app.command("show")
-def show(model_id: str) -> None:
-    """Metadata, metrics, checksum and history of one model."""
+def show(
+    model_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model and its history as JSON.")] = False,
+) -> None:
+    """Metadata, metrics, tags, hyperparameters, checksum and history of one model, as labelled tables."""
     with existing_registry() as reg:
         info = reg.get_model_info(model_id)
         events = reg.history(model_id=model_id)
-    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters", "dataset_info"})
+    if as_json:
+        console.print_json(json.dumps({"model": info.model_dump(mode="json"),
+                                       "history": [e.model_dump(mode="json") for e in events]}))
+        return
+    fields = info.model_dump(mode="json", exclude={"performance_metrics", "hyperparameters", "dataset_info", "tags"})
     body = "\n".join(f"[bold]{k}[/]: {v}" for k, v in fields.items() if v not in (None, {}, []))
     console.print(Panel(body + dataset_lines(info), title=model_id))
     console.print(metrics_table(info.performance_metrics))
-    if info.hyperparameters:
-        console.print_json(json.dumps(info.hyperparameters, default=str))
+    for title, values in (("Tags", info.tags), ("Hyperparameters", info.hyperparameters)):
+        if values:
+            console.print(labelled_table(title, values))
     console.print(history_table(events, title=f"History of {model_id}"))
+
+
+def labelled_table(title: str, values: Mapping[str, Any]) -> Table:
+    """A titled two-column table of names and values (nested values as compact JSON)."""
+    table = Table(title=title)
+    table.add_column("name")
+    table.add_column("value", overflow="fold")
+    for name in sorted(values):
+        value = values[name]
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value, default=str))
+    return table
 
 
 def dataset_lines(info: ModelInfo) -> str:
@@ -154,13 +175,17 @@ def rollback(model_name: str, reason: Reason = None, actor: Actor = None) -> Non
 
 @models_app.command("history")
 def history(
-    model_name: str, limit: Annotated[int | None, typer.Option(help="Only the latest N events.")] = None
+    model_name: str, limit: Annotated[int | None, typer.Option(help="Only the latest N events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Every change to a model name's versions, oldest first."""
     with existing_registry() as reg:
         events = reg.history(model_name=model_name, limit=limit)
         if not events and not reg.list_models(ModelFilter(model_name=model_name, limit=1)):
             raise ModelNotFoundError(f"no model named {model_name!r} in registry at {reg.registry_dir}")
+    if as_json:
+        console.print_json(json.dumps([e.model_dump(mode="json") for e in events]))
+        return
     console.print(history_table(events, title=f"History of {model_name}"))
 
 

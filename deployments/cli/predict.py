@@ -46,10 +46,17 @@ def predict_command(
     start, end = _day(from_date, "--from"), _day(to_date, "--to")
     if recompute and (start is None or end is None):
         raise typer.BadParameter("--recompute needs both --from and --to")
-    from flows.predict import predict  # Prefect and Qlib load only for this command
+    from deployments.cli.preflight import hint_local_server, predict_no_op
     from tasks.core.errors import require_prefect_api
 
+    nothing = predict_no_op(model_name, provider_uri, explicit_range=start is not None or end is not None)
+    if nothing is not None:
+        console.print(nothing, highlight=False, soft_wrap=True)
+        return
     require_prefect_api()
+    hint_local_server()
+    from flows.predict import predict  # Prefect and Qlib load only for a run
+
     state = predict(model_name=model_name, from_date=start, to_date=end, recompute=recompute, top_k=top_k,
                     provider_uri=str(provider_uri) if provider_uri else None, return_state=True)
     result = state.result(raise_on_failure=False)

@@ -31,20 +31,23 @@ class ApprovalMode(StrEnum):
 
 def run_retrain(
     config: Path, model_name: str, options: RetrainOptions | None = None, provider_uri: Path | None = None
-) -> RetrainResult:
+) -> RetrainResult | str:
     """Run the retrain flow in this process (Prefect starts a local API if none is configured); the workflow,
-    its data directory and the Prefect API are checked first, so bad input starts no run."""
-    from flows.retrain import retrain
+    its data directory, the windows and the Prefect API are checked first, so bad input starts no run, and a
+    run the no-new-data gate would skip is answered (the message) without starting one."""
+    from deployments.cli.preflight import hint_local_server, retrain_no_op
     from tasks.core.errors import require_prefect_api
 
+    options = options or RetrainOptions()
     workflow = WorkflowSource(config_path=str(config), provider_uri=str(provider_uri) if provider_uri else None)
-    workflow.load()
+    skipped = retrain_no_op(workflow, model_name, options)
+    if skipped is not None:
+        return skipped
     require_prefect_api()
-    return retrain(
-        model_name=model_name,
-        workflow=workflow,
-        **(options or RetrainOptions()).flow_parameters(),
-    )
+    hint_local_server()
+    from flows.retrain import retrain
+
+    return retrain(model_name=model_name, workflow=workflow, **options.flow_parameters())
 
 
 def build_options(
@@ -100,8 +103,12 @@ OUTCOME_LINES = {
 }
 
 
-def print_result(result: RetrainResult) -> None:
-    """Decision and reasons, the metrics against the production model it was compared with, then the outcome."""
+def print_result(result: RetrainResult | str) -> None:
+    """Decision and reasons, the metrics against the production model it was compared with, then the outcome
+    (or the no-op's message)."""
+    if isinstance(result, str):
+        console.print(result, highlight=False, soft_wrap=True)
+        return
     if result.data_version:
         segments = ", ".join(f"{name} {a}..{b}" for name, (a, b) in result.segments.items())
         console.print(f"[bold]data version:[/] {result.data_version}  [bold]window:[/] {segments}")
@@ -119,7 +126,8 @@ def print_result(result: RetrainResult) -> None:
 
 
 def retrain_command(
-    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="qrun-style workflow YAML.")],
+    config: Annotated[Path, typer.Option("--config", dir_okay=False, help=(
+        "qrun-style workflow YAML; examples/NAME.yaml names a shipped example when no such file is here."))],
     model_name: Annotated[str, typer.Option("--model-name", help="Registry name, e.g. lgbm_alpha158.")],
     approval: Annotated[ApprovalMode | None, typer.Option(
         help="auto: promote when the candidate beats production. manual: pause for a person only when it beats "

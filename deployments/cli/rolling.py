@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def rolling_command(
-    config: Annotated[Path, typer.Option("--config", exists=True, dir_okay=False, help="qrun-style workflow YAML.")],
+    config: Annotated[Path, typer.Option("--config", dir_okay=False, help=(
+        "qrun-style workflow YAML; examples/NAME.yaml names a shipped example when no such file is here."))],
     model_name: Annotated[str, typer.Option("--model-name", help="Registry name the replay belongs to.")],
     step: Annotated[int, typer.Option(min=1, help="Trading days per test window (Qlib Rolling's step).")] = 20,
     kind: Annotated[str, typer.Option(help="expanding (Qlib's ROLL_EX, its default) or sliding (ROLL_SD).")] = "expanding",
@@ -49,8 +50,16 @@ def rolling_command(
     except ValidationError as exc:
         err_console.print(f"[red]error:[/] {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
         raise typer.Exit(1) from None
+    from deployments.cli.prefect_api import one_prefect_api
+    from deployments.cli.preflight import hint_local_server
+    from tasks.core.errors import require_prefect_api
+
     try:
-        record = rolling(model_name=model_name, workflow=source, replay=spec, runner=runner)
+        source.load()  # the workflow and its data directory, before any server starts
+        require_prefect_api()
+        hint_local_server()
+        with one_prefect_api():
+            record = rolling(model_name=model_name, workflow=source, replay=spec, runner=runner)
     except (WorkflowConfigError, DataVersionError) as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

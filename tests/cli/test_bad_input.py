@@ -35,7 +35,7 @@ CASES = [
     (["retrain", "--config", str(GOOD_YAML), "--model-name", "m", "--provider-uri", "{tmp}/no_data"], {},
      "does not exist"),
     (["retrain", "--config", str(GOOD_YAML), "--model-name", "m", "--provider-uri", "{tmp}/data"],
-     {"PREFECT_API_URL": NO_PREFECT}, "Prefect API"),
+     {"PREFECT_API_URL": NO_PREFECT}, "not a Qlib data directory"),  # the data is checked before Prefect
     (["serve"], {"PREFECT_API_URL": NO_PREFECT}, "Prefect API"),
     (["demo", "--workspace", "{tmp}/demo"], {"PREFECT_API_URL": NO_PREFECT}, "Prefect API"),
     (["models", "list"], {"QMP_DATABASE_URL": NO_DATABASE}, "registry database"),

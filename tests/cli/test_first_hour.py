@@ -14,8 +14,9 @@ from tests.cli.test_qmp_models import qmp
 
 @pytest.fixture
 def empty_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A working directory with no registry, and no QMP_* setting pointing anywhere else."""
+    """An empty workspace (QMP_HOME) with no registry, and no QMP_* setting pointing anywhere else."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QMP_HOME", str(tmp_path))
     for variable in ("QMP_REGISTRY_DIR", "QMP_DATABASE_URL", "QMP_ARTIFACT_URI"):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path
@@ -75,3 +76,29 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
     assert code == 1 and out == ""
     assert err.count("\n") == 1
     assert err.startswith(f"error: invalid setting {variable}={value!r}: ")
+
+
+def test_models_show_prints_tags_and_hyperparameters_as_titled_tables_and_json(
+    empty_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    with ModelRegistry(empty_dir / "model_registry") as registry:
+        model_id = registry.register_model({"w": 1}, ModelMetadata(
+            model_name="shown", performance_metrics={"ic_mean": 0.1}, tags={"desk": "alpha"},
+            hyperparameters={"num_leaves": 210, "loss": "mse"}))
+    code, out, _ = qmp("models", "show", model_id, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    assert "Tags" in out and "Hyperparameters" in out and "num_leaves" in out
+    assert "{'desk'" not in out and '{"num_leaves"' not in out
+    code, out, _ = qmp("models", "show", model_id, "--json", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and json.loads(out)["model"]["tags"] == {"desk": "alpha"}
+    code, out, _ = qmp("models", "history", "shown", "--json", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and json.loads(out)[0]["model_id"] == model_id
+
+
+def test_serve_help_names_every_served_deployment(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = qmp("serve", "--help", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0
+    for served in ("retrain", "predict-daily", "rolling", "cleanup", "promote", "rollback"):
+        assert served in out

@@ -27,4 +27,4 @@ def test_bad_replay_options_are_refused_with_one_line(
 def test_a_missing_config_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = qmp("rolling", "--config", str(tmp_path / "nope.yaml"), "--model-name", "m",
                          capsys=capsys, monkeypatch=monkeypatch)
-    assert code == 2 and "nope.yaml" in out + err
+    assert code == 1 and out == "" and err.count("\n") == 1 and "nope.yaml" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +39,14 @@ def test_window_settings_describe_themselves() -> None:
     assert WindowSettings().describe().startswith("fixed")
     rolling = WindowSettings(mode="rolling", anchor=date(2022, 6, 30))
     assert "anchor 2022-06-30" in rolling.describe() and "train 200" in rolling.describe()
+
+
+def test_synthetic_data_declares_its_calendar_and_the_alarm_leaves_it_alone(tmp_path: Path) -> None:
+    from deployments.cli.demo import declare_synthetic_calendar
+    from tasks.core.windows.schedule import declares_synthetic_calendar
+
+    assert not declares_synthetic_calendar(tmp_path)
+    declare_synthetic_calendar(tmp_path)
+    assert declares_synthetic_calendar(tmp_path)
+    (tmp_path / ".qmp-ingest" / "calendar.txt").write_text("XSHG\n")
+    assert not declares_synthetic_calendar(tmp_path)

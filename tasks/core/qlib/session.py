@@ -9,8 +9,13 @@ the tracking URI changes. It is also the one place that switches Qlib's dataset 
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import functools
 import gc
+import io
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +45,28 @@ REDIS_RETRY_SECONDS = 60.0  # an unreachable Redis is asked again after this, no
 # and `init_qlib` asks qlib.init not to set it up again. qlib.init's `dictConfig`, run inside a Prefect run,
 # shuts Prefect's API log handler down while holding logging's lock and can stall the run until Prefect's flush
 # guard gives up (the stall tasks/core/qlib/workflow_config.py describes, there from importing qlib.cli.run).
-QLIB_LOGGING: dict[str, Any] = C.logging_config
+# Its console level and log file come from the process environment (QMP_QLIB_CONSOLE_LEVEL, QMP_LOG_FILE), which
+# the CLI sets at its edge: logging is process-wide and set up at import, before any settings are passed in, and
+# worker processes (process pool, Dask) inherit the environment.
+CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE = "QMP_QLIB_CONSOLE_LEVEL", "QMP_LOG_FILE"
+
+
+def qlib_logging_config(console_level: str, log_file: str | None) -> dict[str, Any]:
+    """Qlib's logging configuration with its console handler at ``console_level`` and, when ``log_file`` is
+    given, everything Qlib logs also appended to that file."""
+    config: dict[str, Any] = copy.deepcopy(dict(C.logging_config))
+    config["handlers"]["console"]["level"] = console_level.upper()
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        config["handlers"]["file"] = {"class": "logging.FileHandler", "filename": log_file, "level": "DEBUG", "delay": True,
+                                      "formatter": "logger_format", "filters": ["field_not_found"]}
+        config["loggers"]["qlib"]["handlers"] = ["console", "file"]
+    return config
+
+
+QLIB_LOGGING: dict[str, Any] = qlib_logging_config(
+    os.environ.get(CONSOLE_LEVEL_VARIABLE, "DEBUG"), os.environ.get(LOG_FILE_VARIABLE))
+C["logging_config"] = QLIB_LOGGING  # importing qlib.cli.run applies Qlib's configuration again: this one
 set_log_with_config(QLIB_LOGGING)
 
 
@@ -100,12 +126,24 @@ def init_qlib(
             _log.info("initialising Qlib on %s (tracking %s)", provider, tracking_uri)
             qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager,
                       **{"logging_config": None, **options})
+            _import_qlib_models_quietly()
             if "logging_config" not in options:
                 # Kept in Qlib's config for its worker processes, which set their logging up from it.
                 C["logging_config"] = QLIB_LOGGING
             _current_key = key
             _loaded_version = None
         _follow_data_version(provider, settings)
+
+
+@functools.cache
+def _import_qlib_models_quietly() -> None:
+    """Import Qlib's model package once with its stdout captured: it prints a line for every optional model
+    whose library is missing (CatBoost, XGBoost, PyTorch), on stdout, which carries a command's answer."""
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        import qlib.contrib.model  # noqa: F401
+    for line in captured.getvalue().splitlines():
+        _log.debug("qlib: %s", line)
 
 
 def _cache_options(provider: str, settings: Settings) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -127,6 +128,17 @@ def weekdays_behind(calendar_end: date, today: date) -> int:
     """Weekdays after ``calendar_end`` up to and including ``today`` (future trading calendars are unknown)."""
     one = timedelta(days=1)
     return int(np.busday_count(calendar_end + one, today + one)) if today > calendar_end else 0
+
+
+# Where a data directory declares its calendar (`qmp data synth` declares "synthetic").
+CALENDAR_DECLARATION = Path(".qmp-ingest") / "calendar.txt"
+
+
+def declares_synthetic_calendar(provider_uri: str | Path) -> bool:
+    """Synthetic data keeps its own calendar, not a market's: how long ago it ends says nothing about a feed,
+    so the stale-data alarm does not apply to it."""
+    declaration = Path(provider_uri).expanduser() / CALENDAR_DECLARATION
+    return declaration.is_file() and declaration.read_text().strip().lower() == "synthetic"
 
 
 def stale_data_reason(
