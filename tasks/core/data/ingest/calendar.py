@@ -20,6 +20,8 @@ from tasks.core.errors import PipelineInputError
 REGION_EXCHANGES = {"cn": "XSHG", "us": "XNYS"}
 #: Calendars that are the source's own days: synthetic data declares its trading days by the rows it has.
 SOURCE_CALENDARS = frozenset({"synthetic"})
+#: Where a data directory declares its calendar (beside the ingest's lock and journal; Qlib never reads it).
+DECLARATION = Path(".qmp-ingest") / "calendar.txt"
 # exchange_calendars builds sessions from this year on unless the data is older.
 _EARLIEST = pd.Timestamp("2000-01-01")
 
@@ -40,6 +42,19 @@ def calendar_name(calendar: str) -> str:
     """An exchange code or 'synthetic' from a region ('cn', 'us') or a calendar name."""
     name = REGION_EXCHANGES.get(calendar.lower(), calendar)
     return name.lower() if name.lower() in SOURCE_CALENDARS else name.upper()
+
+
+def declared_calendar(out: Path) -> str | None:
+    """The calendar ``out`` declares (``qmp data synth`` declares 'synthetic'), or None."""
+    path = out / DECLARATION
+    return path.read_text().strip() or None if path.is_file() else None
+
+
+def declare_calendar(out: Path, calendar: str) -> None:
+    """Make ``calendar`` the default for ingests into ``out``."""
+    path = out / DECLARATION
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(calendar_name(calendar) + "\n")
 
 
 def expected_days(calendar: str, first: date, last: date, holidays: Path | None = None) -> ExpectedDays:

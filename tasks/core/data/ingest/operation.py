@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tasks.core.data.ingest.calendar import REGION_EXCHANGES, ExpectedDays, calendar_name, expected_days
+from tasks.core.data.ingest.calendar import (
+    REGION_EXCHANGES,
+    ExpectedDays,
+    calendar_name,
+    declared_calendar,
+    expected_days,
+)
 from tasks.core.data.ingest.commit import WritePlan, commit, ingest_lock, recover
 from tasks.core.data.ingest.corrections import Corrections, find_corrections
 from tasks.core.data.ingest.sources import SOURCE_FIELDS, Source, read_rows
@@ -32,9 +38,9 @@ class IngestOptions:
     benchmark: str | None = "SH000300"
     overwrite: bool = False
 
-    @property
-    def calendar_name(self) -> str:
-        return calendar_name(self.calendar or REGION_EXCHANGES.get(self.region, "XSHG"))
+    def calendar_for(self, out: Path) -> str:
+        """The calendar given, else the one ``out`` declares, else the region's exchange."""
+        return calendar_name(self.calendar or declared_calendar(out) or REGION_EXCHANGES.get(self.region, "XSHG"))
 
 
 @dataclass
@@ -81,6 +87,7 @@ def _ingest_locked(source: Source, out: Path, options: IngestOptions) -> IngestR
         calendar = _stored_calendar(out, options.overwrite)
         after = calendar[-1].date() if len(calendar) else None
         rows = read_rows(source, after)
+        options = replace(options, calendar=options.calendar_for(out))
         result = _ingest_rows(out, str(source), rows, calendar, options)
         result.recovery = recovery
         if result.wrote or recovery:
@@ -102,7 +109,7 @@ def _ingest_rows(
     after = calendar[-1] if len(calendar) else None
     new = rows.loc[rows["date"] > after] if after is not None else rows
     old = rows.loc[rows["date"] <= after] if after is not None else rows.iloc[:0]
-    result = IngestResult(out, source, options.calendar_name, after.date() if after is not None else None,
+    result = IngestResult(out, source, options.calendar_for(out), after.date() if after is not None else None,
                           after.date() if after is not None else None)
     known = _stored_instruments(out) if len(calendar) else set()
     days = _validate(result.validation, out, new, calendar, known, options)
@@ -131,7 +138,7 @@ def _validate(report: ValidationReport, out: Path, new: pd.DataFrame, calendar: 
     if new.empty:
         return pd.DatetimeIndex([])
     first = (calendar[-1] + timedelta(days=1)).date() if len(calendar) else new["date"].min().date()
-    expected: ExpectedDays = expected_days(options.calendar_name, first, new["date"].max().date(), options.holidays)
+    expected: ExpectedDays = expected_days(options.calendar_for(out), first, new["date"].max().date(), options.holidays)
     report.notes.extend(expected.warnings)
     days = check_calendar(report, new, expected.days, allow_missing_days=options.allow_missing_days)
     check_suspensions(report, new, days, known)

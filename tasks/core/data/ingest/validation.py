@@ -84,7 +84,8 @@ def check_calendar(
     if expected is None:
         return present
     closed = present.difference(expected)
-    report.add("rows on non-trading days", ERROR, [f"{day:%Y-%m-%d}" for day in closed])
+    report.add("rows on non-trading days", ERROR, [f"{day:%Y-%m-%d}" for day in closed],
+               int(rows["date"].isin(closed).sum()))
     days = expected[expected <= present.max()] if len(present) else expected[:0]
     missing = days.difference(present)
     report.add("trading days missing in the source", WARNING if allow_missing_days else ERROR,
