@@ -36,7 +36,7 @@ HISTORY = continuous_rows(ALL_DAYS)
 def stored_dir(tmp_path: Path) -> Path:
     """A Qlib directory holding ``HISTORY`` up to 2024-09-27, imported from per-instrument CSV files."""
     src = tmp_path / "csv"
-    src.mkdir()
+    src.mkdir(parents=True)
     for symbol, rows in HISTORY.loc[HISTORY["date"].isin(STORED_DAYS)].groupby("instrument"):
         frame = rows.drop(columns=["instrument"]).assign(date=rows["date"].dt.strftime("%Y-%m-%d"))
         frame.to_csv(src / f"{symbol}.csv", index=False)
