@@ -45,6 +45,10 @@ def synth(
     alpha_strength: float = typer.Option(
         1.0, help="Strength of the planted alpha (-1 flips its sign: a regime change for appended days)."
     ),
+    feed: Path | None = typer.Option(
+        None, "--feed", help="With --append-until: write the new days to this .csv/.parquet table (a source for "
+        "`qmp data ingest`) instead of appending them; DIR stays unchanged."
+    ),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
     from tasks.core.data.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
@@ -54,6 +58,14 @@ def synth(
         raise PipelineInputError("give the data directory once: DIR or --out DIR")
     out = directory or out
     assert out is not None
+    if feed is not None:
+        from tasks.core.data.synthetic_feed import write_synthetic_feed
+
+        if append_until is None:
+            raise PipelineInputError("--feed needs --append-until DATE (the last day of the feed)")
+        rows = write_synthetic_feed(out, append_until, seed, feed, benchmark=benchmark)
+        console.print(f"wrote {rows} rows of the synthetic days after {out}'s end up to {append_until} to {feed}")
+        return
     if append_until is not None:
         added = append_synthetic(out, append_until, seed, benchmark=benchmark, alpha_strength=alpha_strength)
         console.print(

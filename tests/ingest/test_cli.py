@@ -50,3 +50,19 @@ def test_a_gap_is_one_line_exit_1_and_nothing_written(
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and "trading days missing in the source: 1, first 2024-09-30" in lines[0]
     assert data_version(out) == before
+
+
+def test_a_synthetic_feed_is_ingested_on_the_calendar_the_synthetic_directory_declares(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, feed = workspace / "synth", workspace / "feed.parquet"
+    assert qmp("data", "synth", str(data), "--instruments", "6", "--start", "2022-01-01", "--end", "2022-06-30",
+               capsys=capsys, monkeypatch=monkeypatch)[0] == 0
+    before = data_version(data)
+    code, printed, err = qmp("data", "synth", str(data), "--append-until", "2022-07-08", "--feed", str(feed),
+                             capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert data_version(data) == before and feed.is_file()
+    code, printed, err = qmp("data", "ingest", str(feed), "--into", str(data), capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert "calendar synthetic" in printed and "..2022-07-08)" in printed
