@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from tasks.core.errors import PipelineInputError
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 OPTIONAL = ("vwap", "factor")
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class CsvImportError(PipelineInputError):
@@ -67,9 +69,9 @@ def read_instrument_csv(path: Path) -> pd.DataFrame:
                 path, 1, f"missing column(s) {', '.join(missing)} (header: {','.join(header)})"
             )
         columns = {name: header.index(name) for name in REQUIRED + OPTIONAL if name in header}
-        dates: list[pd.Timestamp] = []
+        dates: list[date] = []
         values: list[list[float]] = []
-        seen: dict[pd.Timestamp, int] = {}
+        seen: dict[date, int] = {}
         for row in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
@@ -99,12 +101,15 @@ def read_instrument_csv(path: Path) -> pd.DataFrame:
     return frame[list(FIELDS)]
 
 
-def _parse_date(path: Path, line: int, text: str) -> pd.Timestamp:
+def _parse_date(path: Path, line: int, text: str) -> date:
     """A ``YYYY-MM-DD`` date, or an error naming the line."""
+    text = text.strip()
     try:
-        return pd.Timestamp(pd.to_datetime(text.strip(), format="%Y-%m-%d"))
+        if _DATE.match(text):
+            return date.fromisoformat(text)
     except ValueError:
-        raise CsvImportError(path, line, f"bad date {text!r} (expected YYYY-MM-DD)") from None
+        pass
+    raise CsvImportError(path, line, f"bad date {text!r} (expected YYYY-MM-DD)")
 
 
 def _parse_number(path: Path, line: int, column: str, text: str) -> float:
@@ -121,7 +126,7 @@ def _parse_number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _check_prices(path: Path, frame: pd.DataFrame, lines: dict[pd.Timestamp, int]) -> None:
+def _check_prices(path: Path, frame: pd.DataFrame, lines: dict[date, int]) -> None:
     """Prices positive, volume non-negative, high not below low."""
     prices = frame.drop(columns=["volume"])
     problems = [
@@ -133,7 +138,7 @@ def _check_prices(path: Path, frame: pd.DataFrame, lines: dict[pd.Timestamp, int
     for mask, message in zip(problems, messages, strict=True):
         if mask.any():
             day = frame.index[mask.to_numpy()][0]
-            raise CsvImportError(path, lines[day], message)
+            raise CsvImportError(path, lines[day.date()], message)
 
 
 def import_csv(

@@ -250,10 +250,11 @@ def append_instrument_days(
     first, last = stored
     directory = out / "features" / symbol.lower()
     if "close" in window and "change" in window:
-        previous = read_field(out, symbol, "close", calendar).ffill().iloc[-1]
-        closes = pd.concat([pd.Series([previous]), window["close"].reset_index(drop=True)])
-        change = (closes / closes.ffill().shift(1) - 1).iloc[1:].to_numpy()
-        window["change"] = np.where(window["close"].notna(), change, np.nan)
+        stored_close = read_field(out, symbol, "close", calendar).to_numpy(dtype=np.float64)
+        known = stored_close[~np.isnan(stored_close)]
+        closes = np.concatenate([known[-1:] if known.size else [np.nan], window["close"].to_numpy(dtype=np.float64)])
+        before = pd.Series(closes).ffill().to_numpy()[:-1]
+        window["change"] = np.where(np.isnan(closes[1:]), np.nan, closes[1:] / before - 1)
     padding = np.full(len(calendar) - 1 - last, np.nan)
     for field in window.columns:
         path = directory / f"{field.lower()}.{FREQ}.bin"

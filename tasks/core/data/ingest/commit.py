@@ -86,7 +86,7 @@ def commit(out: Path, calendar: pd.DatetimeIndex, plan: WritePlan) -> None:
     _backup_universes(out, journal["universes_before"])
     _write_journal(out, journal)
     old_spans = {symbol: stored_span(out, symbol, calendar) for symbol in [*plan.appends, *plan.rewrites]}
-    spans = _write_features(out, calendar, full, plan)
+    spans = _write_features(out, calendar, full, plan, old_spans)
     os.sync()
     universes = updated_universes(out, calendar, spans, old_spans, set(plan.add_to), plan.outside)
     for name, members in universes.items():
@@ -98,14 +98,14 @@ def commit(out: Path, calendar: pd.DatetimeIndex, plan: WritePlan) -> None:
     _finish(out, journal)
 
 
-def _write_features(out: Path, calendar: pd.DatetimeIndex, full: pd.DatetimeIndex, plan: WritePlan
-                    ) -> dict[str, Span]:
+def _write_features(out: Path, calendar: pd.DatetimeIndex, full: pd.DatetimeIndex, plan: WritePlan,
+                    old_spans: Mapping[str, tuple[int, int] | None]) -> dict[str, Span]:
     """Corrected series to new files, tails appended, new instruments written whole; the new spans."""
     spans: dict[str, Span] = {}
     for symbol, rows in plan.rewrites.items():
         spans[symbol] = write_rewrite(out, symbol, rows, calendar, full)
     for symbol, rows in plan.appends.items():
-        stored = stored_span(out, symbol, calendar)
+        stored = old_spans[symbol]
         assert stored is not None
         last = plan.new_days.get_loc(rows.index[-1])
         window = rows.reindex(plan.new_days[: last + 1]).reindex(columns=list(FIELDS))

@@ -153,11 +153,10 @@ def _plan(new: pd.DataFrame, days: pd.DatetimeIndex, known: set[str], correction
     rewritten = set(corrections.rows["instrument"]) if corrections.mode == "apply" else set()
     plan = WritePlan(days, add_to=tuple(dict.fromkeys(["all", *(u.lower() for u in options.universes)])),
                      outside=frozenset({options.benchmark.upper()} if options.benchmark else set()))
-    frames = {symbol: rows for symbol, rows in new.groupby("instrument", sort=True)}
-    fixes = {symbol: rows for symbol, rows in corrections.rows.groupby("instrument", sort=True)} if rewritten else {}
-    for symbol in sorted(set(frames) | rewritten):
-        parts = [part for part in (fixes.get(symbol), frames.get(symbol)) if part is not None]
-        rows = pd.concat(parts).set_index("date")[list(SOURCE_FIELDS)].sort_index()
+    wanted = pd.concat([corrections.rows, new]) if rewritten else new
+    indexed = wanted.set_index("date")
+    for symbol, rows in indexed.groupby("instrument", sort=True):
+        rows = rows[list(SOURCE_FIELDS)].sort_index()
         if symbol in rewritten:
             plan.rewrites[symbol] = rows
         elif symbol in known:
