@@ -66,3 +66,25 @@ def test_a_synthetic_feed_is_ingested_on_the_calendar_the_synthetic_directory_de
     code, printed, err = qmp("data", "ingest", str(feed), "--into", str(data), capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0, err
     assert "calendar synthetic" in printed and "..2022-07-08)" in printed
+
+
+def test_two_concurrent_ingests_into_one_directory_never_both_write(workspace: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = stored_dir(workspace)
+    table = write_table(new_rows(), workspace / "new.csv")
+    env = {**os.environ, "QMP_REGISTRY_DIR": str(workspace / "registry"), "PYTHONPATH": str(Path(__file__).parents[2])}
+    command = [sys.executable, "-c", "from deployments.cli import main; main()", "data", "ingest", str(table),
+               "--into", str(out)]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    wrote = [printed for code, printed, _ in outputs if code == 0 and "ingested 9 rows" in printed]
+    others = [(code, printed, err) for code, printed, err in outputs if not (code == 0 and "ingested 9 rows" in printed)]
+    assert len(wrote) == 1, outputs
+    (code, printed, err), = others
+    assert (code == 1 and "another ingest is writing this directory" in err) or \
+        (code == 0 and "no new trading days" in printed), outputs
+    assert ModelRegistry(workspace / "registry").data_versions(data_dir_key(out))[0].days_added == 3
