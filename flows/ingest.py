@@ -29,6 +29,7 @@ def ingest(
     query: Annotated[str | None, Field(title="SQL query", description="For a database source; ':after' is the last stored day.")] = None,
     region: Annotated[Literal["cn", "us"], Field(title="Region")] = "cn",
     calendar: Annotated[str | None, Field(title="Calendar", description="Exchange code or 'synthetic'; default: the directory's, else the region's.")] = None,
+    holidays: Annotated[str | None, Field(title="Holiday file", description="Closed days past exchange_calendars' last session (docs/ingest.md).")] = None,
     allow_missing_days: Annotated[bool, Field(title="Allow missing trading days")] = False,
     corrections: Annotated[Literal["refuse", "apply", "skip"], Field(title="Corrections")] = "refuse",
 ) -> IngestOutcome:
@@ -36,8 +37,8 @@ def ingest(
     directory = data_dir or load_settings().provider_uri
     if directory is None:
         raise PipelineInputError("no data directory: give data_dir or set QMP_PROVIDER_URI")
-    options = IngestOptions(region=region, calendar=calendar, allow_missing_days=allow_missing_days,
-                            corrections=corrections)
+    options = IngestOptions(region=region, calendar=calendar, holidays=Path(holidays).expanduser() if holidays else None,
+                            allow_missing_days=allow_missing_days, corrections=corrections)
     outcome = ingest_source(source, Path(directory).expanduser(), query, options)
     publish_validation(outcome)
     logger = get_run_logger()
