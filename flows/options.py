@@ -79,8 +79,8 @@ class DataFreshness(BaseModel):
     """The stale-data alarm of deployment runs (``qmp retrain`` and the demo never raise it)."""
 
     max_data_age_days: int | None = Field(
-        5, ge=0, le=366, title="Max data age (weekdays)",
-        description="Fail when the calendar ends more weekdays ago than this (empty: no alarm).",
+        5, ge=0, le=366, title="Max data age (trading days)",
+        description="Fail when the calendar ends more trading days ago than this (empty: no alarm).",
     )
     timezone: str | None = Field(
         None, title="Time zone", description="Where 'today' is counted (default: the deployment schedule's time zone)."

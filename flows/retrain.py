@@ -26,6 +26,7 @@ from registry.statuses import EventKind
 from registry.views.promotion import PromotionComparison, compare_for_promotion
 from tasks import registry_steps as reg
 from tasks.core.approvals.champion import ChampionScore
+from tasks.core.data.ingest.calendar import declared_calendar
 from tasks.core.lifecycle import metadata_for, open_registry
 from tasks.core.windows.schedule import (
     ResolvedRun,
@@ -95,7 +96,8 @@ def check_data_freshness(model_name: str, run: ResolvedRun, freshness: DataFresh
     if deployment.id is None or freshness.max_data_age_days is None or declares_synthetic_calendar(run.cfg.provider_uri):
         return
     zone = freshness.timezone or _deployment_timezone()
-    reason = stale_data_reason(run.data_version, freshness.max_data_age_days, zone)
+    calendar = declared_calendar(Path(run.cfg.provider_uri).expanduser()) or "cn"
+    reason = stale_data_reason(run.data_version, freshness.max_data_age_days, zone, calendar=calendar)
     if reason is not None:
         emit_stale_data(model_name, run.cfg.provider_uri, run.data_version.calendar_end.isoformat(), reason)
         raise StaleDataError(reason)

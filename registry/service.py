@@ -21,6 +21,7 @@ from registry.artifacts.codec import check_compression, decode
 from registry.artifacts.local import LocalArtifactStore
 from registry.artifacts.object_store import ObjectArtifactStore
 from registry.artifacts.store import ArtifactStore, StagedArtifact
+from registry.data_versions import DataVersionRecord
 from registry.errors import (
     AmbiguousProductionError,
     CorruptedArtifactError,
@@ -46,6 +47,7 @@ from registry.registration import Registration, StatusRule
 from registry.series import EvaluationSeries, validate_series
 from registry.settings import Settings, load_settings
 from registry.statuses import PROMOTABLE, EventKind, ModelStatus, check_transition, parse_status
+from registry.store import data_versions as data_versions_table
 from registry.store.db import Database, describe_url, sqlite_url_for
 from registry.versions import parse_version
 
@@ -422,6 +424,24 @@ class ModelRegistry:
         """The last trading day with stored scores for `model_name` (None before the first predict run)."""
         name = validate_model_name(model_name)
         return self.db.run(lambda session: predictions_store.last_day(session, name), read_only=True)
+
+    # -- data versions ----------------------------------------------------------------------------
+
+    def record_data_version(self, record: DataVersionRecord) -> DataVersionRecord:
+        """Store one ingest's data version record; returns it with its id and time."""
+        row = record.row(_now())
+        new_id = self.db.run(lambda session: data_versions_table.insert_version(session, row))
+        return record.model_copy(update={"id": new_id, "created_at": row["created_at"]})
+
+    def data_versions(self, data_dir: str, limit: int | None = None) -> list[DataVersionRecord]:
+        """The data version records of `data_dir`, newest first."""
+        rows = self.db.run(lambda session: data_versions_table.versions_of(session, data_dir, limit), read_only=True)
+        return [DataVersionRecord.model_validate(row) for row in rows]
+
+    def newest_data_versions(self) -> list[DataVersionRecord]:
+        """The newest data version record of every data directory."""
+        rows = self.db.run(data_versions_table.newest_per_directory, read_only=True)
+        return [DataVersionRecord.model_validate(row) for row in rows]
 
     # -- deletion ---------------------------------------------------------------------------------
 

@@ -61,3 +61,18 @@ def emit_stale_data(model_name: str, provider_uri: str, calendar_end: str, reaso
         resource={"prefect.resource.id": f"qmp.data.{provider_uri}", "qmp.model-name": model_name},
         payload={"model_name": model_name, "provider_uri": provider_uri, "calendar_end": calendar_end, "reason": reason},
     )
+
+
+def emit_data_updated(data_dir: str, calendar_end: str, data_version: str, days_added: int) -> None:
+    """Emit ``qmp.data.updated``: an ingest added trading days to ``data_dir`` (the rolling retrain and the daily
+    predictions have deployment triggers on it)."""
+    if not _prefect_is_listening():
+        return
+    from prefect.events import emit_event
+
+    emit_event(
+        event="qmp.data.updated",
+        resource={"prefect.resource.id": f"qmp.data.{data_dir}"},
+        payload={"data_dir": data_dir, "calendar_end": calendar_end, "data_version": data_version,
+                 "days_added": days_added},
+    )

@@ -45,6 +45,10 @@ def synth(
     alpha_strength: float = typer.Option(
         1.0, help="Strength of the planted alpha (-1 flips its sign: a regime change for appended days)."
     ),
+    feed: Path | None = typer.Option(
+        None, "--feed", help="With --append-until: write the new days to this .csv/.parquet table (a source for "
+        "`qmp data ingest`) instead of appending them; DIR stays unchanged."
+    ),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
     from tasks.core.data.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
@@ -54,6 +58,14 @@ def synth(
         raise PipelineInputError("give the data directory once: DIR or --out DIR")
     out = directory or out
     assert out is not None
+    if feed is not None:
+        from tasks.core.data.synthetic_feed import write_synthetic_feed
+
+        if append_until is None:
+            raise PipelineInputError("--feed needs --append-until DATE (the last day of the feed)")
+        rows = write_synthetic_feed(out, append_until, seed, feed, benchmark=benchmark)
+        console.print(f"wrote {rows} rows of the synthetic days after {out}'s end up to {append_until} to {feed}")
+        return
     if append_until is not None:
         added = append_synthetic(out, append_until, seed, benchmark=benchmark, alpha_strength=alpha_strength)
         console.print(
@@ -116,3 +128,47 @@ def validate(
 
     validate_qlib_dir(data_dir, benchmark=benchmark)
     console.print(f"{data_dir}: valid Qlib data directory")
+
+
+@data_app.command("ingest")
+def ingest_command(
+    source: str = typer.Argument(
+        ..., help="A folder of per-instrument CSV/Parquet files, one long CSV/Parquet table, or a SQLAlchemy URL."
+    ),
+    into: Path = typer.Option(..., "--into", help="Qlib data directory to add the new days to (created if new)."),
+    query: str | None = typer.Option(
+        None, help="SQL for a database SOURCE; ':after' is bound to the directory's last day."
+    ),
+    region: str = typer.Option("cn", help="Region: its exchange's calendar and price limits (cn, us)."),
+    calendar: str | None = typer.Option(
+        None, help="Trading calendar: an exchange code (XSHG, XNYS, ...) or 'synthetic' (the source's own days). "
+        "[default: the one DIR declares, else the region's exchange]"
+    ),
+    holidays: Path | None = typer.Option(
+        None, help="Holiday file for the years past exchange_calendars' last session (see docs/ingest.md)."
+    ),
+    allow_missing_days: bool = typer.Option(
+        False, "--allow-missing-days", help="Accept trading days without any row (written as empty days)."
+    ),
+    corrections: str = typer.Option(
+        "refuse", help="Rows that change stored days: refuse (default), apply (rewrite them) or skip (keep stored)."
+    ),
+    universe: list[str] = typer.Option(["csi300"], help="Universes new instruments join besides 'all' (repeatable)."),
+    benchmark: str = typer.Option("SH000300", help="Benchmark symbol (ingested, kept out of universes)."),
+) -> None:
+    """Validate a source's new rows against the exchange calendar and add them to DIR crash-safely."""
+    from deployments.cli.data_ingest import run_ingest
+
+    run_ingest(source, into, query=query, region=region, calendar=calendar, holidays=holidays,
+               allow_missing_days=allow_missing_days, corrections=corrections, universe=universe, benchmark=benchmark)
+
+
+@data_app.command("history")
+def history_command(
+    data_dir: Path = typer.Argument(..., help="Qlib data directory."),
+    limit: int = typer.Option(20, min=1, help="How many data versions to show, newest first."),
+) -> None:
+    """List a data directory's data versions (one per ingest), newest first."""
+    from deployments.cli.data_ingest import show_history
+
+    show_history(data_dir, limit)

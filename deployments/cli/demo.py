@@ -95,11 +95,9 @@ def run_demo(
 
 def declare_synthetic_calendar(data_dir: Path) -> None:
     """Mark the demo's data as keeping its own calendar, so the deployments' stale-data alarm leaves it alone."""
-    from tasks.core.windows.schedule import CALENDAR_DECLARATION
+    from tasks.core.data.ingest.calendar import declare_calendar
 
-    declaration = data_dir / CALENDAR_DECLARATION
-    declaration.parent.mkdir(parents=True, exist_ok=True)
-    declaration.write_text("synthetic\n")
+    declare_calendar(data_dir, "synthetic")
 
 
 def qmp_command() -> str:

@@ -46,11 +46,34 @@ def set_schedules(active: bool, names: list[str] | None = None) -> list[tuple[st
     return changed
 
 
+def set_data_triggers(active: bool, names: list[str] | None = None) -> list[tuple[str, str]]:
+    """Enable or disable the automations of the shipped-disabled event triggers (new data starts the retrain and
+    the predictions) of the named deployments; returns (deployment, trigger) changed."""
+    import yaml
+    from prefect.client.orchestration import get_client
+
+    from deployments.serve import PREFECT_YAML
+
+    wanted = [(entry["name"], trigger["name"]) for entry in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
+              for trigger in entry.get("triggers") or [] if trigger.get("enabled") is False
+              and (not names or entry["name"] in names)]
+    changed = []
+    with get_client(sync_client=True) as client:
+        for deployment, trigger in wanted:
+            for automation in client.read_automations_by_name(trigger):
+                if automation.enabled != active:
+                    (client.resume_automation if active else client.pause_automation)(automation.id)
+                changed.append((deployment, trigger))
+    return changed
+
+
 def _run(active: bool, names: list[str] | None) -> None:
     changed = set_schedules(active, names)
     state = "[green]on[/]" if active else "[yellow]off[/]"
     for name, cron, timezone in changed:
         console.print(f"{name}: schedule '{cron}' ({timezone or 'UTC'}) {state}", highlight=False)
+    for name, trigger in set_data_triggers(active, names):
+        console.print(f"{name}: trigger '{trigger}' {state}", highlight=False)
 
 
 @schedules_app.command("on")

@@ -302,3 +302,26 @@ class PredictionRow(Base):
 
 PREDICTIONS = cast(Table, PredictionRow.__table__)
 APPROVALS = cast(Table, ApprovalRow.__table__)
+
+
+class DataVersionRow(Base):
+    """One ingest into a Qlib data directory: the data version it left, what it added and what validation said."""
+
+    __tablename__ = "data_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    data_dir: Mapped[str] = mapped_column(String(1024))
+    calendar_end: Mapped[date | None] = mapped_column(Date)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rows_added: Mapped[int] = mapped_column(Integer)
+    days_added: Mapped[int] = mapped_column(Integer)
+    corrections: Mapped[dict[str, Any]]
+    validation: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(Text)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_data_versions_dir_id", "data_dir", "id"),)
+
+
+DATA_VERSIONS = cast(Table, DataVersionRow.__table__)

@@ -12,7 +12,7 @@ from deployments.serve import PREFECT_YAML, deployments_from_yaml
 def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule_and_parameters() -> None:
     spec = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
     served = {d.name: d for d in deployments_from_yaml()}
-    assert set(served) == {entry["name"] for entry in spec} == {"retrain-lgbm-alpha158", "predict-daily", "cleanup-nightly", "rolling-linear-alpha158", "promote", "rollback"}
+    assert set(served) == {entry["name"] for entry in spec} == {"retrain-lgbm-alpha158", "predict-daily", "cleanup-nightly", "rolling-linear-alpha158", "promote", "rollback", "ingest-daily"}
     for entry in spec:
         deployment = served[entry["name"]]
         crons = [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules or []]
@@ -44,7 +44,7 @@ def test_predict_runs_weekdays_after_the_retrain_and_when_a_model_is_promoted() 
     assert spec["entrypoint"] == "flows/predict.py:predict"
     assert spec["schedules"] == [{"cron": "30 17 * * 1-5", "timezone": "Asia/Shanghai", "active": False}]
     served = next(d for d in deployments_from_yaml() if d.name == "predict-daily")
-    (trigger,) = served.triggers
+    trigger = next(t for t in served.triggers if t.name == "predict-after-promotion")
     assert trigger.expect == {"qmp.model.promoted"}
     assert trigger.parameters == {"model_name": "{{ event.payload.model_name }}", "top_k": 20}
     trigger.set_deployment_id(uuid.uuid4())
@@ -55,7 +55,8 @@ def test_predict_runs_weekdays_after_the_retrain_and_when_a_model_is_promoted() 
 def test_schedules_ship_inactive_and_descriptions_name_their_time_zone() -> None:
     spec = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
     scheduled = [entry for entry in spec if entry.get("schedules")]
-    assert {entry["name"] for entry in scheduled} == {"retrain-lgbm-alpha158", "predict-daily", "cleanup-nightly"}
+    assert {entry["name"] for entry in scheduled} == {"retrain-lgbm-alpha158", "predict-daily", "cleanup-nightly",
+                                                     "ingest-daily"}
     for entry in scheduled:
         for schedule in entry["schedules"]:
             assert schedule["active"] is False
@@ -63,3 +64,14 @@ def test_schedules_ship_inactive_and_descriptions_name_their_time_zone() -> None
         assert entry["concurrency_limit"] == 1
     readme = (PREFECT_YAML.parents[1] / "docs" / "deployments.md").read_text()
     assert "qmp schedules on" in readme and "inactive" in readme
+
+
+def test_new_data_triggers_the_retrain_and_the_predictions_and_ships_disabled() -> None:
+    served = {d.name: d for d in deployments_from_yaml()}
+    for name, trigger_name in (("retrain-lgbm-alpha158", "retrain-on-new-data"),
+                               ("predict-daily", "predict-on-new-data")):
+        trigger = next(t for t in served[name].triggers if t.name == trigger_name)
+        assert trigger.expect == {"qmp.data.updated"} and trigger.enabled is False
+        trigger.set_deployment_id(uuid.uuid4())
+        assert trigger.as_automation().actions[0].type == "run-deployment"
+    assert served["ingest-daily"].parameters["source"] == "data/incoming"

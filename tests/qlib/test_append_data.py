@@ -100,7 +100,7 @@ NEW_ROWS = {
         "2022-01-12,19.9,20.5,19.9,20.4,500,20.2,2.0",
     ],
     "SZ000002": ["2022-01-12,5.0,5.1,4.9,5.05,100,5.0,1.0"],
-    "SH000300": ["2022-01-11,4000,4010,3990,4011,1e9,4000,1", "2022-01-12,4000,4010,3990,4012,1e9,4000,1"],
+    "SH000300": ["2022-01-11,4000,4020,3990,4011,1e9,4000,1", "2022-01-12,4000,4020,3990,4012,1e9,4000,1"],
 }
 
 
@@ -111,7 +111,7 @@ def test_csv_append_adds_new_days_and_instruments_only(tmp_path: Path, qlib_sett
     report = import_csv(write_csvs(tmp_path / "more", NEW_ROWS), out, append=True)
     assert_prefixes_unchanged(before, out)
     assert (report.days, report.start, report.end) == (2, "2022-01-11", "2022-01-12")
-    assert report.warnings and "5 rows on or before 2022-01-10 skipped" in report.warnings[0]
+    assert report.warnings == []  # the stored rows offered again are unchanged: not corrections
     members = read_universe(out, "csi300")
     assert sorted(members) == ["SH600000", "SZ000001", "SZ000002"]
     assert members["SZ000001"].end == pd.Timestamp("2022-01-12")

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from tasks.core.data.version import DataVersion
-from tasks.core.windows.schedule import WindowSettings, stale_data_reason, weekdays_behind
+from tasks.core.windows.schedule import (
+    WindowSettings,
+    stale_data_reason,
+    trading_days_behind,
+    weekdays_behind,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +36,7 @@ def test_stale_reason_names_the_calendar_end_in_one_line_and_respects_the_time_z
     assert stale_data_reason(version, 5, "UTC", now) is None
     reason = stale_data_reason(version, 5, "Asia/Shanghai", now)
     assert reason is not None and "\n" not in reason
-    assert "the calendar ends 2026-11-24, 6 weekdays before 2026-12-02 (Asia/Shanghai)" in reason
+    assert "the calendar ends 2026-11-24, 6 trading days (cn) before 2026-12-02 (Asia/Shanghai)" in reason
     assert stale_data_reason(version, None, "Asia/Shanghai", now) is None
 
 
@@ -50,3 +55,13 @@ def test_synthetic_data_declares_its_calendar_and_the_alarm_leaves_it_alone(tmp_
     assert declares_synthetic_calendar(tmp_path)
     (tmp_path / ".qmp-ingest" / "calendar.txt").write_text("XSHG\n")
     assert not declares_synthetic_calendar(tmp_path)
+
+
+def test_the_alarm_counts_the_exchanges_trading_days_not_weekdays() -> None:
+    # China's National Day week: five weekdays (2024-10-01..07) without a trading day.
+    assert trading_days_behind(date(2024, 9, 30), date(2024, 10, 8), "cn") == 1
+    assert weekdays_behind(date(2024, 9, 30), date(2024, 10, 8)) == 6
+    version = DataVersion(date(2024, 9, 30), "abc")
+    now = datetime(2024, 10, 8, 12, 0, tzinfo=UTC)
+    assert stale_data_reason(version, 3, "Asia/Shanghai", now, calendar="cn") is None
+    assert stale_data_reason(version, 3, "Asia/Shanghai", now, calendar="synthetic") is not None

@@ -342,3 +342,16 @@ def test_statements_per_page_do_not_grow_with_names_versions_and_replays(registr
     after = counts(large)
     assert after == before
     assert max(queries for _, queries in after) <= 7, after  # SQLite also counts each read's BEGIN and COMMIT
+
+
+def test_overview_shows_the_newest_data_version_per_data_directory(client: TestClient, registry: ModelRegistry) -> None:
+    from datetime import date
+
+    from registry.data_versions import DataVersionRecord
+
+    for end, fingerprint in ((date(2024, 9, 27), "aaa111"), (date(2024, 10, 9), "bbb222")):
+        registry.record_data_version(DataVersionRecord(data_dir="/data/cn<x>", calendar_end=end, fingerprint=fingerprint,
+                                                       days_added=3, source="table:/feed.parquet"))
+    page = client.get("/").text
+    row = re.search(r'<tr data-dir="/data/cn&lt;x&gt;">(.*?)</tr>', page, re.S)
+    assert row is not None and "2024-10-09" in row.group(1) and "bbb222" in row.group(1) and "aaa111" not in page

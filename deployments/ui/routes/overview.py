@@ -17,7 +17,8 @@ def overview_data(ui: UIContext) -> views.OverviewView:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def overview_page(request: Request, ui: Context) -> HTMLResponse:
-    return ui.render(request, "overview.html", view=overview_data(ui))
+    return ui.render(request, "overview.html", view=overview_data(ui),
+                     data_versions=ui.registry.get().newest_data_versions())
 
 
 @router.get("/api/overview", response_model=views.OverviewView, tags=["pages"])

@@ -4,8 +4,9 @@ Each ``<SYMBOL>.csv`` has a header with ``date, open, high, low, close, volume``
 ``vwap`` and ``factor`` (other columns are ignored). Dates are ``YYYY-MM-DD``, strictly increasing.
 An empty price cell means the stock did not trade that day (a suspension). Prices are taken as
 already adjusted; a missing ``factor`` column means 1.0 and a missing ``vwap`` column stays NaN.
-``change`` is computed from consecutive closes. The calendar is the union of all files' dates.
-A file named after the benchmark (default ``SH000300.csv``) is written but kept out of the universes.
+``change`` is computed from consecutive closes. The import is an ingest (``tasks.core.data.ingest``): the rows
+are validated against the exchange's calendar and written crash-safely. A file named after the benchmark
+(default ``SH000300.csv``) is written but kept out of the universes.
 """
 
 from __future__ import annotations
@@ -14,28 +15,21 @@ import csv
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tasks.core.data.qlib_binary import (
-    FIELDS,
-    Span,
-    append_days,
-    prepare_output_dir,
-    read_calendar,
-    validate_qlib_dir,
-    write_calendar,
-    write_features,
-    write_universe,
-)
+from tasks.core.data.ingest.operation import IngestOptions, IngestResult
+from tasks.core.data.qlib_binary import FIELDS, prepare_output_dir, read_calendar, validate_qlib_dir
 from tasks.core.errors import PipelineInputError
 
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
 OPTIONAL = ("vwap", "factor")
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class CsvImportError(PipelineInputError):
@@ -60,6 +54,8 @@ class ImportReport:
     benchmark: str | None
     rows: int
     warnings: list[str] = field(default_factory=list)
+    data_version: str | None = None
+    validation: list[str] = field(default_factory=list)
 
 
 def read_instrument_csv(path: Path) -> pd.DataFrame:
@@ -73,9 +69,9 @@ def read_instrument_csv(path: Path) -> pd.DataFrame:
                 path, 1, f"missing column(s) {', '.join(missing)} (header: {','.join(header)})"
             )
         columns = {name: header.index(name) for name in REQUIRED + OPTIONAL if name in header}
-        dates: list[pd.Timestamp] = []
+        dates: list[date] = []
         values: list[list[float]] = []
-        seen: dict[pd.Timestamp, int] = {}
+        seen: dict[date, int] = {}
         for row in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
@@ -105,12 +101,15 @@ def read_instrument_csv(path: Path) -> pd.DataFrame:
     return frame[list(FIELDS)]
 
 
-def _parse_date(path: Path, line: int, text: str) -> pd.Timestamp:
+def _parse_date(path: Path, line: int, text: str) -> date:
     """A ``YYYY-MM-DD`` date, or an error naming the line."""
+    text = text.strip()
     try:
-        return pd.Timestamp(pd.to_datetime(text.strip(), format="%Y-%m-%d"))
+        if _DATE.match(text):
+            return date.fromisoformat(text)
     except ValueError:
-        raise CsvImportError(path, line, f"bad date {text!r} (expected YYYY-MM-DD)") from None
+        pass
+    raise CsvImportError(path, line, f"bad date {text!r} (expected YYYY-MM-DD)")
 
 
 def _parse_number(path: Path, line: int, column: str, text: str) -> float:
@@ -127,7 +126,7 @@ def _parse_number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _check_prices(path: Path, frame: pd.DataFrame, lines: dict[pd.Timestamp, int]) -> None:
+def _check_prices(path: Path, frame: pd.DataFrame, lines: dict[date, int]) -> None:
     """Prices positive, volume non-negative, high not below low."""
     prices = frame.drop(columns=["volume"])
     problems = [
@@ -139,7 +138,7 @@ def _check_prices(path: Path, frame: pd.DataFrame, lines: dict[pd.Timestamp, int
     for mask, message in zip(problems, messages, strict=True):
         if mask.any():
             day = frame.index[mask.to_numpy()][0]
-            raise CsvImportError(path, lines[day], message)
+            raise CsvImportError(path, lines[day.date()], message)
 
 
 def import_csv(
@@ -151,100 +150,49 @@ def import_csv(
     overwrite: bool = False,
     append: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    options: IngestOptions | None = None,
 ) -> ImportReport:
-    """Convert ``src/*.csv`` into a validated Qlib data directory at ``out`` (``append``: extend it)."""
+    """Convert ``src/*.csv`` into a validated Qlib data directory at ``out`` (``append``: ingest the new days)."""
+    from tasks.core.data.ingest.operation import ingest
+    from tasks.core.data.ingest.sources import Source
+
     src, out = Path(src), Path(out)
     if append and overwrite:
         raise CsvImportError(out, None, "give either --append or --overwrite, not both")
-    frames = _read_instruments(src)
-    if append:
-        return _append(src, out, frames, universes, benchmark)
-    calendar = pd.DatetimeIndex(sorted(set().union(*(f.index for f in frames.values()))))
-    prepare_output_dir(out, overwrite)
-    write_calendar(out, calendar)
-    spans: dict[str, Span] = {}
-    for done, (symbol, frame) in enumerate(frames.items(), start=1):
-        try:
-            span = write_features(out, symbol, frame, calendar)
-        except ValueError as exc:
-            raise CsvImportError(src / f"{symbol}.csv", None, str(exc)) from exc
-        if symbol != benchmark:
-            spans[symbol] = span
-        if progress:
-            progress(done, len(frames))
-    names = tuple(dict.fromkeys(["all", *(u.lower() for u in universes)]))
-    for name in names:
-        write_universe(out, name, spans)
-    warnings = []
-    if benchmark and benchmark not in frames:
-        warnings.append(f"no {benchmark}.csv: backtests against benchmark {benchmark} will fail")
-    written_benchmark = benchmark if benchmark in frames else None
-    validate_qlib_dir(out, benchmark=written_benchmark)
-    return ImportReport(
-        out=out,
-        instruments=len(spans),
-        days=len(calendar),
-        start=f"{calendar[0]:%Y-%m-%d}",
-        end=f"{calendar[-1]:%Y-%m-%d}",
-        universes=names,
-        benchmark=written_benchmark,
-        rows=sum(len(f) for f in frames.values()),
-        warnings=warnings,
-    )
-
-
-def _read_instruments(src: Path) -> dict[str, pd.DataFrame]:
-    """Every ``src/*.csv`` read and checked, keyed by its instrument symbol (the upper-case file name)."""
-    files = sorted(p for p in src.glob("*.csv") if p.is_file()) if src.is_dir() else []
-    if not files:
+    if append and not (out / "calendars").is_dir():
+        raise CsvImportError(out, None, "nothing to append to (no calendars/day.txt)")
+    if not src.is_dir() or not any(src.glob("*.csv")):
         raise CsvImportError(src, None, "no *.csv files found")
-    frames: dict[str, pd.DataFrame] = {}
-    for path in files:
-        symbol = path.stem.upper()
-        if not _SYMBOL.match(symbol):
-            raise CsvImportError(path, None, f"file name {path.stem!r} is not a valid instrument symbol")
-        if symbol in frames:
-            raise CsvImportError(
-                path, None, f"instrument {symbol} appears twice (file names differ only in case)"
-            )
-        frames[symbol] = read_instrument_csv(path)
-    return frames
+    if not append:
+        prepare_output_dir(out, overwrite)
+    settings = replace(options or IngestOptions(), universes=tuple(universes), benchmark=benchmark,
+                       overwrite=overwrite)
+    result = ingest(Source("directory", str(src)), out, settings)
+    if append and not result.days_added:
+        raise CsvImportError(src, None, f"no rows after {result.previous_end}, the last day already in {out}")
+    if progress:
+        progress(result.instruments, result.instruments)
+    written_benchmark = benchmark if benchmark and (src / f"{benchmark}.csv").is_file() else None
+    if not append:
+        validate_qlib_dir(out, benchmark=written_benchmark)
+    return _report(result, universes, benchmark, written_benchmark, append)
 
 
-def _append(
-    src: Path, out: Path, frames: dict[str, pd.DataFrame], universes: Iterable[str], benchmark: str | None
-) -> ImportReport:
-    """Append the rows after ``out``'s last calendar day; earlier rows are history and stay as stored."""
-    try:
-        stored = read_calendar(out)
-    except ValueError as exc:
-        raise CsvImportError(out, None, f"nothing to append to ({exc})") from None
-    end = stored[-1]
-    new = {symbol: frame.loc[frame.index > end] for symbol, frame in frames.items()}
-    skipped = sum(len(frame) - len(new[symbol]) for symbol, frame in frames.items())
-    days = pd.DatetimeIndex(sorted(set().union(*(f.index for f in new.values()))))
-    if days.empty:
-        raise CsvImportError(src, None, f"no rows after {end:%Y-%m-%d}, the last day already in {out}")
-    try:
-        members = ["all", *(u.lower() for u in universes)]
-        spans = append_days(out, days, new, new_members=members, keep_out=[benchmark] if benchmark else [])
-        validate_qlib_dir(out, benchmark=benchmark if benchmark in frames else None)
-    except ValueError as exc:
-        raise CsvImportError(src, None, str(exc)) from exc
-    warnings = []
-    if skipped:
-        warnings.append(
-            f"{skipped} rows on or before {end:%Y-%m-%d} skipped: --append never rewrites stored history "
-            "(re-import with --overwrite to correct past values)"
-        )
+def _report(result: IngestResult, universes: Iterable[str], benchmark: str | None, written_benchmark: str | None,
+            append: bool) -> ImportReport:
+    """The import's summary from the ingest's result."""
+    warnings = list(result.validation.notes)
+    if benchmark and not written_benchmark:
+        warnings.append(f"no {benchmark}.csv: backtests against benchmark {benchmark} will fail")
+    if result.skipped_rows:
+        warnings.append(f"{result.skipped_rows} rows on or before {result.previous_end} change stored values and "
+                        "were skipped (--corrections skip)")
+    calendar = read_calendar(result.out)
+    shown = calendar[-result.days_added:] if append else calendar
+    instruments = result.instruments - (1 if written_benchmark else 0)
     return ImportReport(
-        out=out,
-        instruments=len([s for s in spans if s != benchmark]),
-        days=len(days),
-        start=f"{days[0]:%Y-%m-%d}",
-        end=f"{days[-1]:%Y-%m-%d}",
-        universes=tuple(dict.fromkeys(["all", *(u.lower() for u in universes)])),
-        benchmark=benchmark if benchmark in frames else None,
-        rows=sum(len(f) for f in new.values()),
-        warnings=warnings,
+        out=result.out, instruments=instruments, days=len(shown), start=f"{shown[0]:%Y-%m-%d}",
+        end=f"{shown[-1]:%Y-%m-%d}", universes=tuple(dict.fromkeys(["all", *(u.lower() for u in universes)])),
+        benchmark=written_benchmark, rows=result.rows_added, warnings=warnings, data_version=result.data_version,
+        validation=result.validation.lines(),
     )

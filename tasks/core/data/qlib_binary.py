@@ -174,7 +174,7 @@ def validate_qlib_dir(out: Path, *, benchmark: str | None = None, fields: Iterab
                 raise QlibDataError(f"{out / 'features' / symbol.lower()}: close is all NaN")
 
 
-def _stored_span(out: Path, symbol: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
+def stored_span(out: Path, symbol: str, calendar: pd.DatetimeIndex) -> tuple[int, int] | None:
     """(first, last) calendar index of ``symbol``'s stored close series, or None if it has none."""
     path = out / "features" / symbol.lower() / f"close.{FREQ}.bin"
     if not path.is_file():
@@ -205,7 +205,7 @@ def append_days(
     days = pd.DatetimeIndex(days)
     _check_appended_days(out, calendar, days, frames)
     full = calendar.append(days)
-    old_spans = {symbol: _stored_span(out, symbol, calendar) for symbol in frames}
+    old_spans = {symbol: stored_span(out, symbol, calendar) for symbol in frames}
     spans: dict[str, Span] = {}
     for symbol, frame in frames.items():
         traded = frame.dropna(how="all")
@@ -215,7 +215,7 @@ def append_days(
         if stored is None:
             spans[symbol] = write_features(out, symbol, frame, full)
         else:
-            spans[symbol] = _append_instrument(out, symbol, frame.reindex(days[: days.get_loc(traded.index[-1]) + 1]),
+            spans[symbol] = append_instrument_days(out, symbol, frame.reindex(days[: days.get_loc(traded.index[-1]) + 1]),
                                                calendar, stored)
     with (out / "calendars" / f"{FREQ}.txt").open("a") as handle:
         handle.write("".join(f"{day:%Y-%m-%d}\n" for day in days))
@@ -242,7 +242,7 @@ def _check_appended_days(
             )
 
 
-def _append_instrument(
+def append_instrument_days(
     out: Path, symbol: str, window: pd.DataFrame, calendar: pd.DatetimeIndex, stored: tuple[int, int]
 ) -> Span:
     """Append ``window`` (the new days up to the instrument's last traded one) to its stored feature files,
@@ -250,10 +250,11 @@ def _append_instrument(
     first, last = stored
     directory = out / "features" / symbol.lower()
     if "close" in window and "change" in window:
-        previous = read_field(out, symbol, "close", calendar).ffill().iloc[-1]
-        closes = pd.concat([pd.Series([previous]), window["close"].reset_index(drop=True)])
-        change = (closes / closes.ffill().shift(1) - 1).iloc[1:].to_numpy()
-        window["change"] = np.where(window["close"].notna(), change, np.nan)
+        stored_close = read_field(out, symbol, "close", calendar).to_numpy(dtype=np.float64)
+        known = stored_close[~np.isnan(stored_close)]
+        closes = np.concatenate([known[-1:] if known.size else [np.nan], window["close"].to_numpy(dtype=np.float64)])
+        before = pd.Series(closes).ffill().to_numpy()[:-1]
+        window["change"] = np.where(np.isnan(closes[1:]), np.nan, closes[1:] / before - 1)
     padding = np.full(len(calendar) - 1 - last, np.nan)
     for field in window.columns:
         path = directory / f"{field.lower()}.{FREQ}.bin"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tasks.core.data.ingest.calendar import declare_calendar
 from tasks.core.data.qlib_binary import (
     FIELDS,
     Span,
@@ -236,6 +237,7 @@ def synthesize(
     write_universe(out, "all", spans)
     write_universe(out, universe, _index_members(market, spans))
     validate_qlib_dir(out, benchmark=benchmark)
+    declare_calendar(out, "synthetic")  # its holidays are random: ingests follow the source's days
     suspended = sum(
         int(f.loc[spans[s].start : spans[s].end, "close"].isna().sum()) for s, f in market.frames.items()
     )

@@ -125,33 +125,39 @@ class StaleDataError(PipelineError):
 
 
 def weekdays_behind(calendar_end: date, today: date) -> int:
-    """Weekdays after ``calendar_end`` up to and including ``today`` (future trading calendars are unknown)."""
+    """Weekdays after ``calendar_end`` up to and including ``today``."""
     one = timedelta(days=1)
     return int(np.busday_count(calendar_end + one, today + one)) if today > calendar_end else 0
-
-
-# Where a data directory declares its calendar (`qmp data synth` declares "synthetic").
-CALENDAR_DECLARATION = Path(".qmp-ingest") / "calendar.txt"
 
 
 def declares_synthetic_calendar(provider_uri: str | Path) -> bool:
     """Synthetic data keeps its own calendar, not a market's: how long ago it ends says nothing about a feed,
     so the stale-data alarm does not apply to it."""
-    declaration = Path(provider_uri).expanduser() / CALENDAR_DECLARATION
-    return declaration.is_file() and declaration.read_text().strip().lower() == "synthetic"
+    from tasks.core.data.ingest.calendar import declared_calendar
+
+    return (declared_calendar(Path(provider_uri).expanduser()) or "").lower() == "synthetic"
+
+
+def trading_days_behind(calendar_end: date, today: date, calendar: str) -> int:
+    """The exchange's trading days after ``calendar_end`` up to and including ``today`` (weekdays for a
+    'synthetic' calendar, and past the trading-calendar library's last session)."""
+    from tasks.core.data.ingest.calendar import trading_days_between
+
+    return trading_days_between(calendar, calendar_end, today)
 
 
 def stale_data_reason(
-    version: DataVersion, max_age_days: int | None, timezone: str, now: datetime | None = None
+    version: DataVersion, max_age_days: int | None, timezone: str, now: datetime | None = None,
+    calendar: str = "cn",
 ) -> str | None:
     """Why the data is stale (one line), or None when it is fresh enough or the alarm is off."""
     if max_age_days is None:
         return None
     today = (now or datetime.now(ZoneInfo(timezone))).astimezone(ZoneInfo(timezone)).date()
-    behind = weekdays_behind(version.calendar_end, today)
+    behind = trading_days_behind(version.calendar_end, today, calendar)
     if behind <= max_age_days:
         return None
     return (
-        f"stale data: the calendar ends {version.calendar_end.isoformat()}, {behind} weekdays before "
+        f"stale data: the calendar ends {version.calendar_end.isoformat()}, {behind} trading days ({calendar}) before "
         f"{today.isoformat()} ({timezone}); more than max_data_age_days={max_age_days} means a broken data feed"
     )
