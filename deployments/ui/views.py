@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -218,4 +219,4 @@ def flow_run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:
     """The flow run's page in the Prefect UI (its Resume form when paused)."""
     if not prefect_ui or not flow_run_id:
         return None
-    return f"{prefect_ui}/runs/flow-run/{flow_run_id}"
+    return f"{prefect_ui}/runs/flow-run/{quote(flow_run_id, safe='')}"

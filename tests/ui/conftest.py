@@ -121,6 +121,7 @@ def fill(registry: ModelRegistry, names: int, versions: int, *, prefix: str = "m
 def ui_settings(**values: object) -> UISettings:
     values.setdefault("prefect_ui_url", PREFECT_UI)
     values.setdefault("token", None)
+    values.setdefault("allowed_hosts", ["testserver"])  # the Host header of Starlette's TestClient
     return UISettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
