@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the registry database; default: SQLite file inside registry_dir."
     )
+    database_timeout: float = Field(
+        5.0, gt=0, le=3600,
+        description="Seconds a unit of database work may take on a server database (PostgreSQL) before it fails "
+        "as unavailable: a server-side statement_timeout plus a client-side deadline against a silent peer.",
+    )
     artifact_uri: str | None = Field(
         None, description="Object-storage root of the artifacts (e.g. s3://bucket/prefix); default: registry_dir."
     )

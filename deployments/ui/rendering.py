@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from deployments.ui.numbers import number, signed
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -16,7 +18,8 @@ def templates() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["q"] = lambda value: quote(str(value), safe="")
-    env.filters["num"] = lambda value: "–" if value is None else f"{value:.4f}"
+    env.filters["num"] = lambda value: "–" if value is None else number(value)
+    env.filters["signed"] = signed
     env.filters["when"] = lambda value: "–" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     env.filters["size"] = size
     return env

@@ -158,8 +158,8 @@ def name_view(
 def metric_charts(view: NameView) -> list[Chart]:
     """The primary metric and two others across the versions, production periods shaded."""
     points = view.name.chart
-    end = max([p.created_at for p in points] + [_now()])
-    bands = [Band(p.start, p.end or end, f"production: {p.version}") for p in view.production_periods]
+    end = _now()  # a period still running is clipped at the last point by the chart
+    bands = [Band(p.start, p.end or end, p.version) for p in view.production_periods]
     return [
         line_chart(f"metric-{metric}", metric, [Line(metric, [p.created_at for p in points],
                                                      [p.metrics.get(metric) for p in points],
