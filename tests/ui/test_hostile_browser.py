@@ -5,7 +5,6 @@ all its columns at 1280 px, values read as text, and no bidi control reaches the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
