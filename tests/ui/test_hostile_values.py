@@ -31,3 +31,33 @@ def test_newest_data_is_the_recorded_data_version_never_the_configured_end(clien
     html = client.get("/").text
     assert "2030-12-31" not in html
     assert re.search(r'data-name="undated".*?<td class="data"><span class="missing"[^>]*>unknown<', html, re.S)
+
+
+def test_differences_are_coloured_by_the_metrics_direction_and_integers_read_as_integers(
+        client: TestClient, registry: ModelRegistry) -> None:
+    old = {"ic_mean": 0.02, "ic_std": 0.10, "turnover": 0.30, "max_drawdown": -0.10, "test_days": 162.0, "foo": 1.0}
+    new = {"ic_mean": 0.03, "ic_std": 0.12, "turnover": 0.20, "max_drawdown": -0.05, "test_days": 170.0, "foo": 2.0}
+    a = registry.register_model({"v": 1}, ModelMetadata(model_name="dir", performance_metrics=old))
+    b = registry.register_model({"v": 2}, ModelMetadata(model_name="dir", performance_metrics=new))
+    html = client.get(f"/compare?a={a}&b={b}").text
+    verdicts = dict(re.findall(r'<tr data-metric="([^"]+)">.*?<td class="n diff ?([a-z]*)">', html, re.S))
+    assert verdicts == {"ic_mean": "better", "ic_std": "worse", "turnover": "better", "max_drawdown": "better",
+                        "test_days": "", "foo": ""}
+    assert re.search(r'data-metric="test_days">.*?>162<.*?>170<.*?>\+8<', html, re.S)
+
+
+def test_each_production_period_is_a_band_labelled_with_its_version(client: TestClient,
+                                                                   registry: ModelRegistry) -> None:
+    ids = [registry.register_model({"v": v}, ModelMetadata(model_name="periods", performance_metrics=metrics(0.01 * v)))
+           for v in range(1, 5)]
+    registry.set_production_model(ids[0])
+    registry.register_model({"v": 5}, ModelMetadata(model_name="periods", performance_metrics=metrics(0.05)))
+    registry.set_production_model(ids[1])
+    registry.register_model({"v": 6}, ModelMetadata(model_name="periods", performance_metrics=metrics(0.06)))
+    html = client.get("/models/periods").text
+    chart = re.search(r'data-chart="metric-ic_mean".*?</figure>', html, re.S)
+    assert chart is not None
+    labels = re.findall(r'<g class="period (band-\d)" data-period="([^"]+)">', chart.group(0))
+    first, second = (model_id.removeprefix("periods_v") for model_id in ids[:2])
+    assert labels == [("band-0", first), ("band-1", second)]
+    assert f"<title>production: {first}</title>" in chart.group(0)
