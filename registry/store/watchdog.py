@@ -39,6 +39,9 @@ class Watchdog:
     def deadline(self, seconds: float) -> Iterator[_Scope]:
         """Within the block, connections `watch`ed by this thread are cut `seconds` from now."""
         scope = _Scope(time.monotonic() + seconds)
+        outer: _Scope | None = getattr(self._local, "scope", None)
+        if outer is not None:  # a nested unit of work ends no later than the one around it
+            scope.deadline = min(scope.deadline, outer.deadline)
         self._local.scope = scope
         with self._wake:
             self._scopes[id(scope)] = scope
@@ -49,7 +52,7 @@ class Watchdog:
         finally:
             with self._wake:
                 self._scopes.pop(id(scope), None)
-            self._local.scope = None
+            self._local.scope = outer
 
     def remaining(self) -> float | None:
         """Seconds left in this thread's deadline (None: no deadline)."""
