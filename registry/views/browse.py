@@ -117,13 +117,13 @@ def overview(registry: ModelRegistry) -> list[NameSummary]:
     return registry.db.read(read)
 
 
-def _summaries(names: Sequence[tuple[str, int, date | str | None]], infos: list[ModelInfo]) -> list[NameSummary]:
+def _summaries(names: Sequence[tuple[str, int]], infos: list[ModelInfo]) -> list[NameSummary]:
     """Replay names folded into their live name's row (a count of names, not of versions)."""
-    live: dict[str, tuple[int, date | str | None]] = {}
+    live: dict[str, int] = {}
     replays: dict[str, int] = {}
-    for name, versions, newest_data in names:
+    for name, versions in names:
         if not is_replay_name(name):
-            live[name] = (versions, newest_data)
+            live[name] = versions
         elif versions and (split := split_replay_name(name)) is not None:
             replays[split[0]] = replays.get(split[0], 0) + 1
     production = {i.model_name: i for i in infos if i.status == ModelStatus.PRODUCTION}
@@ -133,7 +133,7 @@ def _summaries(names: Sequence[tuple[str, int, date | str | None]], infos: list[
             newest[info.model_name] = info
     summaries = []
     for name in sorted(live.keys() | replays.keys()):  # a name may have replays and no live version yet
-        versions = live.get(name, (0, None))[0]
+        versions = live.get(name, 0)
         prod = production.get(name)
         ends = [end for info in (newest.get(name), prod) if info and (end := recorded_data_end(info))]
         summaries.append(NameSummary(
