@@ -165,7 +165,7 @@ def measure_pages(url: str, workdir: Path, names: list[str], per_name: int, samp
 
     registry = ModelRegistry(workdir / "registry", url)
     # Configured as `qmp ui` serves it (deployments/ui/server.py).
-    app = create_app(UISettings(_env_file=None, token=None), registry=registry,  # type: ignore[call-arg]
+    app = create_app(UISettings(_env_file=None, token=None, allowed_hosts=["testserver"]), registry=registry,  # type: ignore[call-arg]
                      freeze_startup_objects=True)
     rng = random.Random(7)
     results: dict[str, dict[str, float]] = {}

@@ -112,6 +112,7 @@ class ModelRegistry:
         options.setdefault("artifact_uri", settings.artifact_uri)
         options.setdefault("storage_options", settings.artifact_storage_options or None)
         options.setdefault("compression", settings.artifact_compression)
+        options.setdefault("timeout_s", settings.database_timeout)
         return cls(settings.registry_dir, settings.database_url, **options)
 
     def __repr__(self) -> str:

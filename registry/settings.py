@@ -19,6 +19,10 @@ WORKSPACE_SETTINGS_FILE = "settings.env"
 CWD_ENV_FILE = ".env"
 
 
+# How long a person waits for a page or a `qmp models ...` answer before a hanging database is reported.
+INTERACTIVE_DATABASE_TIMEOUT_S = 5.0
+
+
 def workspace_home() -> Path:
     """The per-user workspace: `QMP_HOME`, else `$XDG_DATA_HOME/qmp`, else `~/.local/share/qmp`.
 
@@ -50,6 +54,13 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the registry database; default: SQLite file inside registry_dir."
+    )
+    database_timeout: float | None = Field(
+        None, gt=0, le=3600,
+        description="Seconds a unit of database work may take on a server database (PostgreSQL) before it fails "
+        "as unavailable: a server-side statement_timeout plus a client-side deadline against a silent peer. "
+        "Default: 5 s for interactive work (the web page, the CLI's reads), none for flows and cleanups, whose "
+        "bulk statements at registry scale legitimately take longer.",
     )
     artifact_uri: str | None = Field(
         None, description="Object-storage root of the artifacts (e.g. s3://bucket/prefix); default: registry_dir."
@@ -95,6 +106,10 @@ class Settings(BaseSettings):
         if isinstance(dotenv_settings, DotEnvSettingsSource) and dotenv_settings.env_file == CWD_ENV_FILE:
             dotenv_settings = DotEnvSettingsSource(settings_cls, env_file=(workspace_settings_file(), CWD_ENV_FILE))
         return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+    def interactive_database_timeout(self) -> float:
+        """The deadline of interactive database work (the web page, the CLI's reads): the setting, else 5 s."""
+        return self.database_timeout if self.database_timeout is not None else INTERACTIVE_DATABASE_TIMEOUT_S
 
     def resolved_mlflow_uri(self) -> str:
         """The tracking URI Qlib's recorders use (MLflow 3 refuses the file store, so a database URI)."""

@@ -19,4 +19,4 @@ def existing_registry(settings: Settings | None = None) -> ModelRegistry:
                 f"no registry at {registry_dir} (QMP_REGISTRY_DIR): point QMP_REGISTRY_DIR at an existing one, "
                 f"or create it with `qmp db upgrade`"
             )
-    return ModelRegistry.from_settings(settings)
+    return ModelRegistry.from_settings(settings, timeout_s=settings.interactive_database_timeout())

@@ -1,4 +1,5 @@
-"""The middleware in front of every route: the access token, the security headers and the Server-Timing header."""
+"""The middleware in front of every route: the Host check (open mode), the access token, the security headers
+and the Server-Timing header."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from deployments.ui import auth
 from deployments.ui.context import is_api, ui_context
+from deployments.ui.hosts import host_allowed
 
 SECURITY_HEADERS = {
     "Content-Security-Policy":
@@ -36,11 +38,22 @@ def unauthorized(request: Request) -> Response:
     return response
 
 
+def wrong_host(request: Request) -> Response:
+    """400 for a Host header this page is not reached by (plain text: the page is not for that site)."""
+    return PlainTextResponse(
+        "400 Bad Request: this registry page is not served under that host name (set QMP_UI_ALLOWED_HOSTS "
+        "or QMP_UI_URL to serve it under another name)", status_code=400)
+
+
 async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Let a request through when it carries the token (or none is set), then add the headers."""
+    """Let a request through when it carries the token, or, with none set, names an allowed host; then add
+    the headers."""
     started = time.perf_counter()
-    token = ui_context(request).token
-    if token is not None and not is_public(request.url.path) and not auth.authorized(
+    context = ui_context(request)
+    token = context.token
+    if token is None and not host_allowed(request.headers.get("host"), context.hosts):
+        response = wrong_host(request)
+    elif token is not None and not is_public(request.url.path) and not auth.authorized(
             token, request.headers.get("authorization"), request.cookies.get(auth.COOKIE)):
         response = unauthorized(request)
     else:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment
 
+from deployments.ui.hosts import allowed_hosts
 from deployments.ui.registry_holder import RegistryHolder
 from deployments.ui.settings import UISettings
 
@@ -17,19 +18,21 @@ from deployments.ui.settings import UISettings
 @dataclass(frozen=True)
 class UIContext:
     """The app's settings, its registry (opened on first use), its templates, the access token (None: open)
-    and Prefect UI's base URL the pages link to."""
+    Prefect UI's base URL the pages link to, and the Host names served without a token."""
 
     settings: UISettings
     registry: RegistryHolder
     templates: Environment
     token: str | None
     prefect_ui: str | None
+    hosts: frozenset[str]
 
     @classmethod
     def build(cls, settings: UISettings, registry: RegistryHolder, templates: Environment) -> UIContext:
         """The context for `settings`, with the token unwrapped and Prefect UI's URL derived once."""
         token = settings.token.get_secret_value() if settings.token else None
-        return cls(settings, registry, templates, token, settings.prefect_ui())
+        return cls(settings, registry, templates, token, settings.prefect_ui(),
+                   allowed_hosts(settings.url, settings.allowed_hosts))
 
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         """`template` rendered for `request`, with the Prefect link and the logged-in state every page shows."""

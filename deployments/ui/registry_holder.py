@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from registry import ModelRegistry
+from registry import ModelRegistry, load_settings
 from registry.settings import Settings
 
 
@@ -22,7 +22,10 @@ class RegistryHolder:
             with self._lock:
                 if self._registry is None:
                     # A short retry budget: a person waiting on a page wants the 503 within seconds.
-                    self._registry = ModelRegistry.from_settings(self._settings, retry_budget_s=2.0)
+                    settings = self._settings or load_settings()
+                    self._registry = ModelRegistry.from_settings(
+                        settings, retry_budget_s=2.0, timeout_s=settings.interactive_database_timeout()
+                    )
         return self._registry
 
     def close(self) -> None:

@@ -8,15 +8,20 @@ from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from deployments.ui.numbers import number, signed
+from deployments.ui.text import as_text, neutralise
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def templates() -> Environment:
     """The pages' templates, autoescaped, with the filters they use."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "svg"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=neutralise)
     env.filters["q"] = lambda value: quote(str(value), safe="")
-    env.filters["num"] = lambda value: "–" if value is None else f"{value:.4f}"
+    env.filters["num"] = lambda value: "–" if value is None else number(value)
+    env.filters["signed"] = signed
+    env.filters["text"] = as_text
     env.filters["when"] = lambda value: "–" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     env.filters["size"] = size
     return env

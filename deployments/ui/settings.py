@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -18,9 +19,17 @@ class UISettings(BaseSettings):
 
     token: SecretStr | None = Field(None, description="Access token; required to bind to a non-loopback address.")
     url: str | None = Field(None, description="Public base URL of this page, for links from Prefect artifacts.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Host names served besides the loopback ones and QMP_UI_URL's host "
+        "when no token is set (comma-separated; the Host-header check against DNS rebinding).")
     stale_days: int = Field(30, ge=1, le=3650, description="Badge a production model or data older than this.")
     prefect_ui_url: str | None = Field(None, validation_alias=AliasChoices("PREFECT_UI_URL", "prefect_ui_url"))
     prefect_api_url: str | None = Field(None, validation_alias=AliasChoices("PREFECT_API_URL", "prefect_api_url"))
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
 
     @field_validator("token", mode="after")
     @classmethod

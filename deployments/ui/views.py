@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -157,8 +158,8 @@ def name_view(
 def metric_charts(view: NameView) -> list[Chart]:
     """The primary metric and two others across the versions, production periods shaded."""
     points = view.name.chart
-    end = max([p.created_at for p in points] + [_now()])
-    bands = [Band(p.start, p.end or end, f"production: {p.version}") for p in view.production_periods]
+    end = _now()  # a period still running is clipped at the last point by the chart
+    bands = [Band(p.start, p.end or end, p.version) for p in view.production_periods]
     return [
         line_chart(f"metric-{metric}", metric, [Line(metric, [p.created_at for p in points],
                                                      [p.metrics.get(metric) for p in points],
@@ -218,4 +219,4 @@ def flow_run_url(prefect_ui: str | None, flow_run_id: str | None) -> str | None:
     """The flow run's page in the Prefect UI (its Resume form when paused)."""
     if not prefect_ui or not flow_run_id:
         return None
-    return f"{prefect_ui}/runs/flow-run/{flow_run_id}"
+    return f"{prefect_ui}/runs/flow-run/{quote(flow_run_id, safe='')}"

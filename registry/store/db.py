@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,9 +21,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.errors import InvalidNameError, MigrationError, RegistryUnavailableError
+from registry.store.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,8 +56,9 @@ def json_loads(text: str | bytes) -> Any:
         return json.loads(text)
 
 
-def create_registry_engine(database_url: str, **engine_options: Any) -> Engine:
-    """An engine tuned for the registry: SQLite in WAL mode with immediate write locks.
+def create_registry_engine(database_url: str, *, timeout_s: float | None = None, **engine_options: Any) -> Engine:
+    """An engine tuned for the registry: SQLite in WAL mode with immediate write locks; on PostgreSQL, with
+    `timeout_s`, statements, pool waits and connection attempts bounded by it.
 
     No pre-ping: it would cost a round trip per transaction, and `Database.run` / `Database.read` already
     retry a unit of work whose connection turns out dead (SQLAlchemy then recycles the whole pool).
@@ -66,25 +70,40 @@ def create_registry_engine(database_url: str, **engine_options: Any) -> Engine:
         _configure_sqlite(engine)
         return engine
     options: dict[str, Any] = {"pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+    if timeout_s is not None:
+        options["pool_timeout"] = timeout_s
     options.update(engine_options)
     if url.get_backend_name() == "postgresql":
-        options["connect_args"] = _postgres_connect_args(url, options.get("connect_args"))
+        options["connect_args"] = _postgres_connect_args(url, options.get("connect_args"), timeout_s)
     return create_engine(url, **options)
 
 
-def _postgres_connect_args(url: URL, given: dict[str, Any] | None) -> dict[str, Any]:
+def _postgres_connect_args(url: URL, given: dict[str, Any] | None, timeout_s: float | None = None) -> dict[str, Any]:
     """The caller's connect arguments plus ours: fail fast when the server is gone (so the retry budget, not
-    the OS, bounds the wait), and sessions in UTC unless the URL or the caller sets a time zone. psycopg then
+    the OS, bounds the wait), statements bounded by `timeout_s` on the server (unless the URL or the caller sets
+    statement_timeout), TCP keepalives and a TCP user timeout (a network path that drops everything is noticed
+    by the kernel), and sessions in UTC unless the URL or the caller sets a time zone. psycopg then
     returns timestamps in `datetime.timezone.utc`, which `as_utc` passes through untouched (a page of 100 models
     holds 200-400 of them); in another zone they are converted."""
-    args = {"connect_timeout": 5, **(given or {})}
+    args = {"connect_timeout": 5, **_tcp_liveness(timeout_s), **(given or {})}
     query_options = url.query.get("options", "")
     if isinstance(query_options, tuple):  # `options` given more than once in the URL
         query_options = " ".join(query_options)
     user_options = str(args.get("options", query_options))  # connect_args override the URL's, as in SQLAlchemy
     if "timezone" not in user_options.lower():
-        args["options"] = f"{user_options} -c TimeZone=UTC".strip()
+        user_options = f"{user_options} -c TimeZone=UTC".strip()
+    if timeout_s is not None and "statement_timeout" not in user_options.lower():
+        user_options = f"{user_options} -c statement_timeout={int(timeout_s * 1000)}"
+    args["options"] = user_options
     return args
+
+
+def _tcp_liveness(timeout_s: float | None) -> dict[str, Any]:
+    """libpq's keepalive and TCP user timeout options: a peer whose kernel stops acknowledging is dropped."""
+    if timeout_s is None:
+        return {}
+    return {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 5, "keepalives_count": 3,
+            "tcp_user_timeout": int(timeout_s * 1000)}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -174,12 +193,31 @@ def _driver_sql(statement: ClauseElement, dialect: Dialect) -> tuple[str, dict[s
     return str(compiled), dict(compiled.params)
 
 
+def _watch_connections(engine: Engine, watchdog: Watchdog) -> None:
+    """Hand every connection checked out under a deadline to the watchdog; bound connection attempts by what
+    is left of the deadline (libpq's minimum is 2 s)."""
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        watchdog.watch(dbapi_connection)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        watchdog.forget(dbapi_connection)
+
+    @event.listens_for(engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        remaining = watchdog.remaining()
+        if remaining is not None:
+            cparams["connect_timeout"] = max(2, min(int(cparams.get("connect_timeout", 5)), math.ceil(remaining)))
+
+
 class Database:
     """An engine plus a session factory; `run` executes a unit of work in one retried transaction."""
 
-    def __init__(self, database_url: str, *, retry_budget_s: float = 30.0, max_attempts: int = 12, **engine_options: Any):
+    def __init__(self, database_url: str, *, retry_budget_s: float = 30.0, max_attempts: int = 12,
+                 timeout_s: float | None = None, **engine_options: Any):
         self.url = database_url
-        self.engine = create_registry_engine(database_url, **engine_options)
+        self.engine = create_registry_engine(database_url, timeout_s=timeout_s, **engine_options)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(
             self.engine.execution_options(qmp_read_only=True), expire_on_commit=False
@@ -189,11 +227,17 @@ class Database:
         if self.engine.dialect.name == "postgresql":
             read_options = {"pool_size": 5, "max_overflow": 5, **engine_options,
                             "isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
-            self.read_engine = create_registry_engine(database_url, **read_options)
+            self.read_engine = create_registry_engine(database_url, timeout_s=timeout_s, **read_options)
         else:
             self.read_engine = self.engine.execution_options(qmp_read_only=True)
         self.retry_budget_s = retry_budget_s
         self.max_attempts = max_attempts
+        # The client-side deadline: server databases only (a SQLite file has no silent peer).
+        self.timeout_s = timeout_s if self.engine.dialect.name != "sqlite" else None
+        self.watchdog = Watchdog()
+        if self.timeout_s is not None:
+            for engine in {self.engine, self.read_engine.engine}:
+                _watch_connections(engine, self.watchdog)
 
     @property
     def dialect(self) -> str:
@@ -234,28 +278,48 @@ class Database:
         return self._retrying(attempt, None)
 
     def _retrying(self, attempt_once: Callable[[], T], undo: Callable[[], None] | None) -> T:
-        deadline = time.monotonic() + self.retry_budget_s
+        started = time.monotonic()
+        deadline = started + self.retry_budget_s
+        # With a timeout, the whole operation ends by `started + max(timeout, budget)` at the latest.
+        cutoff = None if self.timeout_s is None else started + max(self.timeout_s, self.retry_budget_s)
         attempt = 0
         while True:
             attempt += 1
             try:
-                return attempt_once()
+                return self._within_deadline(attempt_once, cutoff)
             except BaseException as exc:
                 if undo is not None:
                     undo()
                 if isinstance(exc, DataError) and "NUL" in str(exc.orig):
                     # PostgreSQL refuses NUL in any text value; SQLite stores it. Fail alike, before SQL.
                     raise InvalidNameError(f"text containing a NUL character is not allowed: {exc.orig}") from exc
+                if isinstance(exc, PoolTimeoutError):  # every pooled connection is busy past the timeout
+                    raise RegistryUnavailableError(
+                        f"registry database {describe_url(self.url)}: no connection free: {exc}") from exc
                 if not (isinstance(exc, DBAPIError) and is_retryable(exc)):
                     raise
+                if cutoff is not None and time.monotonic() >= cutoff - 0.05:
+                    raise RegistryUnavailableError(
+                        f"registry database {describe_url(self.url)} did not answer within "
+                        f"{self.timeout_s:g} s (QMP_DATABASE_TIMEOUT): {exc.orig}"
+                    ) from exc
                 if attempt >= self.max_attempts or time.monotonic() >= deadline:
                     raise RegistryUnavailableError(
                         f"registry database {describe_url(self.url)} still failing after {attempt} attempts "
                         f"({self.retry_budget_s:.0f} s budget): {exc.orig}"
                     ) from exc
                 pause = min(2.0, 0.02 * 2 ** min(attempt, 7)) * (0.5 + random.random())
+                if cutoff is not None:
+                    pause = max(0.0, min(pause, cutoff - time.monotonic() - 0.1))
                 log.debug("retrying registry transaction after %s (attempt %d)", type(exc.orig).__name__, attempt)
                 time.sleep(pause)
+
+    def _within_deadline(self, attempt_once: Callable[[], T], cutoff: float | None) -> T:
+        """One attempt, its connections cut when it outlives the timeout (or the operation's cutoff)."""
+        if cutoff is None or self.timeout_s is None:
+            return attempt_once()
+        with self.watchdog.deadline(min(self.timeout_s, cutoff - time.monotonic())):
+            return attempt_once()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -273,8 +337,12 @@ class Database:
     def schema_is_current(self) -> bool:
         """Whether the database is at the newest migration."""
         head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
-        with self._connect() as connection:
+        with self._bounded(), self._connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() == head
+
+    def _bounded(self) -> AbstractContextManager[object]:
+        """The client-side deadline of one unit of work (none on SQLite)."""
+        return self.watchdog.deadline(self.timeout_s) if self.timeout_s is not None else nullcontext()
 
     def upgrade(self, artifact_root: str | None = None) -> None:
         """Apply pending migrations (serialized across processes on PostgreSQL); `artifact_root` is the
@@ -291,6 +359,7 @@ class Database:
             try:
                 with connection.begin():
                     if self.dialect == "postgresql":
+                        connection.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may take long
                         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
                     config.attributes["connection"] = connection
                     command.upgrade(config, "head")

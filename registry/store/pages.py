@@ -7,7 +7,7 @@ None issues a statement per name or per version. Timestamps come back as aware U
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
@@ -65,9 +65,9 @@ def _json(value: Any) -> Any:
 
 # -- overview --------------------------------------------------------------------------------------------------
 
-# Every name with its number of versions and newest data, replay names included: the view folds them into their
-# live name's row (a count of names, not of versions).
-OVERVIEW_NAMES = (select(NAMES.c.name, func.count(VERSIONS.c.id), func.max(VERSIONS.c.dataset_end))
+# Every name with its number of versions, replay names included: the view folds them into their live name's
+# row (a count of names, not of versions).
+OVERVIEW_NAMES = (select(NAMES.c.name, func.count(VERSIONS.c.id))
                   .select_from(NAMES.outerjoin(VERSIONS, VERSIONS.c.model_name == NAMES.c.name))
                   .group_by(NAMES.c.name))
 # The newest version of each live name and every production version, found on the narrow state rows; only
@@ -78,9 +78,9 @@ _PRODUCTION_PKS = select(STATES.c.model_pk).where(STATES.c.status == PRODUCTION)
 OVERVIEW_INFOS = info_select().where(VERSIONS.c.id.in_(_NEWEST_LIVE_PKS.union_all(_PRODUCTION_PKS)))
 
 
-def name_counts(connection: Connection) -> list[tuple[str, int, date | str | None]]:
-    """Every name (replay names included) with its number of versions and its newest dataset end."""
-    return [(str(name), int(versions), newest) for name, versions, newest in _rows(connection, OVERVIEW_NAMES, {})]
+def name_counts(connection: Connection) -> list[tuple[str, int]]:
+    """Every name (replay names included) with its number of versions."""
+    return [(str(name), int(versions)) for name, versions in _rows(connection, OVERVIEW_NAMES, {})]
 
 
 def newest_and_production_infos(connection: Connection, root: str) -> list[ModelInfo]:

@@ -40,7 +40,7 @@ class NameSummary(BaseModel):
     production: ModelInfo | None
     production_since: datetime | None
     newest: ModelInfo | None
-    newest_data: date | None  # the latest dataset end among the live versions
+    newest_data: date | None  # the calendar end of the data the newest or production version was trained on
 
 
 class ChartPoint(BaseModel):
@@ -117,13 +117,13 @@ def overview(registry: ModelRegistry) -> list[NameSummary]:
     return registry.db.read(read)
 
 
-def _summaries(names: Sequence[tuple[str, int, date | str | None]], infos: list[ModelInfo]) -> list[NameSummary]:
+def _summaries(names: Sequence[tuple[str, int]], infos: list[ModelInfo]) -> list[NameSummary]:
     """Replay names folded into their live name's row (a count of names, not of versions)."""
-    live: dict[str, tuple[int, date | str | None]] = {}
+    live: dict[str, int] = {}
     replays: dict[str, int] = {}
-    for name, versions, newest_data in names:
+    for name, versions in names:
         if not is_replay_name(name):
-            live[name] = (versions, newest_data)
+            live[name] = versions
         elif versions and (split := split_replay_name(name)) is not None:
             replays[split[0]] = replays.get(split[0], 0) + 1
     production = {i.model_name: i for i in infos if i.status == ModelStatus.PRODUCTION}
@@ -133,14 +133,29 @@ def _summaries(names: Sequence[tuple[str, int, date | str | None]], infos: list[
             newest[info.model_name] = info
     summaries = []
     for name in sorted(live.keys() | replays.keys()):  # a name may have replays and no live version yet
-        versions, newest_data = live.get(name, (0, None))
+        versions = live.get(name, 0)
         prod = production.get(name)
+        ends = [end for info in (newest.get(name), prod) if info and (end := recorded_data_end(info))]
         summaries.append(NameSummary(
             model_name=name, versions=versions, replays=replays.get(name, 0), production=prod,
             production_since=prod.updated_at if prod else None, newest=newest.get(name),
-            newest_data=date.fromisoformat(newest_data) if isinstance(newest_data, str) else newest_data,
+            newest_data=max(ends, default=None),
         ))
     return summaries
+
+
+def recorded_data_end(info: ModelInfo) -> date | None:
+    """The last trading day of the data `info` was trained on: the calendar end of its recorded data version
+    (`YYYY-MM-DD/<fingerprint>`, in the dataset record or the `data_version` tag); None when not recorded.
+    Never the workflow's configured end time, which may lie years past the data."""
+    extra = (info.dataset_info.model_extra or {}) if info.dataset_info else {}
+    for recorded in (extra.get("data_version"), info.tags.get("data_version")):
+        day = str(recorded).partition("/")[0] if recorded else ""
+        try:
+            return date.fromisoformat(day)
+        except ValueError:
+            continue
+    return None
 
 
 # -- a model name ----------------------------------------------------------------------------------------------

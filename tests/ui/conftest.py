@@ -100,7 +100,8 @@ def fill(registry: ModelRegistry, names: int, versions: int, *, prefix: str = "m
                 hyperparameters={"num_leaves": 31 + v, "learning_rate": 0.05},
                 dataset_info={"instruments": "csi300", "start_time": "2015-01-01", "end_time": f"2020-0{1 + v % 9}-28",
                               "handler": "Alpha158", "segments": {"test": ["2020-01-01", "2020-06-30"]}},
-                experiment_name=name, qlib_recorder_id=f"rec{n}{v}", tags={"source": "test"},
+                experiment_name=name, qlib_recorder_id=f"rec{n}{v}",
+                tags={"source": "test", "data_version": f"2020-0{1 + v % 9}-28/fingerprint{v}"},
             )
             ids[name].append(registry.register_model({"n": n, "v": v}, meta, flow_run_id=f"00000000-0000-0000-0000-{n:06d}{v:06d}",
                                                      evaluation_series=series(30 + v, 1 + v) if v else None))
@@ -121,6 +122,7 @@ def fill(registry: ModelRegistry, names: int, versions: int, *, prefix: str = "m
 def ui_settings(**values: object) -> UISettings:
     values.setdefault("prefect_ui_url", PREFECT_UI)
     values.setdefault("token", None)
+    values.setdefault("allowed_hosts", ["testserver"])  # the Host header of Starlette's TestClient
     return UISettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ from registry.replays import replay_model_name
 from registry.settings import Settings
 from tests.threads import in_thread, paused_run
 from tests.ui.conftest import register_replay, ui_settings
+from tests.ui.serving import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.flows, pytest.mark.qlib, pytest.mark.slow]
 
@@ -119,24 +117,11 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def ui_url(retrained: Retrained) -> Iterator[str]:
     """The app, served by uvicorn on a free port, over the retrained registry (the settings' factory)."""
-    import uvicorn
-
     from deployments.ui.app import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(ui_settings(prefect_ui_url=retrained.prefect_ui), registry_settings=retrained.settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,13 +7,16 @@ from fastapi.responses import HTMLResponse
 
 from deployments.ui import views
 from deployments.ui.context import Context
+from deployments.ui.directions import directions_of
 
 router = APIRouter()
 
 
 @router.get("/approvals", response_class=HTMLResponse, include_in_schema=False)
 def approvals_page(request: Request, ui: Context) -> HTMLResponse:
-    return ui.render(request, "approvals.html", view=views.approvals_view(ui.registry.get(), ui.prefect_ui))
+    registry = ui.registry.get()
+    return ui.render(request, "approvals.html", view=views.approvals_view(registry, ui.prefect_ui),
+                     directions=directions_of(registry))
 
 
 @router.get("/api/approvals", response_model=views.ApprovalsView, tags=["pages"])

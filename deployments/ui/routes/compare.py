@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from deployments.ui import views
 from deployments.ui.context import Context, UIContext
+from deployments.ui.directions import directions_of
 from deployments.ui.errors import not_found
 from deployments.ui.routes.queries import ModelId
 
@@ -23,7 +24,8 @@ def compare_data(ui: UIContext, a: str, b: str) -> views.CompareView:
 @router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
 def compare_page(request: Request, ui: Context, a: ModelId, b: ModelId) -> HTMLResponse:
     view = compare_data(ui, a, b)
-    return ui.render(request, "compare.html", view=view, cum_chart=views.compare_chart(view))
+    return ui.render(request, "compare.html", view=view, cum_chart=views.compare_chart(view),
+                     directions=directions_of(ui.registry.get()))
 
 
 @router.get("/api/compare", response_model=views.CompareView, tags=["pages"])

@@ -172,6 +172,16 @@ def replay_id(model_name: str, task: dict[str, Any], spec: ReplaySpec, data_vers
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def with_fixed_fit_span(task: dict[str, Any], windows: list[Window]) -> list[Window]:
+    """`fixed` mode fits the processors once, on the handler's own fit span (the YAML's `fit_start_time` ..
+    `fit_end_time`; without them, Qlib's processors fit on all the data the handler loads): every window
+    records that span, the one its processors used, not its own train span."""
+    kwargs = task["dataset"]["kwargs"]["handler"]["kwargs"]
+    start = str(kwargs.get("fit_start_time") or kwargs["start_time"])
+    end = str(kwargs.get("fit_end_time") or kwargs["end_time"])
+    return [window.model_copy(update={"fit_start_time": start, "fit_end_time": end}) for window in windows]
+
+
 def plan_replay(cfg: WorkflowConfig, model_name: str, spec: ReplaySpec, settings: Settings) -> ReplayPlan:
     """Windows, identity and names of a replay (Qlib is initialised on the workflow's data)."""
     from tasks.core.data.version import data_version
@@ -184,6 +194,8 @@ def plan_replay(cfg: WorkflowConfig, model_name: str, spec: ReplaySpec, settings
     if not windows:
         raise WorkflowConfigError(f"{cfg.source}: the test segment gives no window")
     task = covering_handler_times(task, windows)
+    if spec.processors == "fixed":
+        windows = with_fixed_fit_span(task, windows)
     version = str(data_version(cfg.provider_uri))
     rid = replay_id(model_name, task, spec, version)
     return ReplayPlan(

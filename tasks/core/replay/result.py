@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from registry import ModelFilter, ModelStatus
 from registry.settings import Settings
+from registry.versions import parse_version
 from tasks.core.replay.plan import ReplayPlan, ReplaySpec
 from tasks.core.replay.window import WindowResult
 
@@ -174,13 +175,14 @@ def load_record(settings: Settings, replay_id: str) -> ReplayRecord | None:
 
 
 def archive_replay(replay_id: str, settings: Settings, *, dry_run: bool = False, actor: str = "cleanup") -> list[str]:
-    """Archive every unarchived window version of replay ``replay_id``; returns their ids."""
+    """Archive every unarchived window version of replay ``replay_id``; returns their ids in window order
+    (semantic version order: window 10 after window 9)."""
     from tasks.core.lifecycle import open_registry
 
     registry = open_registry(settings)
     versions = registry.list_models(ModelFilter(tags={"replay_id": replay_id},
                                                 status=[ModelStatus.REGISTERED, ModelStatus.CANDIDATE]))
-    ids = sorted(info.model_id for info in versions)
+    ids = [info.model_id for info in sorted(versions, key=lambda info: parse_version(info.version).sort_key)]
     if not dry_run:
         for model_id in ids:
             registry.set_model_status(model_id, ModelStatus.ARCHIVED, actor=actor, reason=f"replay {replay_id} archived")
