@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from registry import ModelInfo, ModelRegistry, ScoredDay
 from registry.live import LiveScore, LiveWrite
+from registry.settings import Settings
 from tasks.core.qlib.training import Logger
 
 DEFAULT_TOP_K = 50  # PortAnaRecord's TopkDropoutStrategy default
@@ -194,3 +196,20 @@ def update_live_metrics(
     outcome = LiveOutcome(model_name, written_days=written.written_days, waiting_days=waiting)
     (logger or _log).info(outcome.message)
     return outcome
+
+
+def update_name(
+    model_name: str, *, settings: Settings, provider_uri: str | Path | None = None, region: str = "cn",
+    registry: ModelRegistry | None = None, flow_run_id: str | None = None, logger: Logger | None = None,
+) -> LiveOutcome:
+    """The predict flow's live step for one name: Qlib on the data directory, then :func:`update_live_metrics`."""
+    from tasks.core.data.version import data_version
+    from tasks.core.lifecycle import open_registry
+    from tasks.core.qlib.scoring import resolve_provider_uri
+    from tasks.core.qlib.session import init_qlib
+
+    registry = registry or open_registry(settings)
+    provider = resolve_provider_uri(provider_uri, settings)
+    init_qlib(provider, region=region, settings=settings)
+    return update_live_metrics(registry, model_name, data_version=str(data_version(provider)),
+                               flow_run_id=flow_run_id, logger=logger)
