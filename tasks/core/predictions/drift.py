@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from registry import ModelRegistry
-from registry.drift import DriftResult, expectation_of, judge_drift
+from registry.drift import DriftResult
 from registry.statuses import EventKind
+from registry.views.monitor import drift_of
 
 EPISODE_ENDS = frozenset({EventKind.PROMOTED, EventKind.ROLLED_BACK})
 
@@ -20,16 +21,6 @@ class DriftCheck:
 
     result: DriftResult
     new_episode: bool = False
-
-
-def drift_of(registry: ModelRegistry, model_name: str) -> DriftResult | None:
-    """The drift verdict of the name's production model on its own live days (None without production)."""
-    production = registry.get_production_model(model_name)
-    if production is None:
-        return None
-    live = [day.ic for day in registry.live_metrics(model_name) if day.model_id == production.model_id]
-    expectation = expectation_of(registry.get_evaluation_series(production.model_id), production.performance_metrics)
-    return judge_drift(model_name, production.model_id, live, expectation, registry.drift_rule(model_name))
 
 
 def in_drift_episode(registry: ModelRegistry, model_name: str) -> bool:
