@@ -11,7 +11,7 @@ from prefect.states import Completed, Failed, State
 from pydantic import BaseModel, Field
 
 from flows.concurrency import one_at_a_time
-from flows.reporting import publish_signals
+from flows.reporting import publish_live, publish_signals
 from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
 from registry.settings import load_settings
@@ -84,7 +84,10 @@ def monitor_one(name: str, provider_uri: str | None) -> MonitorResult:
         get_run_logger().error(live.message)
         return live
     get_run_logger().info(live.message)
-    return check_name_drift(live)
+    checked = check_name_drift(live)
+    if checked.report_markdown and checked.drift is not None:
+        publish_live(name, checked.report_markdown, f"{name}: {checked.drift.verdict.value}")
+    return checked
 
 
 def final_state(results: list[NameResult], monitoring: list[MonitorResult] | None = None) -> State[PredictResult]:

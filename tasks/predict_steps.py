@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from registry.drift import DriftResult
 from registry.errors import ModelRegistryError
 from registry.settings import load_settings
+from registry.views.monitor import markdown, monitor_report
 from tasks import events
 from tasks.core.data.version import DataVersionError
 from tasks.core.errors import PipelineError
@@ -69,6 +70,7 @@ class MonitorResult(BaseModel):
     waiting_days: int = 0
     drift: DriftResult | None = None
     new_drift_episode: bool = False
+    report_markdown: str = ""  # the name's monitor report (registry.views.monitor), for the flow's artifact
 
 
 # Idempotent (only days without live metrics are written); a failure is the data or the model: no retries.
@@ -94,4 +96,6 @@ def check_name_drift(live: MonitorResult) -> MonitorResult:
     if check.new_episode:
         events.emit_drift(registry.get_model_info(check.result.model_id), check.result)
         get_run_logger().warning("%s: drift detected: %s", live.model_name, "; ".join(check.result.reasons))
-    return live.model_copy(update={"drift": check.result, "new_drift_episode": check.new_episode})
+    report = markdown(monitor_report(registry, live.model_name)) if registry.last_prediction_date(live.model_name) else ""
+    return live.model_copy(update={"drift": check.result, "new_drift_episode": check.new_episode,
+                                   "report_markdown": report})

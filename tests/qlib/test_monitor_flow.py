@@ -8,6 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from flows.predict import PredictResult, predict
 from registry import ModelRegistry
@@ -65,3 +67,7 @@ def test_a_run_with_nothing_to_predict_still_scores_the_days_whose_label_arrived
     assert again.monitoring[0].drift is not None and again.monitoring[0].drift.drifted
     drifts = [e for e in flow_env.history(name) if e.event == EventKind.DRIFT_DETECTED]
     assert len(drifts) == 1 and "below the floor" in (drifts[0].reason or "")
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[first.state_details.flow_run_id]), type={"any_": ["markdown"]}))
+    assert artifact.key == f"live-{name.replace('_', '-')}" and "**drifted**" in str(artifact.data)
