@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 
-from deployments.cli.console import console, history_table, metrics_table, models_table
+from deployments.cli.console import console, err_console, history_table, metrics_table, models_table
 from deployments.cli.registry_access import existing_registry
 from registry import ModelFilter, ModelInfo, ModelNotFoundError, ModelRegistry, ModelStatus
 from registry.compat.index_json import export_index, import_index
@@ -214,6 +214,8 @@ def compare(
     if as_json:
         console.print_json(result.model_dump_json())
         return
+    if result.window_warning:
+        err_console.print(f"[yellow]{result.window_warning}[/]", highlight=False, soft_wrap=True)
     metrics = Table(title=f"Metrics: {first} vs {second}")
     for column in ("metric", first, second, "difference"):
         metrics.add_column(column, justify="left" if column == "metric" else "right")

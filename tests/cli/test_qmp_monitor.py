@@ -69,3 +69,25 @@ def test_monitor_of_an_unknown_name_or_one_without_predictions_is_one_line(
                            (["lgbm", "--z", "1"], "qmp monitor set NAME")):
         code, _, err = qmp("monitor", *args, capsys=capsys, monkeypatch=monkeypatch)
         assert code != 0 and expected in " ".join(err.split()), err
+
+
+def test_compare_warns_in_one_line_when_the_test_windows_differ(
+    registry: ModelRegistry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QMP_REGISTRY_DIR", str(registry.registry_dir))
+    monkeypatch.setenv("QMP_DATABASE_URL", registry.database_url)
+
+    def register(test: list[str], days: float) -> str:
+        return registry.register_model({"w": days}, ModelMetadata(
+            model_name="cmp", performance_metrics={"ic_mean": 0.05, "test_days": days},
+            dataset_info={"segments": {"test": test}}))
+
+    a = register(["2017-01-02", "2018-09-28"], 159)
+    b = register(["2017-01-02", "2018-09-28"], 159)
+    c = register(["2019-01-02", "2019-06-28"], 120)
+    code, _, err = qmp("models", "compare", a, b, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and "warning" not in err
+    code, out, err = qmp("models", "compare", a, c, capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and len(err.strip().splitlines()) == 1 and "different test windows" in err
+    assert "2017-01-02..2018-09-28, 159 days" in err and "2019-01-02..2019-06-28, 120 days" in err
+    assert "Metrics:" in out
