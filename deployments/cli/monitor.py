@@ -71,7 +71,10 @@ def _reports(registry: ModelRegistry, name: str | None, days: int) -> list[Monit
     names = sorted({info.model_name for info in registry.list_models(ModelFilter(status=ModelStatus.PRODUCTION))})
     if not names:
         raise ModelNotFoundError("no model name has a production model")
-    return [monitor_report(registry, n, days) for n in names if registry.last_prediction_date(n) is not None]
+    reports = [monitor_report(registry, n, days) for n in names if registry.last_prediction_date(n) is not None]
+    if not reports:
+        raise ModelNotFoundError(f"no stored predictions yet for {', '.join(names)}: run `qmp predict` first")
+    return reports
 
 
 def monitor_table(report: MonitorReport) -> Table:

@@ -69,6 +69,7 @@ def test_monitor_of_an_unknown_name_or_one_without_predictions_is_one_line(
                            (["lgbm", "--z", "1"], "qmp monitor set NAME")):
         code, _, err = qmp("monitor", *args, capsys=capsys, monkeypatch=monkeypatch)
         assert code != 0 and expected in " ".join(err.split()), err
+        assert len(err.strip().splitlines()) == 1, err
 
 
 def test_compare_warns_in_one_line_when_the_test_windows_differ(

@@ -49,12 +49,14 @@ def test_production_scored_on_the_candidates_raw_features_equals_its_own_feature
 def test_the_champion_score_uses_the_shared_features_and_the_same_metric_code(
     linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
-    production = registry.get_model_info(register_trained(registry, linear, "champion_metrics"))
+    # Registered as trained before the candidate's window, so all of it counts (overlaps: test_champion_unseen.py).
+    production = registry.get_model_info(register_trained(registry, linear, "champion_metrics",
+                                                          valid_end="2022-04-20"))
     score = score_production_on_window(production, lightgbm.cfg, lightgbm.dataset, "test", registry=registry,
                                        settings=qlib_settings)
 
     assert score.scored and score.shared_features, score.error
-    assert (score.window[0], score.window[1]) == _test_days(lightgbm)
+    assert (score.window[0], score.window[1]) == _test_days(lightgbm) and score.note is None
     loaded = load_registered_model(production.model_id, registry=registry, settings=qlib_settings,
                                    provider_uri=qlib_data)
     pred = score_loaded(loaded, *score.window).to_frame("score")
