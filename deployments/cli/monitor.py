@@ -31,19 +31,20 @@ def monitor_command(
 ) -> None:
     """Live IC, signal return and drift verdict of each production model; `qmp monitor set NAME` sets its drift rule."""
     from deployments.cli.registry_access import existing_registry
+    from registry.errors import InvalidArgumentError
 
     words = words or []
     changes = {"window": window, "z": z, "floor": floor, "min_days": min_days}
     if words[:1] == ["set"]:
         if len(words) != 2:
-            raise typer.BadParameter("usage: qmp monitor set NAME [--window N] [--z Z] [--floor F] [--min-days N]")
+            raise InvalidArgumentError("usage: qmp monitor set NAME [--window N] [--z Z] [--floor F] [--min-days N]")
         with existing_registry() as registry:
             _set_rule(registry, words[1], changes)
         return
     if len(words) > 1:
-        raise typer.BadParameter(f"one model name at most, got {' '.join(words)!r}")
+        raise InvalidArgumentError(f"one model name at most, got {' '.join(words)!r}")
     if any(value is not None for value in changes.values()):
-        raise typer.BadParameter(f"{', '.join(RULE_OPTIONS)} change a rule: qmp monitor set NAME ...")
+        raise InvalidArgumentError(f"{', '.join(RULE_OPTIONS)} change a rule: qmp monitor set NAME ...")
     with existing_registry() as registry:
         reports = _reports(registry, words[0] if words else None, days)
     if as_json:
