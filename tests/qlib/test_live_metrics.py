@@ -97,3 +97,4 @@ def test_a_second_run_adds_nothing_and_a_recompute_replaces_exactly_its_days(
     assert recomputed == [day for day in sorted(after) if middle[0] <= day <= middle[1]]
     assert all(after[day].ic == pytest.approx(before[day].ic, abs=1e-9) for day in recomputed)
     assert outcome.written_days == recomputed
+    assert f"live metrics of {len(recomputed)} day(s) recomputed" in outcome.message

@@ -322,5 +322,6 @@ def _written_message(
         + (f", {written.replaced_rows} replaced" if recompute else "")
         + (f", {len(written.skipped_days)} day(s) already stored left as they were" if written.skipped_days else "")
         + (f", {missing_total} instrument-days without data" if missing_total else "")
+        + (f", live metrics of {len(written.live_written_days)} day(s) recomputed" if recompute else "")
         + f") by {', '.join(sorted({r.model_id for r in reports}))}"
     )
