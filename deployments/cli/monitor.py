@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from registry.views.monitor import MonitorReport
 
 RULE_OPTIONS = ("--window", "--z", "--floor", "--min-days")
+BACKTEST_METRICS = ("annualized_return", "information_ratio", "max_drawdown", "benchmark_annualized_return",
+                    "annualized_return_without_cost", "win_rate", "turnover")
 
 
 def monitor_command(
@@ -28,6 +30,8 @@ def monitor_command(
     z: Annotated[float | None, typer.Option("--z", help="set: standard errors below expectation that count as drift.")] = None,
     floor: Annotated[float | None, typer.Option("--floor", help="set: a mean live IC below this is drift.")] = None,
     min_days: Annotated[int | None, typer.Option("--min-days", help="set: live days before any verdict.")] = None,
+    backtest: Annotated[bool, typer.Option("--backtest", help="NAME: Qlib's backtest of the stored signals (loads Qlib).")] = False,
+    from_date: Annotated[str | None, typer.Option("--from", help="--backtest: first day YYYY-MM-DD (default: the first stored day).")] = None,
 ) -> None:
     """Live IC, signal return and drift verdict of each production model; `qmp monitor set NAME` sets its drift rule."""
     from deployments.cli.registry_access import existing_registry
@@ -45,6 +49,11 @@ def monitor_command(
         raise InvalidArgumentError(f"one model name at most, got {' '.join(words)!r}")
     if any(value is not None for value in changes.values()):
         raise InvalidArgumentError(f"{', '.join(RULE_OPTIONS)} change a rule: qmp monitor set NAME ...")
+    if backtest or from_date is not None:
+        if len(words) != 1 or not backtest:
+            raise InvalidArgumentError("usage: qmp monitor NAME --backtest [--from YYYY-MM-DD]")
+        _backtest(words[0], from_date, as_json)
+        return
     with existing_registry() as registry:
         reports = _reports(registry, words[0] if words else None, days)
     if as_json:
@@ -52,6 +61,35 @@ def monitor_command(
         return
     for report in reports:
         console.print(monitor_table(report))
+
+
+def _backtest(name: str, from_date: str | None, as_json: bool) -> None:
+    """`qmp monitor NAME --backtest`: the paper backtest of the stored signals (Qlib is loaded here)."""
+    from dataclasses import asdict
+    from datetime import date
+
+    from deployments.cli.registry_access import existing_registry
+    from registry.errors import InvalidArgumentError
+    from registry.settings import load_settings
+    from tasks.core.predictions.backtest import paper_backtest
+
+    try:
+        first = date.fromisoformat(from_date) if from_date else None
+    except ValueError:
+        raise InvalidArgumentError(f"--from must be a date YYYY-MM-DD, got {from_date!r}") from None
+    with existing_registry() as registry:
+        result = paper_backtest(registry, name, settings=load_settings(), first=first)
+    if as_json:
+        console.print_json(json.dumps(asdict(result), default=str))
+        return
+    cached = " (cached)" if result.cached else ""
+    table = Table(title=f"{name}: paper backtest {result.first}..{result.last}{cached}",
+                  caption=f"stored signals, data version {result.data_version}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in BACKTEST_METRICS:
+        table.add_row(key, fmt(result.metrics.get(key)))
+    console.print(table)
 
 
 def _set_rule(registry: ModelRegistry, name: str, changes: dict[str, float | int | None]) -> None:

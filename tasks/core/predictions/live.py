@@ -10,6 +10,7 @@ every write, so a run with nothing new to predict still scores the days that bec
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,25 +65,32 @@ def label_horizon(expression: str) -> int:
 
 def top_k_of(info: ModelInfo) -> int:
     """The top k of the model's backtest strategy, from the ``task`` its recorder saved (default 50)."""
-    return _recorded_top_k(info.qlib_recorder_id, info.experiment_name)
+    config = recorded_port_analysis(info) or {}
+    return int(((config.get("strategy") or {}).get("kwargs") or {}).get("topk", DEFAULT_TOP_K))
+
+
+def recorded_port_analysis(info: ModelInfo) -> dict[str, Any] | None:
+    """The model's ``port_analysis_config`` (its PortAnaRecord's ``config``) from the ``task`` its recorder saved."""
+    found = _recorded_port_analysis(info.qlib_recorder_id, info.experiment_name)
+    return copy.deepcopy(found) if found is not None else None
 
 
 @lru_cache(maxsize=256)
-def _recorded_top_k(recorder_id: str | None, experiment_name: str | None) -> int:
+def _recorded_port_analysis(recorder_id: str | None, experiment_name: str | None) -> dict[str, Any] | None:
     if not recorder_id or not experiment_name:
-        return DEFAULT_TOP_K
+        return None
     from qlib.workflow import R
 
     try:
         task = R.get_recorder(recorder_id=recorder_id, experiment_name=experiment_name).load_object("task")
     except Exception:  # no recorder or no saved task: the backtest ran with the default strategy
-        return DEFAULT_TOP_K
+        return None
     records = task.get("record") or []
     for record in [records] if isinstance(records, dict) else records:
         if isinstance(record, dict) and "PortAnaRecord" in str(record.get("class", "")):
-            strategy = (((record.get("kwargs") or {}).get("config") or {}).get("strategy") or {})
-            return int((strategy.get("kwargs") or {}).get("topk", DEFAULT_TOP_K))
-    return DEFAULT_TOP_K
+            config = (record.get("kwargs") or {}).get("config")
+            return config if isinstance(config, dict) else None
+    return None
 
 
 def label_spec(info: ModelInfo) -> LabelSpec:
