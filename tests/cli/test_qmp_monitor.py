@@ -66,7 +66,11 @@ def test_monitor_of_an_unknown_name_or_one_without_predictions_is_one_line(
     for args, expected in ((["nobody"], "no production model for 'nobody'"),
                            (["fresh"], "no stored predictions for 'fresh' yet"),
                            (["set", "nobody", "--z", "1"], "'nobody' not found"),
-                           (["lgbm", "--z", "1"], "qmp monitor set NAME")):
+                           (["lgbm", "--z", "1"], "qmp monitor set NAME"),
+                           (["--backtest"], "usage: qmp monitor NAME --backtest"),
+                           (["lgbm", "--from", "2024-01-02"], "usage: qmp monitor NAME --backtest"),
+                           (["lgbm", "--backtest", "--from", "soon"], "--from must be a date YYYY-MM-DD"),
+                           (["fresh", "--backtest"], "no stored predictions for 'fresh' yet")):
         code, _, err = qmp("monitor", *args, capsys=capsys, monkeypatch=monkeypatch)
         assert code != 0 and expected in " ".join(err.split()), err
         assert len(err.strip().splitlines()) == 1, err

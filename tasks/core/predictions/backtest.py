@@ -75,8 +75,8 @@ def paper_backtest(
     from tasks.core.qlib.scoring import resolve_provider_uri
     from tasks.core.qlib.session import QLIB_LOCK, init_qlib
 
-    provider = resolve_provider_uri(provider_uri, settings)
     signals = stored_signals(registry, model_name, first, last)
+    provider = resolve_provider_uri(provider_uri, settings)
     days = signals.index.get_level_values("datetime")
     span = (days.min().date(), days.max().date())
     version = str(data_version(provider))
