@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from registry import ModelInfo, ModelRegistry, ScoredDay
+from registry.errors import ModelNotFoundError
 from registry.live import LiveScore, LiveWrite
 from registry.settings import Settings
 from tasks.core.qlib.training import Logger
@@ -119,9 +120,9 @@ def read_labels(expression: str, instruments: Sequence[str], first: date, last: 
 
 def day_scores(days: Sequence[ScoredDay]) -> pd.Series:
     """Stored scores as one series indexed (datetime, instrument)."""
-    pairs = [((pd.Timestamp(day.trading_date), inst), score) for day in days for inst, score in day.scores]
-    index = pd.MultiIndex.from_tuples([key for key, _ in pairs], names=["datetime", "instrument"])
-    return pd.Series([value for _, value in pairs], index=index, dtype=float)
+    pairs = [(pd.Timestamp(day.trading_date), inst, score) for day in days for inst, score in day.scores]
+    index = pd.MultiIndex.from_arrays([[p[0] for p in pairs], [p[1] for p in pairs]], names=["datetime", "instrument"])
+    return pd.Series([p[2] for p in pairs], index=index, dtype=float)
 
 
 def live_metrics(days: Sequence[ScoredDay], label: pd.Series, top_k: int) -> list[LiveScore]:
@@ -152,13 +153,14 @@ def score_days(registry: ModelRegistry, days: Sequence[ScoredDay]) -> tuple[list
     """Live metrics of the scorable ``days`` (any models; Qlib initialised) and how many are still waiting."""
     scores: list[LiveScore] = []
     waiting = 0
-    specs: dict[str, Any] = {}
     for model_id in sorted({day.model_id for day in days}):
-        spec = specs.setdefault(model_id, label_spec(registry.get_model_info(model_id)))
+        spec = _spec_of(registry, model_id)
         cutoff = last_scorable_day(spec.horizon)
         own = [day for day in days if day.model_id == model_id]
         ready = [day for day in own if cutoff is not None and day.trading_date <= cutoff]
         waiting += len(own) - len(ready)
+        if not ready:
+            continue
         instruments = [inst for day in ready for inst, _ in day.scores]
         if instruments:
             label = read_labels(spec.expression, instruments, ready[0].trading_date, ready[-1].trading_date)
@@ -166,6 +168,14 @@ def score_days(registry: ModelRegistry, days: Sequence[ScoredDay]) -> tuple[list
         else:
             scores.extend(live_metrics(ready, pd.Series(dtype=float), spec.top_k))
     return sorted(scores, key=lambda s: s.trading_date), waiting
+
+
+def _spec_of(registry: ModelRegistry, model_id: str) -> LabelSpec:
+    """The model's label spec; a deleted model's stored days are scored with the default label and top k."""
+    try:
+        return label_spec(registry.get_model_info(model_id))
+    except ModelNotFoundError:
+        return LabelSpec(DEFAULT_LABEL, label_horizon(DEFAULT_LABEL), DEFAULT_TOP_K)
 
 
 def unscored_days(registry: ModelRegistry, model_name: str) -> list[ScoredDay]:
