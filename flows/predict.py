@@ -78,13 +78,15 @@ def predict_one(
 
 
 def monitor_one(name: str, provider_uri: str | None) -> MonitorResult:
-    """Score the name's days whose label arrived, then judge its production model's drift."""
-    live = score_live_days(name, provider_uri)
-    if live.error:
-        get_run_logger().error(live.message)
-        return live
-    get_run_logger().info(live.message)
-    checked = check_name_drift(live)
+    """Score the name's days whose label arrived, then judge its production model's drift (one run per name at
+    a time, as predicting: a drift episode is recorded once)."""
+    with one_at_a_time("predict", name):
+        live = score_live_days(name, provider_uri)
+        if live.error:
+            get_run_logger().error(live.message)
+            return live
+        get_run_logger().info(live.message)
+        checked = check_name_drift(live)
     if checked.report_markdown and checked.drift is not None:
         publish_live(name, checked.report_markdown, f"{name}: {checked.drift.verdict.value}")
     return checked
