@@ -91,7 +91,8 @@ def test_production_equal_to_the_candidate_scores_exactly_the_candidates_metrics
     """A retrain of the same configuration on the same window must tie, not win by float32 rounding: Qlib's
     LinearModel predicts in float32 and its rounding depends on the batch and the dtype it is given."""
     trained: Trained = request.getfixturevalue(model)
-    production = registry.get_model_info(register_trained(registry, trained, f"champion_tie_{model}"))
+    production = registry.get_model_info(register_trained(registry, trained, f"champion_tie_{model}",
+                                                          valid_end="2022-04-20"))
 
     score = score_production_on_window(production, trained.cfg, trained.dataset, "test", registry=registry,
                                        settings=qlib_settings)
@@ -108,7 +109,8 @@ def test_production_is_re_scored_in_the_candidates_qlib_session_keeping_its_regi
     from qlib.config import C
 
     cfg = linear.cfg.model_copy(update={"qlib_init": {**linear.cfg.qlib_init, "region": "us", "kernels": 1}})
-    production = registry.get_model_info(register_trained(registry, linear, "champion_session"))
+    production = registry.get_model_info(register_trained(registry, linear, "champion_session",
+                                                          valid_end="2022-04-20"))
     try:
         init_from_qlib_init(cfg.qlib_init, qlib_settings)  # the candidate's session, as its run left it
         score = score_production_on_window(production, cfg, linear.dataset, "test", registry=registry,
