@@ -19,7 +19,7 @@ def _retrain_spec() -> dict[str, object]:
 
 def test_a_drift_of_the_deployments_name_starts_a_retrain_on_a_short_test_segment_shipped_disabled() -> None:
     served = next(d for d in deployments_from_yaml() if d.name.startswith("retrain"))
-    (trigger,) = served.triggers
+    (trigger,) = [t for t in served.triggers if t.name == "retrain-on-drift"]
     assert trigger.expect == {"qmp.model.drift"} and trigger.enabled is False
     assert trigger.match.model_dump().get("qmp.model-name") == "lgbm_alpha158"
     shipped = WindowSettings.model_validate(_retrain_spec()["parameters"]["windows"])  # type: ignore[index]
@@ -32,7 +32,7 @@ def test_a_drift_of_the_deployments_name_starts_a_retrain_on_a_short_test_segmen
 def test_schedules_on_and_off_resume_and_pause_the_shipped_triggers_automations() -> None:
     assert "retrain-on-drift" in shipped_triggers() and shipped_triggers(["cleanup-nightly"]) == []
     served = next(d for d in deployments_from_yaml() if d.name.startswith("retrain"))
-    (trigger,) = served.triggers
+    (trigger,) = [t for t in served.triggers if t.name == "retrain-on-drift"]
     trigger.set_deployment_id(uuid.uuid4())
     with get_client(sync_client=True) as client:
         automation_id = client.create_automation(trigger.as_automation())

@@ -26,10 +26,11 @@ from registry import ModelFilter, ModelRegistry
 from tasks.core.data.ingest.record import data_dir_key
 from tasks.core.data.qlib_binary import read_calendar
 from tasks.core.data.synthetic_feed import write_synthetic_feed
-from tests.e2e.test_real_server import FRESH_ENOUGH, LINEAR, ROOT, _wait_for, stack
+from tests.e2e.stack import LINEAR, ROOT
+from tests.e2e.stack import wait_for as _wait_for
+from tests.e2e.test_real_server import FRESH_ENOUGH
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres]
-__all__ = ["stack"]  # the module-scoped fixture: one server, pool and worker for this module
 QMP = [sys.executable, "-c", "from deployments.cli import main; main()"]
 RETRAIN = "retrain-lgbm-alpha158"
 NAME = "e2e_ingest"
@@ -71,8 +72,18 @@ def test_one_ingest_starts_one_retrain_and_the_predictions_for_the_new_days(stac
     assert registry.get_production_model(NAME) is not None
     _point_retrain_at_the_test_model()
     switched = _qmp(stack, "schedules", "on", RETRAIN, "predict-daily")
-    assert "trigger 'retrain-on-new-data'" in switched and "trigger 'predict-on-new-data'" in switched
-    time.sleep(5)  # the server's trigger service loads the enabled automations
+    try:
+        assert "trigger 'retrain-on-new-data'" in switched and "trigger 'predict-on-new-data'" in switched
+        time.sleep(5)  # the server's trigger service loads the enabled automations
+        _ingest_starts_one_retrain_and_predictions(stack, registry, data, tmp_path)
+    finally:  # the session's stack is shared: leave its schedules and triggers as the other tests expect
+        _qmp(stack, "schedules", "off", RETRAIN, "predict-daily")
+        registry.close()
+
+
+def _ingest_starts_one_retrain_and_predictions(
+    stack: dict[str, Any], registry: ModelRegistry, data: Path, tmp_path: Path
+) -> None:
 
     feed = tmp_path / "feed.parquet"
     write_synthetic_feed(data, "2023-01-10", 5, feed)
@@ -94,4 +105,3 @@ def test_one_ingest_starts_one_retrain_and_the_predictions_for_the_new_days(stac
         assert time.monotonic() < deadline, f"no predictions for {new_end} within 600 s of the ingest"
         time.sleep(5)
     assert len(_retrain_runs_since(since)) == 1  # one event, one retrain
-    registry.close()
