@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tasks.core.qlib.session import CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE
 from tasks.core.qlib.workflow_config import (
     WorkflowConfigError,
     cap_threads,
@@ -143,8 +144,11 @@ workflow_config.load_workflow_config({str(LIGHTGBM_YAML)!r}, provider_uri={str(t
 assert calls == [], calls
 """
     root = Path(__file__).resolve().parents[2]
+    # A command's quiet output (its log file, its console level) reaches processes through the environment; an
+    # earlier in-process CLI test may have set it: this interpreter starts as a plain one would.
+    plain = {k: v for k, v in os.environ.items() if k not in (CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE)}
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(root)})
+                          env={**plain, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -167,6 +171,7 @@ assert C.logging_config == qlib_env.QLIB_LOGGING and C.logging_config["loggers"]
 assert logging.getLogger("qlib").handlers, "Qlib's console handler is gone"
 """
     root = Path(__file__).resolve().parents[2]
+    plain = {k: v for k, v in os.environ.items() if k not in (CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE)}
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(root)})
+                          env={**plain, "PYTHONPATH": str(root)})
     assert done.returncode == 0, done.stderr[-2000:]

@@ -34,6 +34,8 @@ def test_the_workspace_defaults_to_the_users_data_directory(monkeypatch: pytest.
 
 def test_the_workspace_settings_file_is_read_from_any_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("QMP_HOME", str(tmp_path / "home"))
+    for variable in ("QMP_PROVIDER_URI", "QMP_REGISTRY_DIR"):  # the workspace file speaks only where these are unset
+        monkeypatch.delenv(variable, raising=False)
     update_workspace_settings({"QMP_PROVIDER_URI": "/data/qlib", "QMP_REGISTRY_DIR": "/data/registry"})
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
