@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from registry import ModelRegistry
-from registry.settings import Settings, load_settings
+from registry.settings import Settings
 from tasks.core.data.synthetic import SynthReport, synthesize
 from tasks.core.lifecycle import metadata_for
 from tasks.core.qlib.evaluation import evaluate
@@ -56,7 +56,19 @@ def qlib_data(synth_report: SynthReport) -> Path:
 def qlib_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings with the registry (and so MLflow's database and artifacts) in a session temp dir."""
     os.environ.pop("QMP_PROVIDER_URI", None)
-    return load_settings(registry_dir=tmp_path_factory.mktemp("registry"))
+    registry_dir = tmp_path_factory.mktemp("registry")
+    # Explicit, not read from the environment: a variable an earlier test of the worker left set must not decide
+    # where the session's recorders live (the tests that call load_settings() point it here with env_for).
+    return Settings(registry_dir=registry_dir, mlflow_uri=f"sqlite:///{(registry_dir / 'mlflow.db').resolve()}",
+                    database_url=None, artifact_uri=None, mlflow_artifact_uri=None)  # type: ignore[call-arg]
+
+
+def env_for(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point load_settings() in this test at `settings`' registry and recorders."""
+    monkeypatch.setenv("QMP_REGISTRY_DIR", str(settings.registry_dir))
+    monkeypatch.setenv("QMP_MLFLOW_URI", settings.resolved_mlflow_uri())
+    for variable in ("QMP_DATABASE_URL", "QMP_ARTIFACT_URI", "QMP_MLFLOW_ARTIFACT_URI"):
+        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tasks.core.data.version import data_version
 from tasks.core.predictions.daily import predict_name
 from tasks.core.predictions.live import label_horizon, last_scorable_day, update_live_metrics
 from tasks.core.qlib.session import init_qlib
-from tests.qlib.conftest import Trained
+from tests.qlib.conftest import Trained, env_for
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ LABEL = "Ref($close, -2)/Ref($close, -1) - 1"
 
 @pytest.fixture
 def registry(qlib_settings: Settings, qlib_data: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
-    monkeypatch.setenv("QMP_REGISTRY_DIR", str(qlib_settings.registry_dir))
+    env_for(qlib_settings, monkeypatch)
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)  # type: ignore[arg-type]
     yield lifecycle.open_registry(load_settings())

@@ -19,7 +19,7 @@ from tasks.core.predictions.backtest import paper_backtest, stored_signals
 from tasks.core.predictions.daily import predict_name
 from tasks.core.qlib.evaluation import DEFAULT_EXECUTOR
 from tasks.core.qlib.session import init_qlib
-from tests.qlib.conftest import Trained
+from tests.qlib.conftest import Trained, env_for
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 SPAN = (date(2022, 10, 10), date(2022, 11, 30))
@@ -27,7 +27,7 @@ SPAN = (date(2022, 10, 10), date(2022, 11, 30))
 
 @pytest.fixture
 def registry(qlib_settings: Settings, qlib_data: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
-    monkeypatch.setenv("QMP_REGISTRY_DIR", str(qlib_settings.registry_dir))
+    env_for(qlib_settings, monkeypatch)
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)
     yield lifecycle.open_registry(load_settings())

@@ -28,7 +28,7 @@ from tasks.core.qlib import evaluation
 from tasks.core.qlib.scoring import OutsideCalendarError, score_registered_model
 from tasks.core.qlib.session import init_qlib
 from tasks.core.qlib.training import TrainResult, train_model
-from tests.qlib.conftest import Trained, qlib_tolerance
+from tests.qlib.conftest import Trained, env_for, qlib_tolerance
 
 pytestmark = [pytest.mark.qlib, pytest.mark.slow]
 
@@ -46,7 +46,7 @@ class Setup:
 @pytest.fixture
 def setup(qlib_settings: Settings, qlib_data: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     """The environment a deployed flow has: registry and MLflow where the session's recorders are."""
-    monkeypatch.setenv("QMP_REGISTRY_DIR", str(qlib_settings.registry_dir))
+    env_for(qlib_settings, monkeypatch)
     monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
     init_qlib(qlib_data, settings=qlib_settings)
     yield Setup(lifecycle.open_registry(load_settings()), qlib_settings, qlib_data)

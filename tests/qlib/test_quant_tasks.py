@@ -12,6 +12,7 @@ from registry.settings import Settings
 from tasks import qlib_steps as quant
 from tasks.core.qlib.training import TrainResult
 from tasks.core.qlib.workflow_config import WorkflowConfig, load_workflow_config
+from tests.qlib.conftest import env_for
 
 from .conftest import LINEAR_YAML, Trained
 
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.qlib, pytest.mark.flows, pytest.mark.slow]
 @pytest.fixture
 def registry_env(qlib_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The tasks read settings from the environment, as a deployed flow does."""
-    monkeypatch.setenv("QMP_REGISTRY_DIR", str(qlib_settings.registry_dir))
+    env_for(qlib_settings, monkeypatch)
     return qlib_settings
 
 
