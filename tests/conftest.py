@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import gc
 import os
@@ -51,6 +52,21 @@ def _postgres_unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"PostgreSQL is required in CI but unreachable at {POSTGRES_ADMIN}: {reason}")
     pytest.skip(f"PostgreSQL unreachable at {POSTGRES_ADMIN}: {reason}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_leaves_the_process_as_it_found_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """What a module must not leave behind for the later tests of its process (its xdist worker):
+    - an event loop marked as running in the test thread (Playwright's sync API does while it lives): Prefect's
+      sync calls would return coroutines;
+    - QMP_* variables set or changed: the settings of every later test would read them (data, registry)."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("QMP_")}
+    yield
+    module = request.module.__name__
+    assert asyncio._get_running_loop() is None, f"{module} left an event loop running in the test thread"
+    after = {k: v for k, v in os.environ.items() if k.startswith("QMP_")}
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"{module} left these variables changed: {', '.join(changed)}"
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -19,6 +21,7 @@ from registry.replays import replay_model_name
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
 
 PREFECT_UI = "http://prefect.example:4200"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SCRIPT = "<script>alert('x')</script>"
 
 
@@ -135,3 +138,26 @@ def filled(registry: ModelRegistry) -> Filled:
 def client(registry: ModelRegistry, filled: Filled) -> Iterator[TestClient]:
     with TestClient(create_app(ui_settings(), registry=registry), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium (Playwright cannot download its own browser here), for one module only.
+
+    Playwright's sync API marks its event loop as running in this thread for as long as it lives; Prefect's sync
+    calls then return coroutines and `asyncio.run` refuses to start. A browser kept for the whole session (as
+    pytest-playwright's own `browser` fixture is) breaks every flow test that runs after it on the same xdist
+    worker: tests/conftest.py checks that no module leaves a running event loop behind.
+    """
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if IN_CI:
+            pytest.fail("the chromium package is required in CI (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium's sandbox refuses to run as root
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=args, headless=True)
+        yield launched
+        launched.close()

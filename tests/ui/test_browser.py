@@ -7,9 +7,7 @@ Screenshots of each page go to test-artifacts/screenshots/ (desktop and phone wi
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,32 +31,6 @@ NAME = "alpha158_ui"
 REPLAY_ID = "0123456789ab"
 REPLAY_WINDOWS = 3
 PHONE = {"width": 390, "height": 844}
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's chromium: Playwright cannot download its own browser here."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        if IN_CI:
-            pytest.fail("the chromium package is required in CI (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium's sandbox refuses to run as root
-    return {**browser_type_launch_args, "executable_path": chromium, "args": args}
-
-
-@pytest.fixture(scope="module")
-def browser(browser_type_launch_args: dict[str, Any]) -> Iterator[Any]:
-    """Chromium for this module only. Playwright's sync API marks its event loop as running in this thread for
-    as long as it lives, and Prefect's sync calls then return coroutines: a session-wide Playwright would break
-    the flow tests that run after these in the same process (under xdist, on the same worker)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**browser_type_launch_args)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
@@ -75,10 +47,11 @@ class Retrained:
         return self.registry.list_models(ModelFilter(model_name=NAME))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Retrained]:
-    """Two retrain runs: LightGBM (promoted), then the linear model with manual approval, paused until the
-    session ends (then rejected)."""
+    """Two retrain runs: LightGBM (promoted), then the linear model with manual approval, paused until this
+    module's tests are done (then rejected). The runs' QMP_* variables are set only while they start and end:
+    left set, they would decide the data and registry of every later test of the worker."""
     from prefect.flow_runs import resume_flow_run
     from prefect.settings import PREFECT_API_URL
 
@@ -89,11 +62,18 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
     base = tmp_path_factory.mktemp("ui-retrain")
     data = synthesize(base / "qlib", instruments=24, seed=5).out
     settings = Settings(registry_dir=base / "registry")  # type: ignore[call-arg]
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("QMP_REGISTRY_DIR", str(settings.registry_dir))
+    variables = {"QMP_REGISTRY_DIR": str(settings.registry_dir), "QMP_PROVIDER_URI": str(data),
+                 "QMP_MLFLOW_URI": f"sqlite:///{base / 'mlflow.db'}"}
+
+    def runs_environment() -> pytest.MonkeyPatch:
+        env = pytest.MonkeyPatch()
+        for name, value in variables.items():
+            env.setenv(name, value)
         env.delenv("QMP_DATABASE_URL", raising=False)
-        env.setenv("QMP_PROVIDER_URI", str(data))
-        env.setenv("QMP_MLFLOW_URI", f"sqlite:///{base / 'mlflow.db'}")
+        return env
+
+    env = runs_environment()
+    try:
         first = run_retrain(NAME, STRONG)
         assert first.decision == Action.PROMOTE
         # On this data the linear model's IC beats LightGBM's (as in tests/flows): approval is asked for.
@@ -101,20 +81,26 @@ def retrained(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
             NAME, WEAK, policy=PromotionPolicy(approval="manual"),
             approval=ApprovalSettings(timeout_seconds=1800, poll_interval_seconds=1)))
         paused = paused_run({"model_name": NAME}, box, 300, "retrain run")
-        registry = ModelRegistry.from_settings(settings)
-        waiting = registry.list_models(ModelFilter(model_name=NAME))[0]
-        replay_ids = register_replay(registry, NAME, REPLAY_ID, windows=REPLAY_WINDOWS)
+    finally:
+        env.undo()
+    registry = ModelRegistry.from_settings(settings)
+    waiting = registry.list_models(ModelFilter(model_name=NAME))[0]
+    replay_ids = register_replay(registry, NAME, REPLAY_ID, windows=REPLAY_WINDOWS)
+    try:
+        yield Retrained(registry, settings, first.model_id, waiting.model_id, str(paused.id),
+                        str(PREFECT_API_URL.value()).removesuffix("/api"), replay_ids)
+    finally:
+        env = runs_environment()  # the resumed run reads its settings again
         try:
-            yield Retrained(registry, settings, first.model_id, waiting.model_id, str(paused.id),
-                            str(PREFECT_API_URL.value()).removesuffix("/api"), replay_ids)
-        finally:
             resume_flow_run(paused.id, run_input={"decision": "reject", "approver": "ui-tests", "comment": "browser tests done"},
                             _sync=True)  # type: ignore[call-arg]
             thread.join(120)
+        finally:
+            env.undo()
             registry.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui_url(retrained: Retrained) -> Iterator[str]:
     """The app, served by uvicorn on a free port, over the retrained registry (the settings' factory)."""
     from deployments.ui.app import create_app

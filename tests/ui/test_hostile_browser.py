@@ -14,7 +14,6 @@ from deployments.ui.app import create_app
 from registry import ModelMetadata, ModelRegistry
 from tests.ui.conftest import metrics, request_approval, ui_settings
 from tests.ui.serving import served
-from tests.ui.test_browser import browser_type_launch_args  # noqa: F401  (Debian's chromium)
 
 pytestmark = [pytest.mark.browser]
 LONG_NAME = "n" + "x" * 99  # the longest name the registry accepts

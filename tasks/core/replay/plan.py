@@ -185,12 +185,13 @@ def with_fixed_fit_span(task: dict[str, Any], windows: list[Window]) -> list[Win
 def plan_replay(cfg: WorkflowConfig, model_name: str, spec: ReplaySpec, settings: Settings) -> ReplayPlan:
     """Windows, identity and names of a replay (Qlib is initialised on the workflow's data)."""
     from tasks.core.data.version import data_version
-    from tasks.core.qlib.session import init_from_qlib_init
+    from tasks.core.qlib.session import QLIB_LOCK, init_from_qlib_init
 
-    init_from_qlib_init(cfg.qlib_init, settings)
     task = replay_task(cfg, spec)
     days = truncation_days(task, spec)
-    windows = generate_windows(task, spec, days)
+    with QLIB_LOCK:  # another flow of the process (`qmp serve`) may initialise Qlib on its own data meanwhile
+        init_from_qlib_init(cfg.qlib_init, settings)
+        windows = generate_windows(task, spec, days)
     if not windows:
         raise WorkflowConfigError(f"{cfg.source}: the test segment gives no window")
     task = covering_handler_times(task, windows)
