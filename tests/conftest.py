@@ -54,17 +54,25 @@ def _postgres_unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL unreachable at {POSTGRES_ADMIN}: {reason}")
 
 
+# Set by the CLI itself at its edge, for the whole process, on purpose (deployments/cli/output.py, preflight.py).
+CLI_PROCESS_VARIABLES = frozenset({"QMP_LOG_FILE", "QMP_QLIB_CONSOLE_LEVEL", "QMP_HINTED_LOCAL_SERVER"})
+
+
+def _settings_variables() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("QMP_") and k not in CLI_PROCESS_VARIABLES}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _module_leaves_the_process_as_it_found_it(request: pytest.FixtureRequest) -> Iterator[None]:
     """What a module must not leave behind for the later tests of its process (its xdist worker):
     - an event loop marked as running in the test thread (Playwright's sync API does while it lives): Prefect's
       sync calls would return coroutines;
     - QMP_* variables set or changed: the settings of every later test would read them (data, registry)."""
-    before = {k: v for k, v in os.environ.items() if k.startswith("QMP_")}
+    before = _settings_variables()
     yield
     module = request.module.__name__
     assert asyncio._get_running_loop() is None, f"{module} left an event loop running in the test thread"
-    after = {k: v for k, v in os.environ.items() if k.startswith("QMP_")}
+    after = _settings_variables()
     changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
     assert not changed, f"{module} left these variables changed: {', '.join(changed)}"
 
@@ -177,6 +185,7 @@ COSTLY_FIXTURES: dict[str, tuple[tuple[str, ...], str]] = {
     "prefect_server": (("slow", "flows"), "prefect-server"),
     "stack": (("slow", "e2e"), "e2e-stack"),
     "browser": (("slow", "browser"), "prefect-server"),
+    "chromium": (("slow", "browser"), "prefect-server"),
 }
 # When a test uses several, the first group listed here wins: training models costs more than starting a server.
 GROUP_PRECEDENCE = ("qlib-models", "e2e-stack", "prefect-server")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -141,23 +141,36 @@ def client(registry: ModelRegistry, filled: Filled) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's chromium (Playwright cannot download its own browser here), for one module only.
+def chromium() -> Iterator[Callable[..., Any]]:
+    """Launches Debian's chromium (Playwright cannot download its own browser here) with extra command-line
+    arguments; every browser launched is closed when the module ends.
 
     Playwright's sync API marks its event loop as running in this thread for as long as it lives; Prefect's sync
-    calls then return coroutines and `asyncio.run` refuses to start. A browser kept for the whole session (as
-    pytest-playwright's own `browser` fixture is) breaks every flow test that runs after it on the same xdist
-    worker: tests/conftest.py checks that no module leaves a running event loop behind.
+    calls then return coroutines and `asyncio.run` refuses to start. A Playwright kept for the whole session (as
+    pytest-playwright's own fixtures are: the plugin is switched off in pyproject.toml) breaks every flow test that
+    runs after it on the same xdist worker: tests/conftest.py checks that no module leaves it running.
     """
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
+    path = shutil.which("chromium")
+    if path is None:
         if IN_CI:
             pytest.fail("the chromium package is required in CI (apt-get install -y chromium)")
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium's sandbox refuses to run as root
+    base = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium's sandbox refuses to run as root
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=args, headless=True)
-        yield launched
-        launched.close()
+        launched: list[Any] = []
+
+        def launch(*args: str) -> Any:
+            launched.append(playwright.chromium.launch(executable_path=path, args=[*base, *args], headless=True))
+            return launched[-1]
+
+        yield launch
+        for one in launched:
+            one.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: Callable[..., Any]) -> Any:
+    """One chromium for the module's tests."""
+    return chromium()

@@ -4,9 +4,8 @@ resolving an attacker's host name to 127.0.0.1."""
 from __future__ import annotations
 
 import http.client
-import os
-import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -62,21 +61,13 @@ def test_allowed_hosts_read_comma_separated_from_the_environment(monkeypatch: py
 
 
 @pytest.mark.browser
-def test_a_rebound_host_name_in_chromium_gets_400_and_no_data(open_page: str, browser_type: object) -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+def test_a_rebound_host_name_in_chromium_gets_400_and_no_data(open_page: str, chromium: Callable[..., Any]) -> None:
     port = urlsplit(open_page).port
-    args = ["--host-resolver-rules=MAP attacker.example 127.0.0.1, MAP registry.team.lan 127.0.0.1"]
-    args += ["--no-sandbox"] if os.geteuid() == 0 else []
-    browser = browser_type.launch(executable_path=chromium, args=args)  # type: ignore[attr-defined]
-    try:
-        page = browser.new_page()
-        response = page.goto(f"http://attacker.example:{port}/api/overview")
-        assert response.status == 400
-        assert "m0_alpha158" not in page.content()
-        response = page.goto(f"http://registry.team.lan:{port}/")
-        assert response.status == 200 and "m0_alpha158" in page.content()
-        assert page.goto(f"http://127.0.0.1:{port}/").status == 200
-    finally:
-        browser.close()
+    browser = chromium("--host-resolver-rules=MAP attacker.example 127.0.0.1, MAP registry.team.lan 127.0.0.1")
+    page = browser.new_page()
+    response = page.goto(f"http://attacker.example:{port}/api/overview")
+    assert response.status == 400
+    assert "m0_alpha158" not in page.content()
+    response = page.goto(f"http://registry.team.lan:{port}/")
+    assert response.status == 200 and "m0_alpha158" in page.content()
+    assert page.goto(f"http://127.0.0.1:{port}/").status == 200
