@@ -4,6 +4,7 @@ runnable ones run in order, in a fresh workspace, each in a new shell, as a newc
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -50,7 +51,22 @@ def run_block(block: Block, env: dict[str, str], cwd: Path) -> None:
     script = block.text.replace("make demo", "qmp demo")  # the install is the test's own virtualenv
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=1800, check=False)
-    assert done.returncode == 0, f"{block.where} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"{block.where} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{without_git_usage(done.stderr)[-3000:]}"
+
+
+def without_git_usage(stderr: str) -> str:
+    """stderr without the usage text `git diff` prints when Qlib's recorder runs it outside a repository (the
+    blocks run in a directory that is not one): it would push the command's own error out of the message."""
+    start = re.compile(r"^(usage: git|warning: Not a git repository|fatal: not a git repository|error: unknown option)")
+    kept, skipping = [], False
+    for line in stderr.splitlines():
+        if start.match(line):
+            skipping = True
+        elif skipping and line and not line.startswith((" ", "\t")) and not line.endswith("options"):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def run_background_block(block: Block, env: dict[str, str], cwd: Path) -> None:
