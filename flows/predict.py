@@ -1,4 +1,5 @@
-"""The predict flow: for each name with a production model, score the new trading days and store them."""
+"""The predict flow: for each name with a production model, score the new trading days and store them, then score
+the stored days whose label has arrived (live metrics) and judge the production model's drift."""
 
 from __future__ import annotations
 
@@ -10,13 +11,19 @@ from prefect.states import Completed, Failed, State
 from pydantic import BaseModel, Field
 
 from flows.concurrency import one_at_a_time
-from flows.reporting import publish_signals
+from flows.reporting import publish_live, publish_signals
 from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
 from registry.settings import load_settings
 from tasks.core.lifecycle import open_registry
 from tasks.core.predictions.daily import NOTHING_TO_PREDICT, production_names
-from tasks.predict_steps import NameResult, predict_model_name
+from tasks.predict_steps import (
+    MonitorResult,
+    NameResult,
+    check_name_drift,
+    predict_model_name,
+    score_live_days,
+)
 
 OptionalModelName = Annotated[
     str | None, Field(title="Model name", description="Registry name to predict; empty: every name with a production model.",
@@ -27,6 +34,7 @@ OptionalModelName = Annotated[
 class PredictResult(BaseModel):
     results: list[NameResult]
     message: str
+    monitoring: list[MonitorResult] = []
 
 
 @flow(name="predict", flow_run_name=stamped_run_name("predict", "all"), log_prints=True)
@@ -43,7 +51,8 @@ def predict(
     if not names:
         return nothing_to_predict()
     results = [predict_one(name, from_date, to_date, recompute, top_k, provider_uri) for name in names]
-    return final_state(results)
+    monitoring = [monitor_one(r.model_name, provider_uri) for r in results if not r.error]
+    return final_state(results, monitoring)
 
 
 def nothing_to_predict() -> State[PredictResult]:
@@ -68,10 +77,25 @@ def predict_one(
     return result
 
 
-def final_state(results: list[NameResult]) -> State[PredictResult]:
+def monitor_one(name: str, provider_uri: str | None) -> MonitorResult:
+    """Score the name's days whose label arrived, then judge its production model's drift (one run per name at
+    a time, as predicting: a drift episode is recorded once)."""
+    with one_at_a_time("predict", name):
+        live = score_live_days(name, provider_uri)
+        if live.error:
+            get_run_logger().error(live.message)
+            return live
+        get_run_logger().info(live.message)
+        checked = check_name_drift(live)
+    if checked.report_markdown and checked.drift is not None:
+        publish_live(name, checked.report_markdown, f"{name}: {checked.drift.verdict.value}")
+    return checked
+
+
+def final_state(results: list[NameResult], monitoring: list[MonitorResult] | None = None) -> State[PredictResult]:
     """Completed with every name's result, or Failed (with the same results) when a name failed."""
     message = "; ".join(r.message for r in results)
-    outcome = PredictResult(results=results, message=message)
-    if any(r.error for r in results):
+    outcome = PredictResult(results=results, message=message, monitoring=monitoring or [])
+    if any(r.error for r in results) or any(m.error for m in outcome.monitoring):
         return Failed(message=message, data=outcome)
     return Completed(message=message, data=outcome)

@@ -124,7 +124,8 @@ def scoring_note(champion: ChampionScore | None) -> str:
     window = f"{champion.window[0]}..{champion.window[1]}"
     if champion.error:
         return f"production {champion.model_id} could not be scored on {window} ({champion.error})"
-    return f"production {champion.model_id} re-scored on {window} with its own dataset state in {champion.seconds:.1f} s"
+    scored = f"production {champion.model_id} re-scored on {window} with its own dataset state in {champion.seconds:.1f} s"
+    return f"{scored} ({champion.note})" if champion.note else scored
 
 
 def history_summary(comparison: PromotionComparison, scoring_note: str) -> str:
@@ -150,3 +151,8 @@ def publish_signals(result: Any) -> None:
         description=f"top {len(result.top)} of {result.model_name} on {result.last_day} "
                     f"({', '.join(result.model_ids)}; data {result.data_version})",
     )
+
+
+def publish_live(model_name: str, report_markdown: str, description: str) -> None:
+    """The name's live record and drift verdict (`registry.views.monitor.markdown`) as a Markdown artifact."""
+    create_markdown_artifact(key=artifact_key("live", model_name), markdown=report_markdown, description=description)

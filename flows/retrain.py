@@ -212,7 +212,7 @@ def rescore_champion(
     production: ModelInfo | None, run: ResolvedRun, challenger: Challenger, segment: str
 ) -> ChampionScore | None:
     """The fair comparison: production scored on the candidate's evaluation days with the same metric code."""
-    return rescore_production(production, run.cfg, challenger.dataset, segment) if production else None
+    return rescore_production(production, run.cfg, challenger.dataset, segment, challenger.info) if production else None
 
 
 def decide(

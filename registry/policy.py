@@ -196,12 +196,14 @@ def decide_on_window(
     *,
     window: str,
     production_unscored: str | None = None,
+    note: str | None = None,
 ) -> Decision:
     """``decide_promotion`` with production's metrics measured on the candidate's ``window``.
 
     When a production model exists but could not be scored there (``production_unscored`` says why),
     the comparison is impossible: never an automatic promotion — "needs approval" in manual mode,
-    "keep" in auto mode (a person is asked in manual and always modes).
+    "keep" in auto mode (a person is asked in manual and always modes). ``note`` says how the window was
+    restricted to the days production never saw (``candidate`` then holds the candidate's metrics there).
     """
     if production_unscored is not None:
         why = f"the production model could not be scored on the candidate's window {window}: {production_unscored}"
@@ -211,5 +213,5 @@ def decide_on_window(
     decision = decide_promotion(candidate, production_on_window, policy)
     if production_on_window is None:
         return decision
-    compared = f"both models scored on the candidate's window {window} with the same metric code"
+    compared = note or f"both models scored on the candidate's window {window} with the same metric code"
     return Decision(action=decision.action, reasons=[compared, *decision.reasons])

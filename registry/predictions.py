@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session
 
 from registry import store
 from registry.errors import InvalidModelError, ModelNotFoundError
+from registry.live import LiveScore
 from registry.statuses import EventKind
+from registry.store import live_metrics as live_table
 from registry.store import predictions as scores_table
 
 RECOMPUTED_EVENT = EventKind.PREDICTIONS_RECOMPUTED
@@ -59,6 +61,8 @@ class PredictionWrite:
     skipped_days: list[date] = field(default_factory=list)
     replaced_rows: int = 0
     recompute: tuple[date, date] | None = None
+    live_replaced_days: list[date] = field(default_factory=list)  # a recompute's live metrics deleted
+    live_written_days: list[date] = field(default_factory=list)  # and written again from the new scores
 
 
 def write(
@@ -70,8 +74,13 @@ def write(
     spec: store.EventSpec,
     now: datetime,
     recompute: tuple[date, date] | None = None,
+    live: Sequence[LiveScore] = (),
 ) -> PredictionWrite:
-    """Write ``days`` for ``model_name`` in the caller's transaction (see the module docstring)."""
+    """Write ``days`` for ``model_name`` in the caller's transaction (see the module docstring).
+
+    A recompute also replaces the range's live metrics: the days gone and ``live``, the new scores' metrics
+    on the days whose label is in the data, in the same transaction.
+    """
     if not store.lock_name(session, model_name, now, create=False):
         raise ModelNotFoundError(f"model name {model_name!r} not found in registry")
     _check_models_belong(session, model_name, {day.model_id for day in days})
@@ -86,8 +95,21 @@ def write(
     scores_table.insert_scores(session, rows)
     result.written_rows = len(rows)
     if recompute is not None:
+        _replace_live_metrics(session, result, recompute, live, data_version=data_version, spec=spec, now=now)
         _record_recompute(session, result, days, data_version=data_version, spec=spec, now=now)
     return result
+
+
+def _replace_live_metrics(
+    session: Session, result: PredictionWrite, recompute: tuple[date, date], live: Sequence[LiveScore], *,
+    data_version: str, spec: store.EventSpec, now: datetime,
+) -> None:
+    first, last = recompute
+    result.live_replaced_days = live_table.delete_days(session, result.model_name, first, last)
+    kept = [score for score in live if first <= score.trading_date <= last]
+    live_table.insert_days(session, live_table.rows_of(result.model_name, kept, data_version=data_version, now=now,
+                                                       flow_run_id=spec.flow_run_id))
+    result.live_written_days = [score.trading_date for score in kept]
 
 
 def _check_inside(recompute: tuple[date, date], days: Sequence[ScoredDay]) -> None:

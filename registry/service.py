@@ -15,13 +15,14 @@ from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from registry import monitoring, retention, store
 from registry import predictions as predictions_store
-from registry import retention, store
 from registry.artifacts.codec import check_compression, decode
 from registry.artifacts.local import LocalArtifactStore
 from registry.artifacts.object_store import ObjectArtifactStore
 from registry.artifacts.store import ArtifactStore, StagedArtifact
 from registry.data_versions import DataVersionRecord
+from registry.drift import DriftRule
 from registry.errors import (
     AmbiguousProductionError,
     CorruptedArtifactError,
@@ -34,6 +35,7 @@ from registry.errors import (
     ProductionModelDeletionError,
     RegistryUnavailableError,
 )
+from registry.live import LiveDay, LiveScore, LiveWrite
 from registry.models import (
     ModelEvent,
     ModelFilter,
@@ -402,12 +404,14 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str | None = None,
         flow_run_id: str | None = None,
+        live: Sequence[LiveScore] = (),
     ) -> PredictionWrite:
-        """Store a run's scores in one transaction: new days only, or `recompute`'s range replaced (recorded)."""
+        """Store a run's scores in one transaction: new days only, or `recompute`'s range replaced (recorded,
+        with the range's live metrics replaced by `live`)."""
         name = validate_model_name(model_name)
         spec = store.EventSpec(actor or _default_actor(), reason, flow_run_id)
         return self.db.run(lambda session: predictions_store.write(
-            session, name, days, data_version=data_version, spec=spec, now=_now(), recompute=recompute,
+            session, name, days, data_version=data_version, spec=spec, now=_now(), recompute=recompute, live=live,
         ))
 
     def predictions(self, model_name: str, on: date | tuple[date, date] | None = None) -> list[Prediction]:
@@ -443,6 +447,33 @@ class ModelRegistry:
         """The newest data version record of every data directory."""
         rows = self.db.run(data_versions_table.newest_per_directory, read_only=True)
         return [DataVersionRecord.model_validate(row) for row in rows]
+
+    # -- live metrics and drift --------------------------------------------------------------------
+
+    def write_live_metrics(
+        self, model_name: str, scores: Sequence[LiveScore], *, data_version: str, flow_run_id: str | None = None,
+    ) -> LiveWrite:
+        """Store the days of `scores` that have no live metrics yet (a re-run adds only new days)."""
+        name = validate_model_name(model_name)
+        spec = store.EventSpec(_default_actor(), None, flow_run_id)
+        return self.db.run(lambda session: monitoring.write(
+            session, name, scores, data_version=data_version, spec=spec, now=_now()))
+
+    def live_metrics(self, model_name: str, first: date | None = None, last: date | None = None) -> list[LiveDay]:
+        """The stored live metrics of `model_name` in [first, last] (open ends when None), oldest first."""
+        name = validate_model_name(model_name)
+        return self.db.run(lambda session: monitoring.read(session, name, first, last), read_only=True)
+
+    def drift_rule(self, model_name: str) -> DriftRule:
+        """The drift rule of `model_name` (the default until one is set)."""
+        name = validate_model_name(model_name)
+        return self.db.run(lambda session: monitoring.rule(session, name), read_only=True)
+
+    def set_drift_rule(self, model_name: str, rule: DriftRule, *, actor: str | None = None) -> None:
+        """Store the drift rule of `model_name`."""
+        name = validate_model_name(model_name)
+        who = actor or _default_actor()
+        self.db.run(lambda session: monitoring.set_rule(session, name, rule, actor=who, now=_now()))
 
     # -- deletion ---------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class EventKind(StrEnum):
     APPROVAL_REFUSED = "approval_refused"  # an answer that came too late, to a closed request, or failed the stale check
     APPROVAL_SUPERSEDED = "approval_superseded"
     COMPARED = "compared"  # the candidate against production re-scored on its window, before the decision
+    DRIFT_DETECTED = "drift_detected"  # production's live IC fell below what its evaluation promised (a new episode)
 
 
 S = ModelStatus

@@ -1,5 +1,5 @@
-"""Prefect events for automations: registry changes (`qmp.model.registered|promoted|rolled_back`) and a
-stale data feed (`qmp.data.stale`)."""
+"""Prefect events for automations: registry changes (`qmp.model.registered|promoted|rolled_back`), a new drift
+episode of a production model (`qmp.model.drift`) and a stale data feed (`qmp.data.stale`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from registry import ModelInfo
+from registry.drift import DriftResult
 
 
 def _prefect_is_listening() -> bool:
@@ -48,6 +49,14 @@ def emit_promoted(new: ModelInfo, previous: ModelInfo | None, *, actor: str | No
 def emit_rolled_back(new: ModelInfo, previous: ModelInfo | None, *, actor: str | None, reason: str | None) -> None:
     """Emit `qmp.model.rolled_back` once `new` is production again (`previous` is the one rolled back)."""
     emit_model_event("rolled_back", new, previous=previous.model_id if previous else None, actor=actor, reason=reason)
+
+
+def emit_drift(info: ModelInfo, result: DriftResult) -> None:
+    """Emit `qmp.model.drift`: a new drift episode of `info`, the name's production model."""
+    expectation = result.expectation.mean if result.expectation else None
+    emit_model_event("drift", info, live_mean_ic=result.live_mean_ic, expectation=expectation,
+                     window=result.rule.window, live_days=result.live_days, rule=result.rule.model_dump(),
+                     reasons=result.reasons)
 
 
 def emit_stale_data(model_name: str, provider_uri: str, calendar_end: str, reason: str) -> None:

@@ -63,11 +63,18 @@ def evaluate_model(
 
 # Idempotent: it only reads the production model and the data.
 @task(name="re-score production on the window", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def rescore_production(production: ModelInfo, cfg: WorkflowConfig, dataset: DatasetH, segment: str = "test") -> ChampionScore:
-    """Production's metrics on the candidate's evaluation segment, scored with its own dataset state."""
+def rescore_production(
+    production: ModelInfo, cfg: WorkflowConfig, dataset: DatasetH, segment: str = "test",
+    candidate: ModelInfo | None = None,
+) -> ChampionScore:
+    """Production's metrics on the candidate's evaluation segment (the days it never saw), scored with its own
+    dataset state; ``candidate``'s saved predictions score it on the same days when the window is restricted."""
     logger = get_run_logger()
+    candidate_pred = champion.recorded_predictions(candidate) if candidate is not None else None
     score = champion.score_production_on_window(production, cfg, dataset, segment, logger=logger,
-                                                settings=load_settings())
+                                                settings=load_settings(), candidate_pred=candidate_pred)
+    if score.note:
+        logger.info(score.note)
     if score.error:
         logger.warning("production %s could not be scored on %s..%s: %s", production.model_id, *score.window, score.error)
     else:

@@ -44,7 +44,8 @@ def decide(
     if production is not None and champion is not None:
         window = f"{champion.window[0]}..{champion.window[1]}"
         return decide_on_window(
-            candidate.performance_metrics, champion.metrics, policy, window=window, production_unscored=champion.error
+            champion.candidate_metrics or candidate.performance_metrics, champion.metrics, policy, window=window,
+            production_unscored=champion.error, note=champion.note,
         )
     return decide_promotion(
         candidate.performance_metrics, production.performance_metrics if production else None, policy

@@ -23,6 +23,7 @@ from deployments.cli.console import err_console
 from deployments.cli.data import data_app
 from deployments.cli.errors import one_line
 from deployments.cli.models import db_app, models_app, registry_app
+from deployments.cli.monitor import monitor_command
 from deployments.cli.output import set_up_output
 from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
@@ -75,6 +76,7 @@ app.command("rolling")(rolling_command)
 app.command("cleanup")(cleanup)
 app.command("predict")(predict_command)
 app.command("signals")(signals_command)
+app.command("monitor")(monitor_command)
 
 
 @app.command("serve")

@@ -12,7 +12,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from deployments.cli.console import console, history_table, metrics_table, models_table
+from deployments.cli.console import console, err_console, history_table, metrics_table, models_table
 from deployments.cli.registry_access import existing_registry
 from registry import ModelFilter, ModelInfo, ModelNotFoundError, ModelRegistry, ModelStatus
 from registry.compat.index_json import export_index, import_index
@@ -224,21 +224,55 @@ def import_index_command(source: Path, actor: Actor = None) -> None:
         raise typer.Exit(1)
 
 
+def _compare_on_same_window(first: str, second: str, days: int | None, provider_uri: Path | None,
+                            as_json: bool) -> None:
+    """`compare --same-window`: both models scored on the same days after both trained (Qlib is loaded here)."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from registry.settings import load_settings
+    from tasks.core.qlib.same_window import compare_on_same_window
+
+    with existing_registry() as reg:
+        result = compare_on_same_window(first, second, settings=load_settings(), registry=reg, days=days,
+                                        provider_uri=provider_uri)
+    if as_json:
+        console.print_json(json.dumps(asdict(result), default=str))
+        return
+    table = Table(title=f"{first} vs {second} on the same days", caption=result.note)
+    for column in ("metric", first, second, "difference"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, a in result.metrics[first].items():
+        b = result.metrics[second][name]
+        table.add_row(name, f"{a:.4f}", f"{b:.4f}", f"{b - a:+.4f}")
+    console.print(table)
+
+
 @models_app.command("compare")
 def compare(
     first: str, second: str,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    same_window: Annotated[bool, typer.Option("--same-window", help="Score both on the same days neither saw (loads Qlib).")] = False,
+    days: Annotated[int | None, typer.Option("--days", min=1, max=5000, help="--same-window: newest trading days (default: the shorter test segment).")] = None,
+    provider_uri: Annotated[Path | None, typer.Option("--provider-uri", help="--same-window: Qlib data directory (default: QMP_PROVIDER_URI).")] = None,
 ) -> None:
     """Metrics of two models side by side with differences, then their hyperparameter and dataset diffs."""
     from rich.table import Table
 
     from registry.views.side_by_side import compare_models
 
+    if same_window:
+        _compare_on_same_window(first, second, days, provider_uri, as_json)
+        return
+
     with existing_registry() as reg:
         result = compare_models(reg.get_model_info(first), reg.get_model_info(second))
     if as_json:
         console.print_json(result.model_dump_json())
         return
+    if result.window_warning:
+        err_console.print(f"[yellow]{result.window_warning}[/]", highlight=False, soft_wrap=True)
     metrics = Table(title=f"Metrics: {first} vs {second}")
     for column in ("metric", first, second, "difference"):
         metrics.add_column(column, justify="left" if column == "metric" else "right")

@@ -71,8 +71,23 @@ def predict_command(
             err_console.print(f"[red]error:[/] {item.message}", highlight=False, soft_wrap=True)
         else:
             console.print(item.message, highlight=False, soft_wrap=True)
+    for live in getattr(result, "monitoring", []):
+        _print_live(live)
     if state.is_failed():
         sys.exit(1)
+
+
+def _print_live(live: object) -> None:
+    """The live step's line and the drift verdict of one name (`qmp monitor NAME` has the whole report)."""
+    message, drift = getattr(live, "message", ""), getattr(live, "drift", None)
+    if getattr(live, "error", False):
+        err_console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        return
+    console.print(message, highlight=False, soft_wrap=True)
+    if drift is not None:
+        new = " (new drift episode: qmp.model.drift emitted)" if getattr(live, "new_drift_episode", False) else ""
+        console.print(f"{drift.model_name}: drift verdict {drift.verdict.value}{new}: {'; '.join(drift.reasons)}",
+                      highlight=False, soft_wrap=True)
 
 
 def signals_command(

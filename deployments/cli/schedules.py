@@ -1,4 +1,5 @@
-"""`qmp schedules on|off`: turn the schedules of prefect.yaml's deployments on or off on the Prefect server.
+"""`qmp schedules on|off`: turn the schedules and the triggers (automations) of prefect.yaml's deployments on or
+off on the Prefect server.
 
 prefect.yaml ships its schedules inactive, so deploying (or serving) never starts training by itself; this is
 the one command that turns them on, whichever way the deployments were created.
@@ -13,7 +14,7 @@ import typer
 from deployments.cli.console import console
 from tasks.core.errors import PipelineInputError
 
-schedules_app = typer.Typer(help="Turn the deployments' schedules on or off on the Prefect server.",
+schedules_app = typer.Typer(help="Turn the deployments' schedules and triggers on or off on the Prefect server.",
                             no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help="Deployment names; default: every one of prefect.yaml.")]
 
@@ -46,25 +47,31 @@ def set_schedules(active: bool, names: list[str] | None = None) -> list[tuple[st
     return changed
 
 
-def set_data_triggers(active: bool, names: list[str] | None = None) -> list[tuple[str, str]]:
-    """Enable or disable the automations of the shipped-disabled event triggers (new data starts the retrain and
-    the predictions) of the named deployments; returns (deployment, trigger) changed."""
+def shipped_triggers(names: list[str] | None = None) -> list[str]:
+    """The trigger names of prefect.yaml's deployments (of the named ones when given)."""
     import yaml
-    from prefect.client.orchestration import get_client
 
     from deployments.serve import PREFECT_YAML
 
-    wanted = [(entry["name"], trigger["name"]) for entry in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
-              for trigger in entry.get("triggers") or [] if trigger.get("enabled") is False
-              and (not names or entry["name"] in names)]
-    changed = []
+    entries = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
+    return [trigger["name"] for entry in entries if not names or entry["name"] in names
+            for trigger in entry.get("triggers") or [] if trigger.get("name")]
+
+
+def set_automations(active: bool, names: list[str] | None = None) -> list[str]:
+    """Resume (or pause) the automations the deployments' triggers created; returns the ones found."""
+    from prefect.client.orchestration import get_client
+
+    found = []
     with get_client(sync_client=True) as client:
-        for deployment, trigger in wanted:
+        for trigger in shipped_triggers(names):
             for automation in client.read_automations_by_name(trigger):
-                if automation.enabled != active:
-                    (client.resume_automation if active else client.pause_automation)(automation.id)
-                changed.append((deployment, trigger))
-    return changed
+                if active:
+                    client.resume_automation(automation.id)
+                else:
+                    client.pause_automation(automation.id)
+                found.append(automation.name)
+    return found
 
 
 def _run(active: bool, names: list[str] | None) -> None:
@@ -72,17 +79,17 @@ def _run(active: bool, names: list[str] | None) -> None:
     state = "[green]on[/]" if active else "[yellow]off[/]"
     for name, cron, timezone in changed:
         console.print(f"{name}: schedule '{cron}' ({timezone or 'UTC'}) {state}", highlight=False)
-    for name, trigger in set_data_triggers(active, names):
-        console.print(f"{name}: trigger '{trigger}' {state}", highlight=False)
+    for automation in set_automations(active, names):
+        console.print(f"trigger '{automation}' {state}", highlight=False)
 
 
 @schedules_app.command("on")
 def schedules_on(names: Names = None) -> None:
-    """Activate the schedules (the retrain then runs on weekdays, the cleanup nightly)."""
+    """Activate the schedules and the triggers (the retrain then runs on weekdays and on drift, the cleanup nightly)."""
     _run(True, names)
 
 
 @schedules_app.command("off")
 def schedules_off(names: Names = None) -> None:
-    """Deactivate the schedules (runs can still be started by hand)."""
+    """Deactivate the schedules and pause the triggers (runs can still be started by hand)."""
     _run(False, names)

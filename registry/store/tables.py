@@ -325,3 +325,36 @@ class DataVersionRow(Base):
 
 
 DATA_VERSIONS = cast(Table, DataVersionRow.__table__)
+
+
+class LiveMetricRow(Base):
+    """One trading day of a name's stored predictions scored against the label once it is in the data."""
+
+    __tablename__ = "live_metrics"
+
+    model_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    trading_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))  # the model whose stored scores these are
+    ic: Mapped[float | None] = mapped_column(Float(precision=53))
+    rank_ic: Mapped[float | None] = mapped_column(Float(precision=53))
+    instruments: Mapped[int] = mapped_column(Integer)
+    signal_return: Mapped[float | None] = mapped_column(Float(precision=53))
+    top_k: Mapped[int] = mapped_column(Integer)
+    data_version: Mapped[str] = mapped_column(String(128))
+    computed_at: Mapped[datetime]
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class MonitorSettingsRow(Base):
+    """A name's drift rule settings (absent: the default rule)."""
+
+    __tablename__ = "monitor_settings"
+
+    model_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    rule: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(String(256))
+
+
+LIVE_METRICS = cast(Table, LiveMetricRow.__table__)
+MONITOR_SETTINGS = cast(Table, MonitorSettingsRow.__table__)

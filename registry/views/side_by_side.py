@@ -40,6 +40,26 @@ class ModelComparison(BaseModel):
     metrics: list[MetricRow]
     hyperparameters: list[FieldDiff]
     dataset: list[FieldDiff]
+    window_warning: str | None = None  # set when the metrics were measured on different test windows
+
+
+def test_window(info: ModelInfo) -> str:
+    """The model's test segment and its day count as registered (``?`` where unknown)."""
+    segments = ((info.dataset_info.model_extra or {}).get("segments") or {}) if info.dataset_info else {}
+    span = segments.get("test") or []
+    bounds = "..".join(str(bound)[:10] for bound in span) if len(span) == 2 else "?"
+    days = info.performance_metrics.get("test_days")
+    return f"{bounds}, {int(days)} days" if days is not None else bounds
+
+
+def window_warning(first: ModelInfo, second: ModelInfo) -> str | None:
+    """One line when the two models' metrics come from different test windows (their difference then mixes
+    the models with the markets they were measured on)."""
+    a, b = test_window(first), test_window(second)
+    if a == b:
+        return None
+    return (f"warning: the metrics were measured on different test windows ({first.model_id}: {a}; "
+            f"{second.model_id}: {b}): their differences compare different days")
 
 
 def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -77,4 +97,5 @@ def compare_models(first: ModelInfo, second: ModelInfo) -> ModelComparison:
     return ModelComparison(
         first=first.model_id, second=second.model_id, metrics=metrics,
         hyperparameters=diff(first.hyperparameters, second.hyperparameters), dataset=diff(*datasets),
+        window_warning=window_warning(first, second),
     )

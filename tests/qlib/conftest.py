@@ -126,9 +126,17 @@ def registry(tmp_path: Path, migrated_sqlite: Callable[[Path], str]) -> Iterator
     reg.close()
 
 
-def register_trained(registry: ModelRegistry, trained: Trained, name: str, *, ic_mean: float | None = None) -> str:
-    """Register ``trained``'s model under ``name`` with its recorder (recorded ``ic_mean`` overridden if given)."""
+def register_trained(
+    registry: ModelRegistry, trained: Trained, name: str, *, ic_mean: float | None = None, valid_end: str | None = None
+) -> str:
+    """Register ``trained``'s model under ``name`` with its recorder (recorded ``ic_mean`` overridden if given;
+    with ``valid_end``, registered as if its train and valid segments had ended that day)."""
     metrics = dict(trained.metrics) if ic_mean is None else {**trained.metrics, "ic_mean": ic_mean}
+    extras = None
+    if valid_end is not None:
+        segments = dict(trained.cfg.dataset_info.segments)
+        extras = {"segments": {**segments, "train": [segments["train"][0], "2021-06-30"],
+                               "valid": ["2021-07-01", valid_end]}}
     metadata = metadata_for(name, trained.cfg, metrics, experiment_name=trained.result.experiment_name,
-                            recorder_id=trained.result.recorder_id)
+                            recorder_id=trained.result.recorder_id, dataset_extras=extras)
     return registry.register_model(trained.result.model, metadata)

@@ -49,12 +49,14 @@ def test_production_scored_on_the_candidates_raw_features_equals_its_own_feature
 def test_the_champion_score_uses_the_shared_features_and_the_same_metric_code(
     linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
 ) -> None:
-    production = registry.get_model_info(register_trained(registry, linear, "champion_metrics"))
+    # Registered as trained before the candidate's window, so all of it counts (overlaps: test_champion_unseen.py).
+    production = registry.get_model_info(register_trained(registry, linear, "champion_metrics",
+                                                          valid_end="2022-04-20"))
     score = score_production_on_window(production, lightgbm.cfg, lightgbm.dataset, "test", registry=registry,
                                        settings=qlib_settings)
 
     assert score.scored and score.shared_features, score.error
-    assert (score.window[0], score.window[1]) == _test_days(lightgbm)
+    assert (score.window[0], score.window[1]) == _test_days(lightgbm) and score.note is None
     loaded = load_registered_model(production.model_id, registry=registry, settings=qlib_settings,
                                    provider_uri=qlib_data)
     pred = score_loaded(loaded, *score.window).to_frame("score")
@@ -89,7 +91,8 @@ def test_production_equal_to_the_candidate_scores_exactly_the_candidates_metrics
     """A retrain of the same configuration on the same window must tie, not win by float32 rounding: Qlib's
     LinearModel predicts in float32 and its rounding depends on the batch and the dtype it is given."""
     trained: Trained = request.getfixturevalue(model)
-    production = registry.get_model_info(register_trained(registry, trained, f"champion_tie_{model}"))
+    production = registry.get_model_info(register_trained(registry, trained, f"champion_tie_{model}",
+                                                          valid_end="2022-04-20"))
 
     score = score_production_on_window(production, trained.cfg, trained.dataset, "test", registry=registry,
                                        settings=qlib_settings)
@@ -106,7 +109,8 @@ def test_production_is_re_scored_in_the_candidates_qlib_session_keeping_its_regi
     from qlib.config import C
 
     cfg = linear.cfg.model_copy(update={"qlib_init": {**linear.cfg.qlib_init, "region": "us", "kernels": 1}})
-    production = registry.get_model_info(register_trained(registry, linear, "champion_session"))
+    production = registry.get_model_info(register_trained(registry, linear, "champion_session",
+                                                          valid_end="2022-04-20"))
     try:
         init_from_qlib_init(cfg.qlib_init, qlib_settings)  # the candidate's session, as its run left it
         score = score_production_on_window(production, cfg, linear.dataset, "test", registry=registry,

@@ -38,6 +38,11 @@ def registry(tmp_path: Path, qlib_settings: Settings, monkeypatch: pytest.Monkey
     reg.close()
 
 
+# Production registered as trained before the candidate's window, so all of the window counts; a production
+# model trained into it is judged on the days after (the last test here).
+EARLIER = "2022-04-20"
+
+
 def _waiting(registry: ModelRegistry, trained: Trained, name: str, qlib_data: Path | None) -> str:
     """A candidate awaiting approval, asked while there was no production model."""
     candidate = register_trained(registry, trained, name)
@@ -67,7 +72,7 @@ def test_production_changed_to_a_better_model_on_the_candidates_window_refuses_t
     registry: ModelRegistry, lightgbm: Trained, shuffled: Trained, qlib_data: Path, qlib_settings: Settings
 ) -> None:
     candidate = _waiting(registry, shuffled, "stale_up", qlib_data)
-    better = register_trained(registry, lightgbm, "stale_up", ic_mean=MISLEADING_LOW)
+    better = register_trained(registry, lightgbm, "stale_up", ic_mean=MISLEADING_LOW, valid_end=EARLIER)
     registry.set_production_model(better, reason="another promotion while the candidate waited")
 
     check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
@@ -106,7 +111,7 @@ def test_production_changed_to_a_worse_model_on_the_candidates_window_passes(
     registry: ModelRegistry, lightgbm: Trained, shuffled: Trained, qlib_data: Path
 ) -> None:
     candidate = _waiting(registry, lightgbm, "stale_down", qlib_data)
-    worse = register_trained(registry, shuffled, "stale_down", ic_mean=MISLEADING_HIGH)
+    worse = register_trained(registry, shuffled, "stale_down", ic_mean=MISLEADING_HIGH, valid_end=EARLIER)
     registry.set_production_model(worse, reason="a rollback while the candidate waited")
 
     check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
@@ -144,7 +149,7 @@ def test_a_request_recorded_without_its_evaluation_is_checked_on_the_candidates_
 ) -> None:
     candidate = _waiting(registry, shuffled, "stale_old_row", None)
     assert Approvals(registry).require(candidate).evaluated_on is None
-    better = register_trained(registry, lightgbm, "stale_old_row")
+    better = register_trained(registry, lightgbm, "stale_old_row", valid_end=EARLIER)
     registry.set_production_model(better, reason="another promotion")
 
     without_data = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
@@ -154,3 +159,19 @@ def test_a_request_recorded_without_its_evaluation_is_checked_on_the_candidates_
     check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
     assert check.production_unscored is None and not check.ok
     assert check.window == _text(_window(shuffled))
+
+
+def test_a_production_model_trained_into_the_window_is_judged_with_the_candidate_on_the_days_after(
+    registry: ModelRegistry, lightgbm: Trained, shuffled: Trained, qlib_data: Path
+) -> None:
+    candidate = _waiting(registry, shuffled, "stale_overlap", qlib_data)
+    better = register_trained(registry, lightgbm, "stale_overlap", valid_end="2022-06-30")
+    registry.set_production_model(better, reason="another promotion")
+
+    check = check_still_better(Approvals(registry).require(candidate), registry, settings=load_settings())
+
+    start, end = _window(shuffled)
+    first, last = check.window.split("..")
+    assert check.production_unscored is None and first > "2022-06-30" and last == f"{end:%Y-%m-%d}"
+    assert f"inside the candidate's window {_text((start, end))}" in check.summary()
+    assert "both models compared on the" in check.summary() and not check.ok

@@ -137,8 +137,9 @@ def check_still_better(approval: Approval, registry: ModelRegistry, *, settings:
         return StaleCheck(production_changed=True, still_better=decision.better, current_production_id=None,
                           reasons=[changed, *_policy_reasons(decision)])
     score = rescore_production_for(approval, current, registry, settings)
-    decision = decide_on_window(approval.candidate_metrics, score.metrics if score.scored else None, policy,
-                                window=score.window_text, production_unscored=score.error)
+    decision = decide_on_window(score.candidate_metrics or approval.candidate_metrics,
+                                score.metrics if score.scored else None, policy,
+                                window=score.window_text, production_unscored=score.error, note=score.note)
     return StaleCheck(
         production_changed=True, still_better=decision.better, current_production_id=current_id,
         reasons=[changed, *_policy_reasons(decision)],

@@ -26,6 +26,7 @@ import pandas as pd
 
 from registry import ModelFilter, ModelRegistry, ModelStatus, PredictionWrite, ScoredDay
 from registry.errors import ModelRegistryError
+from registry.live import LiveScore
 from registry.settings import Settings
 from tasks.core.data.version import data_version
 from tasks.core.qlib.scoring import (
@@ -222,11 +223,12 @@ def predict_name(
     version = str(data_version(provider))
     batch = score_days(registry, model_name, days, settings=settings, provider=provider, region=region,
                        timings=timings, logger=logger)
+    live = _recomputed_live_metrics(registry, batch, recompute, timings)
     with timed() as clock:
         window = (days[0].date(), days[-1].date()) if recompute else None
         written = registry.write_predictions(
             model_name, batch.days, data_version=version, recompute=window, actor=actor, flow_run_id=flow_run_id,
-            reason="qmp predict --recompute" if recompute else None,
+            reason="qmp predict --recompute" if recompute else None, live=live,
         )
     timings["store"] = clock.seconds
     with timed() as clock, QLIB_LOCK:
@@ -240,6 +242,21 @@ def predict_name(
         model_name, message, days=batch.reports, written_days=written.written_days, skipped_days=written.skipped_days,
         replaced_rows=written.replaced_rows, data_version=version, top=top, timings=timings,
     )
+
+
+def _recomputed_live_metrics(
+    registry: ModelRegistry, batch: ScoredBatch, recompute: bool, timings: dict[str, float]
+) -> list[LiveScore]:
+    """A recompute's new live metrics, written with its scores (new days get theirs in the live step)."""
+    from tasks.core.predictions.live import score_days as score_live_days
+    from tasks.core.qlib.session import QLIB_LOCK
+
+    if not recompute:
+        return []
+    with timed() as clock, QLIB_LOCK:
+        live, _ = score_live_days(registry, batch.days)
+    timings["live_recompute"] = clock.seconds
+    return live
 
 
 def _nothing_to_predict(
@@ -305,5 +322,6 @@ def _written_message(
         + (f", {written.replaced_rows} replaced" if recompute else "")
         + (f", {len(written.skipped_days)} day(s) already stored left as they were" if written.skipped_days else "")
         + (f", {missing_total} instrument-days without data" if missing_total else "")
+        + (f", live metrics of {len(written.live_written_days)} day(s) recomputed" if recompute else "")
         + f") by {', '.join(sorted({r.model_id for r in reports}))}"
     )

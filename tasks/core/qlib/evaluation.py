@@ -98,9 +98,16 @@ def raw_label(dataset: DatasetH, segment: str = "test") -> pd.DataFrame:
     return dataset.prepare(segment, col_set="label", data_key=DataHandlerLP.DK_R)
 
 
+def daily_ics(pred: pd.Series, label: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per trading day the Pearson and Spearman IC of ``pred`` with ``label`` (Qlib's ``calc_ic``): every IC
+    the pipeline reports, evaluated or live, comes from here."""
+    ic, ric = calc_ic(pred, label)
+    return ic, ric
+
+
 def signal_metrics(pred: pd.DataFrame, label: pd.DataFrame) -> tuple[dict[str, float], dict[str, pd.Series]]:
     """IC, ICIR, Rank IC, Rank ICIR and the daily IC series, as SigAnaRecord computes them."""
-    ic, ric = calc_ic(pred.iloc[:, 0], label.iloc[:, 0])
+    ic, ric = daily_ics(pred.iloc[:, 0], label.iloc[:, 0])
     metrics = {
         "ic": ic.mean(),
         "ic_mean": ic.mean(),
