@@ -117,3 +117,43 @@ def test_a_corrupted_artifact_is_refused_before_scoring(
     with pytest.raises(CorruptedArtifactError):
         score_registered_model(model_id, "2022-12-01", "2022-12-05", registry=registry, settings=qlib_settings,
                                provider_uri=qlib_data)
+
+
+def test_a_block_scored_again_is_read_from_memory_with_the_same_scores_until_the_data_changes(
+    linear: Trained, lightgbm: Trained, registry: ModelRegistry, qlib_settings: Settings, qlib_data: Path
+) -> None:
+    from tasks.core.features import blocks
+    from tasks.core.qlib.session import current_data
+
+    linear_id, lightgbm_id = register_trained(registry, linear, "memo_l"), register_trained(registry, lightgbm, "memo_g")
+    loaded = load_registered_model(linear_id, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    days = ("2022-10-10", "2022-11-18")  # three blocks or so: whatever their number, each is loaded once
+    blocks.forget()
+    before = blocks.stats()
+    first = score_loaded(loaded, *days)
+    loads = blocks.stats()["misses"] - before["misses"]
+    assert loads >= 2 and blocks.stats()["hits"] == before["hits"]
+
+    again = score_registered_model(linear_id, *days, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    assert blocks.stats()["misses"] - before["misses"] == loads  # the same features: nothing loaded again
+    assert blocks.stats()["hits"] - before["hits"] == loads
+    pd.testing.assert_series_equal(again, first, check_exact=True)
+    # Another model (other features here: the LightGBM YAML's handler) gets its own blocks, and whether they come
+    # from memory or from the files its scores are the same.
+    other = score_registered_model(lightgbm_id, *days, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    other_again = score_registered_model(lightgbm_id, *days, registry=registry, settings=qlib_settings,
+                                         provider_uri=qlib_data)
+    blocks.forget()
+    fresh = score_registered_model(lightgbm_id, *days, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    pd.testing.assert_series_equal(other, fresh, check_exact=True)
+    pd.testing.assert_series_equal(other_again, fresh, check_exact=True)
+
+    # Another data version is another key: what was read from the old files is never served for the new ones.
+    data = current_data()
+    assert data is not None
+    handler = loaded.dataset.handler
+    counts = blocks.stats()
+    for version in (data[1], data[1], data[1] + "-appended"):
+        with blocks.remembered_loads(handler, (data[0], version)):
+            handler.data_loader.load(handler.instruments, "2022-11-01", "2022-11-04")
+    assert (blocks.stats()["misses"] - counts["misses"], blocks.stats()["hits"] - counts["hits"]) == (2, 1)

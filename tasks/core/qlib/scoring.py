@@ -17,6 +17,8 @@ full recompute, and equals PredUpdater's whenever PredUpdater's days start on a 
 inside one block. Second, the model is given its features as float64 (:func:`_widen_to_float64`): a model
 that predicts in float32, as Qlib's ``LinearModel`` does, otherwise rounds differently with the batch's
 size, so its scores equal PredUpdater's to float32 precision (about 1e-7) rather than to the last bit.
+A block's raw features are loaded once per process and data version, whichever model of the same features
+asks again (tasks/core/features/blocks.py): each model's own processors still run on them.
 The champion re-scoring's shared-features path (:func:`score_on_shared_features`) is the exception: it
 predicts on the float32 frame in one batch, as the candidate's own evaluation does, so the two compare alike.
 """
@@ -36,7 +38,7 @@ import pandas as pd
 from registry import ModelInfo, ModelRegistry
 from registry.settings import Settings
 from tasks.core.errors import PipelineInputError
-from tasks.core.qlib.session import QLIB_LOCK, init_from_qlib_init, init_qlib
+from tasks.core.qlib.session import QLIB_LOCK, current_data, init_from_qlib_init, init_qlib
 from tasks.core.qlib.training import DATASET_OBJECT, Logger, qlib_step
 from tasks.core.timing import timed
 
@@ -195,6 +197,7 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
     from qlib.utils import get_date_by_shift
     from qlib.workflow.online.update import RMDLoader
 
+    from tasks.core.features.blocks import remembered_loads
     from tasks.core.features.raw import skip_cold_qlib_cache
 
     anchor = block_start(first)
@@ -203,7 +206,8 @@ def _score_block(loaded: LoadedModel, first: pd.Timestamp, last: pd.Timestamp) -
     load_start = get_date_by_shift(anchor, -hist_ref, clip_shift=False, freq="day") if hist_ref else anchor
     # A cold Qlib dataset cache (QMP_FEATURE_CACHE=qlib) would be built over the whole calendar: read uncached then.
     with timed() as clock:
-        with skip_cold_qlib_cache(loaded.handler_config) if loaded.handler_config else nullcontext():
+        with skip_cold_qlib_cache(loaded.handler_config) if loaded.handler_config else nullcontext(), \
+                remembered_loads(loaded.dataset.handler, current_data()):
             dataset = RMDLoader(loaded.recorder).get_dataset(
                 start_time=load_start, end_time=last, segments={"test": (first, last)},
                 unprepared_dataset=loaded.dataset,

@@ -179,6 +179,14 @@ def _follow_data_version(provider: str, settings: Settings) -> None:
     _loaded_version = current
 
 
+def current_data() -> tuple[str, str] | None:
+    """(data directory, data version) Qlib reads now, as of its last initialisation; None before one, or when the
+    directory has no data version (then nothing may be remembered about what Qlib read from it)."""
+    if _current_key is None or _loaded_version is None:
+        return None
+    return str(_current_key[0]), _loaded_version
+
+
 def qlib_cache_enabled() -> bool:
     """True when the current Qlib session reads features through its dataset cache."""
     return C.get("dataset_cache") is not None

@@ -1,0 +1,84 @@
+"""Raw feature blocks remembered within a process: one load per (data version, loader, block) however often a
+model of the same features is scored on it.
+
+Scoring loads each fixed block of trading days from its first day (tasks/core/qlib/scoring.py says why), and
+the same block is often asked for again in one process: `qmp approve` checks the stale approval then applies
+it, the stale check and the champion re-scoring read production's features on the candidate's window, and every
+model of a name reads the same expressions. The raw frame a loader returns (before any processor) depends only on
+the data, the loader's configuration, the instruments and the days asked for, so those are the key: each model's
+own fitted processors still run on a copy of it. The data version (the calendar's end and the fingerprint of the
+data files) is part of the key, so appended days or a corrected value are loaded afresh.
+
+Only Qlib's own ``QlibDataLoader`` is remembered (another loader may read anything). The memory is bounded
+(:data:`MAX_BYTES`, least recently used first out). Callers hold ``QLIB_LOCK``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+
+MAX_BYTES = 512 * 1024 * 1024
+_blocks: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+_stats = {"hits": 0, "misses": 0}
+
+
+def loader_key(handler: Any) -> tuple[str, ...] | None:
+    """What a handler's raw frame is made of (fields of every group, instruments, frequency, filters, instrument
+    processors), or None when its loader is not Qlib's own expression loader."""
+    loader = getattr(handler, "data_loader", None)
+    if type(loader).__name__ != "QlibDataLoader":
+        return None
+    return (repr(loader.fields), repr(getattr(handler, "instruments", None)), repr(getattr(loader, "freq", None)),
+            repr(getattr(loader, "filter_pipe", None)), repr(getattr(loader, "inst_processors", None)),
+            repr(getattr(loader, "swap_level", None)))
+
+
+@contextmanager
+def remembered_loads(handler: Any, data: tuple[str, str] | None) -> Iterator[None]:
+    """While inside, ``handler``'s loader answers a load already made on the same ``data`` (directory, version)
+    from memory, and remembers the loads it makes."""
+    source = loader_key(handler)
+    if source is None or data is None:
+        yield
+        return
+    loader = handler.data_loader
+    original: Callable[..., pd.DataFrame] = loader.load
+
+    def load(instruments: Any = None, start_time: Any = None, end_time: Any = None) -> pd.DataFrame:
+        key = (data, source, repr(instruments), str(pd.Timestamp(start_time)), str(pd.Timestamp(end_time)))
+        frame = _blocks.get(key)
+        if frame is not None:
+            _blocks.move_to_end(key)
+            _stats["hits"] += 1
+            return frame.copy()
+        _stats["misses"] += 1
+        frame = original(instruments, start_time, end_time)
+        _remember(key, frame.copy())
+        return frame
+
+    loader.load = load  # an instance attribute: the class's method is back once it is deleted
+    try:
+        yield
+    finally:
+        del loader.load
+
+
+def _remember(key: Hashable, frame: pd.DataFrame) -> None:
+    _blocks[key] = frame
+    while len(_blocks) > 1 and sum(int(f.memory_usage(deep=False).sum()) for f in _blocks.values()) > MAX_BYTES:
+        _blocks.popitem(last=False)
+
+
+def forget() -> None:
+    """Forget every remembered block (a test comparing two ways of loading the same days calls it in between)."""
+    _blocks.clear()
+
+
+def stats() -> dict[str, int]:
+    """How many loads were answered from memory (hits) and made (misses) in this process."""
+    return dict(_stats, blocks=len(_blocks))
