@@ -16,6 +16,7 @@ import gc
 import io
 import logging
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -68,6 +69,41 @@ QLIB_LOGGING: dict[str, Any] = qlib_logging_config(
     os.environ.get(CONSOLE_LEVEL_VARIABLE, "DEBUG"), os.environ.get(LOG_FILE_VARIABLE))
 C["logging_config"] = QLIB_LOGGING  # importing qlib.cli.run applies Qlib's configuration again: this one
 set_log_with_config(QLIB_LOGGING)
+
+# What Qlib's recorder keeps of the working directory's code with every run, by file name.
+GIT_SNAPSHOTS = ((("git", "diff"), "code_diff.txt"), (("git", "status"), "code_status.txt"),
+                 (("git", "diff", "--cached"), "code_cached.txt"))
+
+
+def log_uncommitted_code_quietly(recorder: Any) -> None:
+    """Qlib's ``MLflowRecorder._log_uncommitted_code``, without git's complaints on the terminal.
+
+    Qlib runs `git diff`, `git status` and `git diff --cached` in the working directory when a recorder starts
+    and keeps their output with the run; outside a repository (where `qmp` is usually run from) git prints its
+    whole usage text, about 20 kB a run, on the terminal. The same three files are kept here when git answers,
+    and git's error output goes nowhere.
+    """
+    from mlflow.exceptions import MlflowException
+
+    for command, name in GIT_SNAPSHOTS:
+        try:
+            out = subprocess.run(command, capture_output=True, check=True, timeout=60).stdout
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+            _log.debug("not a git work tree (or no git): %s not kept with the run", name)
+            continue
+        try:
+            recorder.client.log_text(recorder.id, out.decode(errors="replace"), name)
+        except MlflowException as exc:
+            _log.debug("could not keep %s with the run: %s", name, exc)
+
+
+@functools.cache
+def _quiet_recorders() -> None:
+    """Qlib's recorders keep the code's state through :func:`log_uncommitted_code_quietly` (once, at the first
+    initialisation: importing Qlib's recorder imports MLflow, which a command that never trains does not need)."""
+    from qlib.workflow.recorder import MLflowRecorder
+
+    MLflowRecorder._log_uncommitted_code = log_uncommitted_code_quietly  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -124,6 +160,7 @@ def init_qlib(
                 "kwargs": {"uri": tracking_uri, "default_exp_name": default_exp_name},
             }
             _log.info("initialising Qlib on %s (tracking %s)", provider, tracking_uri)
+            _quiet_recorders()
             qlib.init(provider_uri=provider, region=region, exp_manager=exp_manager,
                       **{"logging_config": None, **options})
             _import_qlib_models_quietly()
