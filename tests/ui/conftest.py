@@ -19,9 +19,9 @@ from registry.models import DatasetConfig
 from registry.policy import PromotionPolicy
 from registry.replays import replay_model_name
 from registry.series import CUMULATIVE_EXCESS_RETURN, DAILY_IC
+from tests.conftest import IN_CI
 
 PREFECT_UI = "http://prefect.example:4200"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SCRIPT = "<script>alert('x')</script>"
 
 
