@@ -27,15 +27,26 @@ _blocks: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
 _stats = {"hits": 0, "misses": 0}
 
 
-def loader_key(handler: Any) -> tuple[str, ...] | None:
-    """What a handler's raw frame is made of (fields of every group, instruments, frequency, filters, instrument
-    processors), or None when its loader is not Qlib's own expression loader."""
+def describe_loader(handler: Any, group: str | None = None) -> tuple[str, ...] | None:
+    """What a handler's raw frame is made of: its loader's fields (every group, or only ``group``), instruments,
+    frequency, filters, instrument processors, level order and class; None when the loader has no fields (or not
+    that group). Two handlers with the same description load the same raw frame from the same data."""
     loader = getattr(handler, "data_loader", None)
-    if type(loader).__name__ != "QlibDataLoader":
+    fields = getattr(loader, "fields", None)
+    if not isinstance(fields, dict) or (group is not None and group not in fields):
         return None
-    return (repr(loader.fields), repr(getattr(handler, "instruments", None)), repr(getattr(loader, "freq", None)),
-            repr(getattr(loader, "filter_pipe", None)), repr(getattr(loader, "inst_processors", None)),
-            repr(getattr(loader, "swap_level", None)))
+    return (repr(fields if group is None else fields[group]), repr(getattr(handler, "instruments", None)),
+            repr(getattr(loader, "freq", "day")), repr(getattr(loader, "filter_pipe", None)),
+            repr(getattr(loader, "inst_processors", None)), repr(getattr(loader, "swap_level", None)),
+            type(loader).__name__)
+
+
+def loader_key(handler: Any) -> tuple[str, ...] | None:
+    """The description of a handler's whole raw frame, or None when its loader is not Qlib's own expression
+    loader (another loader may read anything)."""
+    if type(getattr(handler, "data_loader", None)).__name__ != "QlibDataLoader":
+        return None
+    return describe_loader(handler)
 
 
 @contextmanager

@@ -275,13 +275,15 @@ def _shareable_raw(loaded: LoadedModel, dataset: Any, wanted: pd.DatetimeIndex) 
     """
     from qlib.data.dataset import TSDatasetH
 
+    from tasks.core.features.blocks import describe_loader
+
     if isinstance(dataset, TSDatasetH) or isinstance(loaded.dataset, TSDatasetH):
         return None  # samples span step_len days before the range: keep PredUpdater's own look-back rule
     theirs, ours = getattr(dataset, "handler", None), getattr(loaded.dataset, "handler", None)
     raw = getattr(theirs, "_data", None)
     if not isinstance(raw, pd.DataFrame) or raw.empty or ours is None:
         return None
-    source, own_source = _raw_source(theirs), _raw_source(ours)
+    source, own_source = describe_loader(theirs, "feature"), describe_loader(ours, "feature")
     if source is None or source != own_source:
         return None
     loaded_days = raw.index.get_level_values("datetime")
@@ -294,18 +296,6 @@ def _shareable_raw(loaded: LoadedModel, dataset: Any, wanted: pd.DatetimeIndex) 
             for name in names:
                 frame[(group, name)] = np.float32("nan")
     return frame
-
-
-def _raw_source(handler: Any) -> tuple[str, ...] | None:
-    """What a handler's raw features are made of: the feature expressions and names, instruments, frequency,
-    filters and loader class (None when its loader has no ``feature`` group to compare)."""
-    loader = getattr(handler, "data_loader", None)
-    fields = getattr(loader, "fields", None)
-    if not isinstance(fields, dict) or "feature" not in fields:
-        return None
-    return (repr(fields["feature"]), repr(getattr(handler, "instruments", None)), repr(getattr(loader, "freq", "day")),
-            repr(getattr(loader, "filter_pipe", None)), repr(getattr(loader, "inst_processors", None)),
-            type(loader).__name__)
 
 
 def _widen_to_float64(dataset: Any) -> None:
