@@ -188,9 +188,9 @@ def plan_replay(cfg: WorkflowConfig, model_name: str, spec: ReplaySpec, settings
     from tasks.core.qlib.session import QLIB_LOCK, init_from_qlib_init
 
     task = replay_task(cfg, spec)
-    days = truncation_days(task, spec)
     with QLIB_LOCK:  # another flow of the process (`qmp serve`) may initialise Qlib on its own data meanwhile
         init_from_qlib_init(cfg.qlib_init, settings)
+        days = truncation_days(task, spec)  # parses the label with Qlib's operators, registered by its init
         windows = generate_windows(task, spec, days)
     if not windows:
         raise WorkflowConfigError(f"{cfg.source}: the test segment gives no window")
