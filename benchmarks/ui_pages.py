@@ -5,8 +5,10 @@
 
 Both registries are bulk-loaded like the registry benchmark (see _bulk.py); ours also gets a promotion event
 per name, an approval request (a pending row of the approvals table, as the retrain flow records it) on every
-tenth name, the two evaluation series (250 trading days) of every version, and a rolling replay of 20 windows
-on every tenth name, under the replay's derived name (`registry.replays`, 400 more versions at 200 names).
+tenth name, the two evaluation series (250 trading days) of every version, 250 days of live metrics of every
+production model (the live IC of every tenth name far below its expectation: a drift badge), and a rolling replay
+of 20 windows on every tenth name, under the replay's derived name (`registry.replays`, 400 more versions at 200
+names).
 Each page is requested in-process through the ASGI app (FastAPI's TestClient, no network); the time
 is the app's own `Server-Timing` (from the request entering the app to its response), so it is server-side.
 The SQL statements of each page are counted at the driver (psycopg's cursor), and their number is compared
@@ -84,6 +86,23 @@ def add_history_and_series(url: str, names: list[str], per_name: int) -> None:
                    (SELECT array_agg(round((sin(v.id + d * s.k) * 0.05)::numeric, 6) ORDER BY d)
                     FROM generate_series(0, {DAYS - 1}) AS d))
             FROM model_versions v, days, (VALUES ('daily_ic', 1), ('cum_excess_return', 2)) AS s(name, k)""")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+
+
+def add_live_metrics(url: str, names: list[str]) -> None:
+    """DAYS live days of every production model, as the predict flow's live step stores them; every tenth
+    name's live IC lies far below its evaluation's daily IC (a drifted verdict on the overview)."""
+    with psycopg.connect(url) as conn:
+        conn.execute(f"""
+            INSERT INTO live_metrics (model_name, trading_date, model_id, ic, rank_ic, instruments, signal_return,
+                                      top_k, data_version, computed_at, flow_run_id)
+            SELECT v.model_name, date '2021-01-04' + d, v.model_id,
+                   sin(v.id + d) * 0.05 - CASE WHEN v.model_name = ANY(%s) THEN 0.2 ELSE 0 END,
+                   sin(v.id + d) * 0.04, 300, sin(d) * 0.001, 50, '2021-12-31/bench', now(), NULL
+            FROM model_versions v JOIN model_states s ON s.model_pk = v.id AND s.status = 'production',
+                 generate_series(0, {DAYS - 1}) AS d""", (names[::EVERY],))
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -226,9 +245,11 @@ def main() -> None:
             ModelRegistry(workdir / label, url).close()  # the schema
         _bulk.load_ours(libpq_url(ours), names, args.versions)
         add_history_and_series(libpq_url(ours), names, args.versions)
+        add_live_metrics(libpq_url(ours), names)
         add_replays(libpq_url(ours), names, REPLAY_WINDOWS)
         _bulk.load_ours(libpq_url(small), small_names, 5)
         add_history_and_series(libpq_url(small), small_names, 5)
+        add_live_metrics(libpq_url(small), small_names)
         add_replays(libpq_url(small), small_names, 5)
         from mlflow import MlflowClient
 

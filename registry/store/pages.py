@@ -7,18 +7,30 @@ None issues a statement per name or per version. Timestamps come back as aware U
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Executable, Integer, bindparam, func, or_, select
+from sqlalchemy import Connection, Executable, Integer, and_, bindparam, exists, func, literal, or_, select
 
 from registry.models import ModelEvent, ModelInfo
 from registry.replays import REPLAY_MARKER, REPLAY_NAME_LIKE
+from registry.series import DAILY_IC
 from registry.store.common import PRODUCTION, row_limit
 from registry.store.db import fetch_all, json_loads
 from registry.store.queries import info_from_row, info_select, read_infos, state_filters
-from registry.store.tables import EVENTS, NAMES, STATES, VERSIONS, VERSIONS_WITH_STATE, as_utc
+from registry.store.tables import (
+    DATA_VERSIONS,
+    EVENTS,
+    LIVE_METRICS,
+    MONITOR_SETTINGS,
+    NAMES,
+    SERIES,
+    STATES,
+    VERSIONS,
+    VERSIONS_WITH_STATE,
+    as_utc,
+)
 
 CHART_LIMIT = 1000  # newest versions drawn on a name's metric chart
 HISTORY_LIMIT = 200  # newest events shown on a name's timeline
@@ -86,6 +98,54 @@ def name_counts(connection: Connection) -> list[tuple[str, int]]:
 def newest_and_production_infos(connection: Connection, root: str) -> list[ModelInfo]:
     """The newest version of each live name and every production version."""
     return read_infos(connection, OVERVIEW_INFOS, {}, root)
+
+
+# The live column and the drift badge (`registry.views.live_summary`). Stored drift rules are few (most names
+# use the default). A production model's newest live days are found per production name on the live table's
+# primary key (model_name, trading_date): its day `skip` places back from the newest, then the days since.
+DRIFT_RULES = select(MONITOR_SETTINGS.c.model_name, MONITOR_SETTINGS.c.rule)
+_LIVE = LIVE_METRICS.c
+_production = (select(STATES.c.model_name, VERSIONS.c.model_id).select_from(VERSIONS_WITH_STATE)
+               .where(STATES.c.status == PRODUCTION).subquery("production"))
+_earlier = LIVE_METRICS.alias("earlier")
+_first_day = (select(_earlier.c.trading_date)
+              .where(_earlier.c.model_name == _production.c.model_name, _earlier.c.model_id == _production.c.model_id)
+              .order_by(_earlier.c.trading_date.desc()).limit(1).offset(bindparam("skip", type_=Integer))
+              .scalar_subquery())
+PRODUCTION_LIVE_ICS = (
+    select(_LIVE.model_name, _LIVE.model_id, _LIVE.ic)
+    .join_from(LIVE_METRICS, _production, and_(_LIVE.model_name == _production.c.model_name,
+                                                _LIVE.model_id == _production.c.model_id))
+    .where(_LIVE.trading_date >= func.coalesce(_first_day, literal(date(1900, 1, 1))))
+    .order_by(_LIVE.model_name, _LIVE.trading_date)
+)
+# The daily IC series of the production versions that have live days (the drift rule's expectation).
+PRODUCTION_DAILY_ICS = (
+    select(VERSIONS.c.model_id, SERIES.c.points)
+    .select_from(VERSIONS_WITH_STATE.join(SERIES, SERIES.c.model_pk == VERSIONS.c.id))
+    .where(STATES.c.status == PRODUCTION, SERIES.c.name == DAILY_IC,
+           exists().where(_LIVE.model_name == STATES.c.model_name, _LIVE.model_id == VERSIONS.c.model_id))
+)
+
+
+def drift_rules(connection: Connection) -> dict[str, dict[str, Any]]:
+    """The stored drift rule settings of every name that has them."""
+    return {str(name): dict(_json(rule) or {}) for name, rule in connection.execute(DRIFT_RULES).all()}
+
+
+def production_live_ics(connection: Connection, days: int) -> dict[str, tuple[str, list[float | None]]]:
+    """Per name with a production model that has live days: its model id and the ICs of its newest `days`
+    live days, oldest first (None: a day without an IC)."""
+    found: dict[str, tuple[str, list[float | None]]] = {}
+    for name, model_id, ic in connection.execute(PRODUCTION_LIVE_ICS, {"skip": max(0, days - 1)}).all():
+        found.setdefault(str(name), (str(model_id), []))[1].append(None if ic is None else float(ic))
+    return found
+
+
+def production_daily_ics(connection: Connection) -> dict[str, dict[str, Any]]:
+    """The `daily_ic` series points ({"dates", "values"}) of the production versions that have live days, by
+    model id."""
+    return {str(model_id): _json(points) for model_id, points in connection.execute(PRODUCTION_DAILY_ICS).all()}
 
 
 # -- a model name ----------------------------------------------------------------------------------------------
@@ -223,3 +283,23 @@ def infos_by_ids(connection: Connection, model_ids: list[str], root: str) -> lis
 def production_infos(connection: Connection, names: list[str], root: str) -> list[ModelInfo]:
     """The production versions of `names` (in no particular order)."""
     return _infos_in(connection, PRODUCTION_BY_NAMES, {"names": names}, root)
+
+
+# -- data versions ---------------------------------------------------------------------------------------------
+
+DATA_VERSIONS_SHOWN = 500  # newest data versions listed on a data directory's page
+DATA_VERSIONS_BY_FINGERPRINT = (select(DATA_VERSIONS).where(DATA_VERSIONS.c.fingerprint == bindparam("fingerprint"))
+                                .order_by(DATA_VERSIONS.c.id.desc()))
+DATA_VERSIONS_OF_DIR = (select(DATA_VERSIONS).where(DATA_VERSIONS.c.data_dir == bindparam("data_dir"))
+                        .order_by(DATA_VERSIONS.c.id.desc()).limit(row_limit(DATA_VERSIONS_SHOWN)))
+
+
+def data_versions_with_fingerprint(connection: Connection, fingerprint: str) -> list[dict[str, Any]]:
+    """The data version rows with `fingerprint`, newest first (one per ingest that left that data)."""
+    return [dict(row) for row in connection.execute(DATA_VERSIONS_BY_FINGERPRINT, {"fingerprint": fingerprint})
+            .mappings()]
+
+
+def data_versions_of_dir(connection: Connection, data_dir: str) -> list[dict[str, Any]]:
+    """The newest DATA_VERSIONS_SHOWN data version rows of `data_dir`, newest first."""
+    return [dict(row) for row in connection.execute(DATA_VERSIONS_OF_DIR, {"data_dir": data_dir}).mappings()]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
 
 from registry import store
+from registry.data_versions import DataVersionRecord
 from registry.errors import InvalidNameError, UnknownName, UnknownReplay, UnknownVersion
 from registry.models import ModelEvent, ModelInfo, validate_model_name
 from registry.replays import is_replay_name, replay_model_name, split_replay_name
@@ -24,6 +25,8 @@ from registry.series import EvaluationSeries
 from registry.statuses import ModelStatus
 from registry.store import pages
 from registry.store.pages import CHART_LIMIT, HISTORY_LIMIT
+from registry.views.data import find_data_version
+from registry.views.live_summary import LiveSummary, live_summaries
 
 if TYPE_CHECKING:
     from registry.service import ModelRegistry
@@ -41,6 +44,7 @@ class NameSummary(BaseModel):
     production_since: datetime | None
     newest: ModelInfo | None
     newest_data: date | None  # the calendar end of the data the newest or production version was trained on
+    live: LiveSummary | None  # the production model's live IC and drift verdict; None before its first live day
 
 
 class ChartPoint(BaseModel):
@@ -93,6 +97,8 @@ class VersionPage(BaseModel):
     production_id: str | None
     replay_of: str | None  # the live name when the version is a replay's window
     replay_id: str | None
+    data_version: str | None  # as recorded with the version (`recorded_data_version`)
+    data_version_record: DataVersionRecord | None  # the ingest's record of that data version, when there is one
 
 
 def _is_name(name: str) -> bool:
@@ -106,18 +112,20 @@ def _is_name(name: str) -> bool:
 # -- overview --------------------------------------------------------------------------------------------------
 
 def overview(registry: ModelRegistry) -> list[NameSummary]:
-    """One summary per live model name, sorted by name (two statements whatever the registry's size)."""
+    """One summary per live model name, sorted by name (five statements whatever the registry's size)."""
     root = registry.artifacts.location
 
     def read(connection: Connection) -> list[NameSummary]:
         names = pages.name_counts(connection)
         infos = pages.newest_and_production_infos(connection, root)
-        return _summaries(names, infos)
+        production = {i.model_name: i for i in infos if i.status == ModelStatus.PRODUCTION}
+        return _summaries(names, infos, live_summaries(connection, production))
 
     return registry.db.read(read)
 
 
-def _summaries(names: Sequence[tuple[str, int]], infos: list[ModelInfo]) -> list[NameSummary]:
+def _summaries(names: Sequence[tuple[str, int]], infos: list[ModelInfo], live_records: dict[str, LiveSummary]
+               ) -> list[NameSummary]:
     """Replay names folded into their live name's row (a count of names, not of versions)."""
     live: dict[str, int] = {}
     replays: dict[str, int] = {}
@@ -139,7 +147,7 @@ def _summaries(names: Sequence[tuple[str, int]], infos: list[ModelInfo]) -> list
         summaries.append(NameSummary(
             model_name=name, versions=versions, replays=replays.get(name, 0), production=prod,
             production_since=prod.updated_at if prod else None, newest=newest.get(name),
-            newest_data=max(ends, default=None),
+            newest_data=max(ends, default=None), live=live_records.get(name),
         ))
     return summaries
 
@@ -148,14 +156,22 @@ def recorded_data_end(info: ModelInfo) -> date | None:
     """The last trading day of the data `info` was trained on: the calendar end of its recorded data version
     (`YYYY-MM-DD/<fingerprint>`, in the dataset record or the `data_version` tag); None when not recorded.
     Never the workflow's configured end time, which may lie years past the data."""
-    extra = (info.dataset_info.model_extra or {}) if info.dataset_info else {}
-    for recorded in (extra.get("data_version"), info.tags.get("data_version")):
-        day = str(recorded).partition("/")[0] if recorded else ""
+    for recorded in _recorded_data_versions(info):
         try:
-            return date.fromisoformat(day)
+            return date.fromisoformat(recorded.partition("/")[0])
         except ValueError:
             continue
     return None
+
+
+def recorded_data_version(info: ModelInfo) -> str | None:
+    """The data version `info` was trained on as recorded (the dataset record's, else the `data_version` tag)."""
+    return next(iter(_recorded_data_versions(info)), None)
+
+
+def _recorded_data_versions(info: ModelInfo) -> list[str]:
+    extra = (info.dataset_info.model_extra or {}) if info.dataset_info else {}
+    return [str(recorded) for recorded in (extra.get("data_version"), info.tags.get("data_version")) if recorded]
 
 
 # -- a model name ----------------------------------------------------------------------------------------------
@@ -239,8 +255,11 @@ def version_page(registry: ModelRegistry, name: str, version: str) -> VersionPag
         series = store.read_series(connection, [info.model_id])[info.model_id]
         history = pages.model_history(connection, info.model_id)
         production = pages.production_id(connection, live_name)
+        data_version = recorded_data_version(info)
+        record = find_data_version(connection, data_version) if data_version else None
         return VersionPage(info=info, history=history, production_id=production,
                            replay_of=replay[0] if replay else None, replay_id=replay[1] if replay else None,
+                           data_version=data_version, data_version_record=record,
                            series={k: EvaluationSeries.model_validate(v) for k, v in series.items()})
 
     return registry.db.read(read)

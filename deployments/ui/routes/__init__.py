@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from deployments.ui.routes import approvals, compare, live, login, models, overview, versions
+from deployments.ui.routes import approvals, compare, data, live, login, models, overview, versions
 
 ROUTERS: tuple[APIRouter, ...] = (login.router, overview.router, models.router, versions.router, compare.router,
-                                  approvals.router, live.router)
+                                  approvals.router, live.router, data.router)
