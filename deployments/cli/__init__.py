@@ -29,6 +29,7 @@ from deployments.cli.predict import predict_command, signals_command
 from deployments.cli.retrain import retrain_command
 from deployments.cli.rolling import rolling_command
 from deployments.cli.schedules import schedules_app
+from deployments.cli.server import server_command
 from tasks.core.errors import require_prefect_api
 from tasks.core.third_party import silence_known_notices
 
@@ -77,6 +78,7 @@ app.command("cleanup")(cleanup)
 app.command("predict")(predict_command)
 app.command("signals")(signals_command)
 app.command("monitor")(monitor_command)
+app.command("server")(server_command)
 
 
 @app.command("serve")

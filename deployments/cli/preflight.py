@@ -20,7 +20,8 @@ from registry.store.db import sqlite_url_for
 
 LOCAL_SERVER_HINT = (
     "PREFECT_API_URL is not set: Prefect starts a temporary local API for this command (tens of seconds). "
-    "Keep one running instead: `prefect server start &` then `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+    "Keep one running instead: `qmp server` in another terminal, then "
+    "`export PREFECT_API_URL=http://127.0.0.1:4200/api` here"
 )
 
 

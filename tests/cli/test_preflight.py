@@ -103,4 +103,4 @@ def test_the_local_server_hint_is_printed_once(capsys: pytest.CaptureFixture[str
     hint_local_server()
     hint_local_server()
     assert capsys.readouterr().err.count("PREFECT_API_URL is not set") == 1
-    assert "prefect server start" in LOCAL_SERVER_HINT
+    assert "qmp server" in LOCAL_SERVER_HINT and "export PREFECT_API_URL=http://127.0.0.1:4200/api" in LOCAL_SERVER_HINT
