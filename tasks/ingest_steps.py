@@ -11,8 +11,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from registry.settings import load_settings
-from tasks.core.data.ingest.operation import IngestOptions, ingest
-from tasks.core.data.ingest.record import record_ingest
+from tasks.core.data.ingest.operation import IngestOptions
+from tasks.core.data.ingest.record import ingest_recorded
 from tasks.core.data.ingest.sources import parse_source
 from tasks.core.lifecycle import open_registry
 from tasks.registry_steps import current_flow_run_id
@@ -39,8 +39,8 @@ class IngestOutcome(BaseModel):
 @task(name="ingest source", cache_policy=NO_CACHE)
 def ingest_source(source: str, data_dir: Path, query: str | None, options: IngestOptions) -> IngestOutcome:
     """Ingest the source's new rows into ``data_dir`` and record the data version in the registry."""
-    result = ingest(parse_source(source, query), data_dir, options)
-    record = record_ingest(open_registry(load_settings()), result, current_flow_run_id())
+    result, record = ingest_recorded(lambda: open_registry(load_settings()), parse_source(source, query), data_dir,
+                                     options, current_flow_run_id())
     return IngestOutcome(
         data_dir=record.data_dir if record else str(Path(data_dir).resolve()), source=result.source,
         days_added=result.days_added, rows_added=result.rows_added, first_day=result.first_day,

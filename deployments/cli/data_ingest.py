@@ -16,20 +16,19 @@ def run_ingest(source: str, into: Path, *, query: str | None, region: str, calen
                benchmark: str) -> None:
     """Ingest, print the report, record the data version and emit the event when days were added."""
     from registry.settings import load_settings
-    from tasks.core.data.ingest.operation import IngestOptions, ingest
-    from tasks.core.data.ingest.record import record_ingest
+    from tasks.core.data.ingest.operation import IngestOptions
+    from tasks.core.data.ingest.record import ingest_recorded
     from tasks.core.data.ingest.sources import parse_source
     from tasks.core.lifecycle import open_registry
     from tasks.events import emit_data_updated
 
     options = IngestOptions(region=region, calendar=calendar, holidays=holidays, allow_missing_days=allow_missing_days,
                             corrections=corrections, universes=tuple(universe), benchmark=benchmark)
-    result = ingest(parse_source(source, query), into, options)
+    result, record = ingest_recorded(lambda: open_registry(load_settings()), parse_source(source, query), into, options)
     if result.recovery:
         err_console.print(f"[yellow]recovered:[/] {result.recovery}", highlight=False)
     for line in result.validation.lines():
         (err_console if line.startswith("warning") else console).print(line, highlight=False)
-    record = record_ingest(open_registry(load_settings()), result)
     if not result.days_added:
         skipped = f"; {result.skipped_rows} corrections skipped" if result.skipped_rows else ""
         console.print(f"{into}: no new trading days after {result.previous_end}{skipped}")

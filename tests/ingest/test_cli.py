@@ -88,3 +88,28 @@ def test_two_concurrent_ingests_into_one_directory_never_both_write(workspace: P
     assert (code == 1 and "another ingest is writing this directory" in err) or \
         (code == 0 and "no new trading days" in printed), outputs
     assert ModelRegistry(workspace / "registry").data_versions(data_dir_key(out))[0].days_added == 3
+
+
+def test_an_ingest_records_its_data_version_before_another_ingest_can_take_the_directory(workspace: Path) -> None:
+    from tasks.core.data.ingest.commit import IngestBusyError
+    from tasks.core.data.ingest.operation import ingest
+    from tasks.core.data.ingest.record import ingest_recorded
+    from tasks.core.data.ingest.sources import Source
+
+    out = stored_dir(workspace)
+    source = Source("table", str(write_table(new_rows(), workspace / "new.csv")))
+    registry = ModelRegistry(workspace / "registry")
+    refused: list[str] = []
+
+    def registry_while_a_second_ingest_is_tried() -> ModelRegistry:
+        with pytest.raises(IngestBusyError) as busy:
+            ingest(source, out)
+        refused.append(str(busy.value))
+        return registry
+
+    result, record = ingest_recorded(registry_while_a_second_ingest_is_tried, source, out)
+    assert result.days_added == 3 and record is not None and record.days_added == 3
+    assert refused and "another ingest is writing this directory" in refused[0]
+    again, second = ingest_recorded(lambda: registry, source, out)
+    assert again.days_added == 0 and second is None
+    assert [r.days_added for r in registry.data_versions(data_dir_key(out))] == [3]

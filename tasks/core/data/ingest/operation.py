@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -68,31 +69,40 @@ class IngestResult:
         return self.days_added > 0 or (self.corrections.get("mode") == "apply" and self.corrections.get("rows", 0) > 0)
 
 
-def ingest(source: Source, out: Path, options: IngestOptions | None = None) -> IngestResult:
-    """Add ``source``'s new rows (days after ``out``'s calendar end) to ``out``; nothing is written on an error."""
+def ingest(source: Source, out: Path, options: IngestOptions | None = None, *,
+           then: Callable[[IngestResult], None] | None = None) -> IngestResult:
+    """Add ``source``'s new rows (days after ``out``'s calendar end) to ``out``; nothing is written on an error.
+
+    ``then`` runs on the result while the directory's ingest lock is still held (the data version's record: an
+    ingest that follows this one then finds it); an error it raises leaves the written data in place."""
     options = options or IngestOptions()
     out = Path(out)
     created = not out.exists()
+    written = False
     try:
-        return _ingest_locked(source, out, options)
+        with ingest_lock(out):
+            result = _ingest_locked(source, out, options)
+            written = True
+            if then is not None:
+                then(result)
+        return result
     except BaseException:
-        if created:  # nothing of a failed first ingest stays behind
+        if created and not written:  # nothing of a failed first ingest stays behind
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
 def _ingest_locked(source: Source, out: Path, options: IngestOptions) -> IngestResult:
-    with ingest_lock(out):
-        recovery = recover(out)
-        calendar = _stored_calendar(out, options.overwrite)
-        after = calendar[-1].date() if len(calendar) else None
-        rows = read_rows(source, after)
-        options = replace(options, calendar=options.calendar_for(out))
-        result = _ingest_rows(out, str(source), rows, calendar, options)
-        result.recovery = recovery
-        if result.wrote or recovery:
-            result.data_version = str(data_version(out))
-        return result
+    recovery = recover(out)
+    calendar = _stored_calendar(out, options.overwrite)
+    after = calendar[-1].date() if len(calendar) else None
+    rows = read_rows(source, after)
+    options = replace(options, calendar=options.calendar_for(out))
+    result = _ingest_rows(out, str(source), rows, calendar, options)
+    result.recovery = recovery
+    if result.wrote or recovery:
+        result.data_version = str(data_version(out))
+    return result
 
 
 def _stored_calendar(out: Path, overwrite: bool) -> pd.DatetimeIndex:

@@ -3,11 +3,13 @@ or when the registry does not yet know the directory's current version."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from registry import ModelRegistry
 from registry.data_versions import DataVersionRecord
-from tasks.core.data.ingest.operation import IngestResult
+from tasks.core.data.ingest.operation import IngestOptions, IngestResult, ingest
+from tasks.core.data.ingest.sources import Source
 from tasks.core.data.version import data_version
 
 
@@ -30,3 +32,15 @@ def record_ingest(registry: ModelRegistry, result: IngestResult, flow_run_id: st
         validation={**result.validation.summary(), "recovery": result.recovery}, source=result.source,
         flow_run_id=flow_run_id,
     ))
+
+
+def ingest_recorded(registry: Callable[[], ModelRegistry], source: Source, out: Path,
+                    options: IngestOptions | None = None, flow_run_id: str | None = None
+                    ) -> tuple[IngestResult, DataVersionRecord | None]:
+    """Ingest ``source`` into ``out`` and record the data version in ``registry()`` (opened only when the ingest has
+    succeeded) before the directory's ingest lock is released: a concurrent ingest that finds nothing new then also
+    finds this one's record, and records nothing of its own."""
+    recorded: list[DataVersionRecord | None] = []
+    result = ingest(source, out, options,
+                    then=lambda done: recorded.append(record_ingest(registry(), done, flow_run_id)))
+    return result, recorded[0]
