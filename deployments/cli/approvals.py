@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from deployments.cli.console import console, err_console, fmt
-from registry import Approvals, ModelRegistry
+from registry import Approval, Approvals, ModelRegistry
+from registry.policy import PromotionPolicy, metric_difference
+
+if TYPE_CHECKING:
+    from tasks.core.approvals.requests import StaleCheck
 
 approvals_app = typer.Typer(help="Candidates awaiting a person's approval.", no_args_is_help=True)
 
@@ -61,6 +65,43 @@ def list_approvals(
             console.print(f"  - {reason}")
 
 
+def _metric_order(names: set[str], policy: PromotionPolicy) -> list[str]:
+    """The policy's primary metric, then its guardrails, then the rest by name."""
+    key = [policy.primary_metric, *(rail.metric for rail in policy.guardrails)]
+    first = list(dict.fromkeys(name for name in key if name in names))
+    return first + sorted(names - set(first))
+
+
+def stale_check_table(check: StaleCheck, approval: Approval, mark: str) -> Table:
+    """The stale-approval check per metric: the candidate against today's production on the candidate's window
+    when production changed, else against production as the request compared them; the verdict in the caption."""
+    policy = PromotionPolicy.model_validate(approval.policy)
+    if check.production_changed:
+        candidate = check.candidate_metrics_on_window or approval.candidate_metrics
+        production = check.production_metrics_on_window
+        versus = f"production {check.current_production_id or '(none)'}"
+        versus += f" on {check.window}" if check.window else ""
+        change = f"production changed: {approval.production_model_id or 'none'} -> {check.current_production_id or 'none'}"
+    else:
+        candidate, production = approval.candidate_metrics, approval.production_metrics or {}
+        versus = f"production {check.current_production_id or '(none)'} as requested"
+        change = "production unchanged since the request"
+    if check.ok:
+        verdict = "the candidate still beats production" if check.production_changed else "the request's comparison stands"
+    else:
+        verdict = f"the candidate {check.verdict}" + ("; approved anyway (--force)" if mark == "forced" else "")
+    table = Table(title=f"stale-approval check ({mark})", title_justify="left", caption=f"{change}; {verdict}",
+                  caption_justify="left")
+    for column in ("metric", f"candidate {approval.model_id}", versus, "difference"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    key = {policy.primary_metric, *(rail.metric for rail in policy.guardrails)}
+    for name in _metric_order(set(candidate) | set(production), policy):
+        new, old = candidate.get(name), production.get(name)
+        diff = "-" if new is None or old is None else f"{metric_difference(new, old):+.4f}"
+        table.add_row(f"[bold]{name}[/]" if name in key else name, fmt(new), fmt(old), diff)
+    return table
+
+
 def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str, comment: str, force: bool) -> None:
     from pydantic import ValidationError
 
@@ -89,7 +130,7 @@ def _answer(model_id: str, decision: Literal["approve", "reject"], approver: str
                               close_on_stale=False, settings=load_settings())
     if outcome.check is not None and (outcome.decided or not outcome.check.ok):  # else the refusal says why
         mark = "ok" if outcome.check.ok else ("forced" if force else "fails")
-        console.print(f"stale-approval check ({mark}): {outcome.check.summary()}", highlight=False, soft_wrap=True)
+        console.print(stale_check_table(outcome.check, outcome.approval, mark))
     if not outcome.decided:
         err_console.print(f"[red]refused:[/] {outcome.refusal}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

@@ -81,6 +81,10 @@ def test_qmp_approve_resumes_the_waiting_run_which_promotes_once(env: ModelRegis
 
     done = _qmp("approve", candidate, "--approver", "alice", "--comment", "checked the backtest")
     assert done.exit_code == 0, done.output
+    # The stale-approval check as a table (production unchanged: the request's comparison), then one answer line.
+    assert done.output.startswith("stale-approval check (ok)") and "│ ic_mean" in done.output, done.output
+    answer = done.output.rstrip("\n").splitlines()[-1]
+    assert answer.startswith(f"{candidate} approved by alice; flow run ") and answer.endswith("it promotes the model")
     thread.join(timeout=60)
     assert box.get("result") == "alice approved: " + candidate + " is production", box
     assert env.get_production_model("cli_ok").model_id == candidate  # type: ignore[union-attr]
@@ -136,11 +140,15 @@ def test_a_stale_approval_is_refused_with_the_reason_unless_forced(env: ModelReg
     assert refused.exit_code == 1
     # A stand-in production model cannot be re-scored on the candidate's window: it is not shown to be beaten.
     assert "cannot be shown to beat production" in refused.output and better in refused.output
+    assert refused.output.startswith("stale-approval check (fails)") and f"production {better}" in refused.output
+    assert refused.output.rstrip("\n").splitlines()[-1].startswith("refused: approval by alice refused: ")
     assert Approvals(env).require(candidate).pending  # the CLI's check leaves the request open
     assert _events(env, candidate)[-1][0] == "approval_refused"
 
     forced = _qmp("approve", candidate, "--approver", "alice", "--comment", "regime change", "--force")
     assert forced.exit_code == 0, forced.output
+    assert forced.output.startswith("stale-approval check (forced)")
+    assert "approved anyway (--force)" in " ".join(forced.output.split())  # the caption wraps to the table
     thread.join(timeout=60)
     assert "(forced)" in box.get("result", ""), box
     assert env.get_production_model("stale").model_id == candidate  # type: ignore[union-attr]

@@ -89,6 +89,7 @@ class StaleCheck(BaseModel):
     reasons: list[str]
     window: str | None = None
     production_metrics_on_window: dict[str, float] = {}
+    candidate_metrics_on_window: dict[str, float] = {}  # what the policy compared (the unseen days when restricted)
     production_unscored: str | None = None
 
     @property
@@ -137,13 +138,14 @@ def check_still_better(approval: Approval, registry: ModelRegistry, *, settings:
         return StaleCheck(production_changed=True, still_better=decision.better, current_production_id=None,
                           reasons=[changed, *_policy_reasons(decision)])
     score = rescore_production_for(approval, current, registry, settings)
-    decision = decide_on_window(score.candidate_metrics or approval.candidate_metrics,
-                                score.metrics if score.scored else None, policy,
+    candidate_metrics = score.candidate_metrics or approval.candidate_metrics
+    decision = decide_on_window(candidate_metrics, score.metrics if score.scored else None, policy,
                                 window=score.window_text, production_unscored=score.error, note=score.note)
     return StaleCheck(
         production_changed=True, still_better=decision.better, current_production_id=current_id,
-        reasons=[changed, *_policy_reasons(decision)],
-        window=score.window_text, production_metrics_on_window=score.metrics, production_unscored=score.error,
+        reasons=[changed, *_policy_reasons(decision)], window=score.window_text,
+        production_metrics_on_window=score.metrics, candidate_metrics_on_window=candidate_metrics,
+        production_unscored=score.error,
     )
 
 
