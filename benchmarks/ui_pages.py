@@ -6,7 +6,9 @@
 Both registries are bulk-loaded like the registry benchmark (see _bulk.py); ours also gets a promotion event
 per name, an approval request (a pending row of the approvals table, as the retrain flow records it) on every
 tenth name, the two evaluation series (250 trading days) of every version, 250 days of live metrics of every
-production model (the live IC of every tenth name far below its expectation: a drift badge), and a rolling replay
+production model (the live IC of every tenth name far below its expectation: a drift badge; on every tenth
+name from the sixth on, the production model was promoted 5 live days ago and the older days are an earlier
+model's, so the overview reads those names' days whole), and a rolling replay
 of 20 windows on every tenth name, under the replay's derived name (`registry.replays`, 400 more versions at 200
 names).
 Each page is requested in-process through the ASGI app (FastAPI's TestClient, no network); the time
@@ -93,16 +95,18 @@ def add_history_and_series(url: str, names: list[str], per_name: int) -> None:
 
 def add_live_metrics(url: str, names: list[str]) -> None:
     """DAYS live days of every production model, as the predict flow's live step stores them; every tenth
-    name's live IC lies far below its evaluation's daily IC (a drifted verdict on the overview)."""
+    name's live IC lies far below its evaluation's daily IC (a drifted verdict on the overview); on every tenth
+    name from the sixth on, all but the newest 5 days were scored from an earlier model's predictions."""
     with psycopg.connect(url) as conn:
         conn.execute(f"""
             INSERT INTO live_metrics (model_name, trading_date, model_id, ic, rank_ic, instruments, signal_return,
                                       top_k, data_version, computed_at, flow_run_id)
-            SELECT v.model_name, date '2021-01-04' + d, v.model_id,
+            SELECT v.model_name, date '2021-01-04' + d,
+                   CASE WHEN v.model_name = ANY(%s) AND d < {DAYS - 5} THEN v.model_name || '_v0.9.0' ELSE v.model_id END,
                    sin(v.id + d) * 0.05 - CASE WHEN v.model_name = ANY(%s) THEN 0.2 ELSE 0 END,
                    sin(v.id + d) * 0.04, 300, sin(d) * 0.001, 50, '2021-12-31/bench', now(), NULL
             FROM model_versions v JOIN model_states s ON s.model_pk = v.id AND s.status = 'production',
-                 generate_series(0, {DAYS - 1}) AS d""", (names[::EVERY],))
+                 generate_series(0, {DAYS - 1}) AS d""", (names[5::EVERY], names[::EVERY]))
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Executable, Integer, and_, bindparam, exists, func, literal, or_, select
+from sqlalchemy import Connection, Executable, Integer, bindparam, func, literal, or_, select, true
 
 from registry.models import ModelEvent, ModelInfo
 from registry.replays import REPLAY_MARKER, REPLAY_NAME_LIKE
@@ -101,31 +101,41 @@ def newest_and_production_infos(connection: Connection, root: str) -> list[Model
 
 
 # The live column and the drift badge (`registry.views.live_summary`). Stored drift rules are few (most names
-# use the default). A production model's newest live days are found per production name on the live table's
-# primary key (model_name, trading_date): its day `skip` places back from the newest, then the days since.
+# use the default). A name's newest live days are read on the live table's primary key (model_name,
+# trading_date), per name with a production model: on PostgreSQL a LATERAL subquery (a join would have it hash
+# every live day), on SQLite the day `days` places back from the newest, then the days since. Filtering on the
+# production model's id there would make PostgreSQL read all of the name's days.
 DRIFT_RULES = select(MONITOR_SETTINGS.c.model_name, MONITOR_SETTINGS.c.rule)
 _LIVE = LIVE_METRICS.c
-_production = (select(STATES.c.model_name, VERSIONS.c.model_id).select_from(VERSIONS_WITH_STATE)
-               .where(STATES.c.status == PRODUCTION).subquery("production"))
-_earlier = LIVE_METRICS.alias("earlier")
-_first_day = (select(_earlier.c.trading_date)
-              .where(_earlier.c.model_name == _production.c.model_name, _earlier.c.model_id == _production.c.model_id)
-              .order_by(_earlier.c.trading_date.desc()).limit(1).offset(bindparam("skip", type_=Integer))
-              .scalar_subquery())
-PRODUCTION_LIVE_ICS = (
-    select(_LIVE.model_name, _LIVE.model_id, _LIVE.ic)
-    .join_from(LIVE_METRICS, _production, and_(_LIVE.model_name == _production.c.model_name,
-                                                _LIVE.model_id == _production.c.model_id))
-    .where(_LIVE.trading_date >= func.coalesce(_first_day, literal(date(1900, 1, 1))))
-    .order_by(_LIVE.model_name, _LIVE.trading_date)
-)
-# The daily IC series of the production versions that have live days (the drift rule's expectation).
-PRODUCTION_DAILY_ICS = (
-    select(VERSIONS.c.model_id, SERIES.c.points)
-    .select_from(VERSIONS_WITH_STATE.join(SERIES, SERIES.c.model_pk == VERSIONS.c.id))
-    .where(STATES.c.status == PRODUCTION, SERIES.c.name == DAILY_IC,
-           exists().where(_LIVE.model_name == STATES.c.model_name, _LIVE.model_id == VERSIONS.c.model_id))
-)
+_PRODUCTION_NAMES = select(STATES.c.model_name).where(STATES.c.status == PRODUCTION).subquery("production")
+
+
+@lru_cache(maxsize=16)
+def _newest_live_days(dialect: str, days: int) -> Executable:
+    production = _PRODUCTION_NAMES.c.model_name
+    if dialect == "postgresql":
+        newest = (select(_LIVE.model_id, _LIVE.ic, _LIVE.trading_date).where(_LIVE.model_name == production)
+                  .order_by(_LIVE.trading_date.desc()).limit(row_limit(days)).lateral("newest"))
+        return (select(production, newest.c.trading_date, newest.c.model_id, newest.c.ic)
+                .select_from(_PRODUCTION_NAMES.join(newest, true())))
+    earlier = LIVE_METRICS.alias("earlier")
+    first_day = (select(earlier.c.trading_date).where(earlier.c.model_name == production)
+                 .order_by(earlier.c.trading_date.desc()).limit(1).offset(row_limit(days - 1)).scalar_subquery())
+    return (select(_LIVE.model_name, _LIVE.trading_date, _LIVE.model_id, _LIVE.ic)
+            .join_from(LIVE_METRICS, _PRODUCTION_NAMES, _LIVE.model_name == production)
+            .where(_LIVE.trading_date >= func.coalesce(first_day, literal(date(1900, 1, 1)))))
+
+
+# Every live day of some models (a production model whose days are not all among its name's newest).
+LIVE_DAYS_OF_MODELS = (select(_LIVE.model_name, _LIVE.trading_date, _LIVE.model_id, _LIVE.ic)
+                       .where(_LIVE.model_name.in_(bindparam("names", expanding=True)),
+                              _LIVE.model_id.in_(bindparam("model_ids", expanding=True))))
+DAILY_ICS = (select(VERSIONS.c.model_id, SERIES.c.points)
+             .join_from(SERIES, VERSIONS, SERIES.c.model_pk == VERSIONS.c.id)
+             .where(SERIES.c.name == DAILY_IC, VERSIONS.c.model_id.in_(bindparam("model_ids", expanding=True))))
+
+# (model id, IC or None) of one live day, oldest first per name.
+LiveRow = tuple[str, float | None]
 
 
 def drift_rules(connection: Connection) -> dict[str, dict[str, Any]]:
@@ -133,19 +143,34 @@ def drift_rules(connection: Connection) -> dict[str, dict[str, Any]]:
     return {str(name): dict(_json(rule) or {}) for name, rule in connection.execute(DRIFT_RULES).all()}
 
 
-def production_live_ics(connection: Connection, days: int) -> dict[str, tuple[str, list[float | None]]]:
-    """Per name with a production model that has live days: its model id and the ICs of its newest `days`
-    live days, oldest first (None: a day without an IC)."""
-    found: dict[str, tuple[str, list[float | None]]] = {}
-    for name, model_id, ic in connection.execute(PRODUCTION_LIVE_ICS, {"skip": max(0, days - 1)}).all():
-        found.setdefault(str(name), (str(model_id), []))[1].append(None if ic is None else float(ic))
-    return found
+def _live_rows(rows: Sequence[Any]) -> dict[str, list[LiveRow]]:
+    """(name, trading date, model id, IC) rows in any order, by name and oldest first."""
+    by_name: dict[str, list[tuple[Any, str, float | None]]] = {}
+    for name, day, model_id, ic in rows:
+        by_name.setdefault(str(name), []).append((day, str(model_id), None if ic is None else float(ic)))
+    return {name: [(model_id, ic) for _, model_id, ic in sorted(days, key=lambda d: d[0])]
+            for name, days in by_name.items()}
 
 
-def production_daily_ics(connection: Connection) -> dict[str, dict[str, Any]]:
-    """The `daily_ic` series points ({"dates", "values"}) of the production versions that have live days, by
-    model id."""
-    return {str(model_id): _json(points) for model_id, points in connection.execute(PRODUCTION_DAILY_ICS).all()}
+def newest_live_days(connection: Connection, days: int) -> dict[str, list[LiveRow]]:
+    """The newest `days` live days of every name that has a production model (whichever model made them)."""
+    return _live_rows(connection.execute(_newest_live_days(connection.dialect.name, max(1, days))).all())
+
+
+def live_days_of_models(connection: Connection, models: dict[str, str]) -> dict[str, list[LiveRow]]:
+    """Every live day of each name in `models` made by its model there (name -> model id)."""
+    if not models:
+        return {}
+    rows = connection.execute(LIVE_DAYS_OF_MODELS, {"names": list(models), "model_ids": list(models.values())})
+    return _live_rows([row for row in rows.all() if models.get(row[0]) == row[2]])
+
+
+def daily_ics(connection: Connection, model_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The `daily_ic` series points ({"dates", "values"}) of `model_ids` that have one, by model id."""
+    if not model_ids:
+        return {}
+    return {str(model_id): _json(points)
+            for model_id, points in connection.execute(DAILY_ICS, {"model_ids": model_ids}).all()}
 
 
 # -- a model name ----------------------------------------------------------------------------------------------

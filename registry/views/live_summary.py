@@ -1,5 +1,5 @@
 """The overview's live column and drift badge: each production model's recent live IC and its drift verdict, for
-every name at once (three statements whatever the number of names).
+every name at once (three or four statements whatever the number of names).
 
 The verdict is `registry.drift.judge_drift` on the same inputs `registry.views.monitor.drift_of` gives it for one
 name (`qmp monitor`): the production model's own live days, the expectation from its evaluation, the name's
@@ -39,20 +39,42 @@ def live_summaries(connection: Connection, production: Mapping[str, ModelInfo]) 
     has at least one live day; a name without one is absent."""
     rules = {name: _rule(stored) for name, stored in pages.drift_rules(connection).items()}
     newest = max([LIVE_COLUMN_DAYS, *(rule.window for rule in rules.values())])
-    live = pages.production_live_ics(connection, newest)
-    daily = pages.production_daily_ics(connection)
+    own = _production_days(connection, production, newest)
+    daily = pages.daily_ics(connection, sorted(production[name].model_id for name in own))
     found = {}
-    for name, (model_id, ics) in live.items():
-        info = production.get(name)
-        if info is None or info.model_id != model_id:  # production changed between the statements
-            continue
-        series = {DAILY_IC: EvaluationSeries.model_validate(daily[model_id])} if model_id in daily else {}
-        expectation = expectation_of(series, info.performance_metrics)
-        drift = judge_drift(name, model_id, ics, expectation, rules.get(name, DEFAULT_RULE))
+    for name, ics in own.items():
+        info = production[name]
+        series = {DAILY_IC: EvaluationSeries.model_validate(daily[info.model_id])} if info.model_id in daily else {}
+        drift = judge_drift(name, info.model_id, ics, expectation_of(series, info.performance_metrics),
+                            rules.get(name, DEFAULT_RULE))
         recent = [ic for ic in ics[-LIVE_COLUMN_DAYS:] if ic is not None]
         found[name] = LiveSummary(window=LIVE_COLUMN_DAYS, mean_ic=statistics.fmean(recent) if recent else None,
                                   days=len(recent), drift=drift)
     return found
+
+
+def _production_days(connection: Connection, production: Mapping[str, ModelInfo], newest: int
+                     ) -> dict[str, list[float | None]]:
+    """The ICs of each production model's newest `newest` live days, oldest first (names whose production model
+    has a live day).
+
+    A name's newest days are read first; they are the production model's newest when the name has fewer days, or
+    all are its. Otherwise (a model promoted since, or one promoted again) its older days may lie below another
+    model's: those names' production models' days are read whole, in one more statement."""
+    own: dict[str, list[float | None]] = {}
+    partial: dict[str, str] = {}
+    for name, rows in pages.newest_live_days(connection, newest).items():
+        info = production.get(name)
+        if info is None:
+            continue
+        if len(rows) < newest or all(model_id == info.model_id for model_id, _ in rows):
+            if ics := [ic for model_id, ic in rows if model_id == info.model_id]:
+                own[name] = ics
+        else:
+            partial[name] = info.model_id
+    for name, rows in pages.live_days_of_models(connection, partial).items():
+        own[name] = [ic for _, ic in rows][-newest:]
+    return own
 
 
 def _rule(stored: dict[str, Any]) -> DriftRule:
