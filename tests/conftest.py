@@ -36,7 +36,7 @@ POSTGRES_ADMIN = os.environ.get("QMP_TEST_POSTGRES", "postgresql://postgres@127.
 PREFECT_STARTUP_S = int(os.environ.get("QMP_TEST_PREFECT_STARTUP_S", "300"))
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Children before their parents, so that plain DELETEs in this order never trip a foreign key.
-TABLES = "approvals, predictions, model_events, model_series, model_tags, model_metrics, model_states, model_versions, model_names"
+TABLES = "live_metrics, monitor_settings, data_versions, approvals, predictions, model_events, model_series, model_tags, model_metrics, model_states, model_versions, model_names"
 
 
 @pytest.fixture(scope="session", autouse=True)
