@@ -51,7 +51,7 @@ def synth(
     ),
 ) -> None:
     """Synthesize daily stock data with a planted, learnable alpha in Qlib's binary format."""
-    from tasks.core.data.synthetic import DEFAULT_END, DEFAULT_START, append_synthetic, synthesize
+    from tasks.core.data.synthetic import DEFAULT_END, DEFAULT_START, synthesize
     from tasks.core.errors import PipelineInputError
 
     if (directory is None) == (out is None):
@@ -63,15 +63,11 @@ def synth(
 
         if append_until is None:
             raise PipelineInputError("--feed needs --append-until DATE (the last day of the feed)")
-        rows = write_synthetic_feed(out, append_until, seed, feed, benchmark=benchmark)
+        rows = write_synthetic_feed(out, append_until, seed, feed, benchmark=benchmark, alpha_strength=alpha_strength)
         console.print(f"wrote {rows} rows of the synthetic days after {out}'s end up to {append_until} to {feed}")
         return
     if append_until is not None:
-        added = append_synthetic(out, append_until, seed, benchmark=benchmark, alpha_strength=alpha_strength)
-        console.print(
-            f"appended {added.days} trading days ({added.start}..{added.end}) for {added.instruments} "
-            f"instruments to {added.out}"
-        )
+        _append_synthetic(out, append_until, seed, benchmark, alpha_strength)
         return
     with _progress("writing instruments") as progress:
         report = synthesize(
@@ -84,6 +80,25 @@ def synth(
         f"{report.holidays} holidays, {report.suspended_days} suspended days, "
         f"{report.late_listings} late listings, {report.delistings} delistings"
     )
+
+
+def _append_synthetic(out: Path, until: str, seed: int, benchmark: str, alpha_strength: float) -> None:
+    """The new synthetic days ingested into ``out`` (as `qmp data ingest` does: recorded, announced)."""
+    from registry.settings import load_settings
+    from tasks.core.data.ingest.record import data_dir_key
+    from tasks.core.data.synthetic import append_synthetic
+    from tasks.core.lifecycle import open_registry
+    from tasks.events import emit_data_updated
+
+    added = append_synthetic(out, until, seed, benchmark=benchmark, alpha_strength=alpha_strength,
+                             registry=lambda: open_registry(load_settings()))
+    console.print(
+        f"appended {added.days} trading days ({added.start}..{added.end}) for {added.instruments} "
+        f"instruments to {added.out}"
+    )
+    if added.record_id is not None and added.data_version is not None:
+        console.print(f"data version {added.data_version} (record {added.record_id})")
+        emit_data_updated(data_dir_key(out), added.end, added.data_version, added.days)
 
 
 @data_app.command("import-csv")

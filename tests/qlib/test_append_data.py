@@ -13,8 +13,10 @@ from qlib.data import D
 from typer.testing import CliRunner
 
 from deployments.cli.data import data_app
+from registry import ModelRegistry
 from registry.settings import Settings
 from tasks.core.data.csv_import import import_csv
+from tasks.core.data.ingest.record import data_dir_key
 from tasks.core.data.qlib_binary import read_calendar, read_universe
 from tasks.core.data.synthetic import append_synthetic, synthesize
 from tasks.core.data.version import data_version
@@ -77,16 +79,21 @@ def test_synth_append_is_deterministic_and_refuses_past_dates(small_synth: Path,
         append_synthetic(small_synth, "2022-07-01")
 
 
-def test_cli_synth_append_until(
-    small_synth: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_cli_synth_append_until_is_an_ingest_recorded_as_a_data_version(
+    small_synth: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("QMP_REGISTRY_DIR", str(tmp_path / "registry"))
     before = snapshot(small_synth)
     code, out, err = qmp(
         "data", "synth", "--append-until", "2022-07-15", str(small_synth), capsys=capsys, monkeypatch=monkeypatch
     )
     assert code == 0, err
-    assert "appended" in out
+    assert "appended" in out and f"data version {data_version(small_synth)}" in out
     assert_prefixes_unchanged(before, small_synth)
+    records = ModelRegistry(tmp_path / "registry").data_versions(data_dir_key(small_synth))
+    assert len(records) == 1 and records[0].source.startswith(f"synthetic:{small_synth} until 2022-07-15")
+    assert records[0].calendar_end == read_calendar(small_synth)[-1].date() and records[0].days_added == 11
+    assert records[0].validation["checks"]["high below low"]["count"] == 0
     code, out, err = qmp(
         "data", "synth", "--append-until", "2022-07-15", str(small_synth), capsys=capsys, monkeypatch=monkeypatch
     )

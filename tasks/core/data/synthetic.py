@@ -16,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from tasks.core.data.ingest.calendar import declare_calendar
+from tasks.core.data.ingest.sources import SOURCE_FIELDS, Source
 from tasks.core.data.qlib_binary import (
     FIELDS,
     Span,
-    append_days,
     prepare_output_dir,
     read_calendar,
     read_field,
@@ -35,6 +36,9 @@ from tasks.core.data.qlib_binary import (
     write_universe,
 )
 from tasks.core.errors import PipelineInputError
+
+if TYPE_CHECKING:
+    from registry import ModelRegistry
 
 DEFAULT_START = "2021-01-01"
 DEFAULT_END = "2022-12-31"
@@ -258,29 +262,37 @@ def synthesize(
 
 @dataclass(frozen=True)
 class AppendReport:
-    """What :func:`append_synthetic` added."""
+    """What :func:`append_synthetic` added; ``data_version`` is the directory's version after it, ``record_id`` its
+    record in the registry (None without one)."""
 
     out: Path
     instruments: int
     days: int
     start: str
     end: str
+    data_version: str | None = None
+    record_id: int | None = None
 
 
-def append_synthetic(
-    out: Path,
-    until: str,
-    seed: int = 0,
-    *,
-    benchmark: str = "SH000300",
-    alpha_strength: float = 1.0,
-) -> AppendReport:
-    """Extend a synthetic directory with trading days up to ``until``; existing bytes stay unchanged.
+@dataclass(frozen=True)
+class SyntheticDays:
+    """The trading days a synthetic directory gets next, as one long table (``date``, ``instrument``, the fields;
+    a suspension has no row), and how many stocks they continue."""
+
+    rows: pd.DataFrame
+    days: pd.DatetimeIndex
+    instruments: int
+
+
+def synthetic_days(
+    out: Path, until: str, seed: int = 0, *, benchmark: str = "SH000300", alpha_strength: float = 1.0
+) -> SyntheticDays:
+    """The synthetic trading days after ``out``'s end up to ``until``; ``out`` is only read.
 
     The new days continue each listed stock from its last close and factor with the same model of
     returns (fresh alpha and quirk paths; ``alpha_strength`` -1 flips the planted alpha, a regime
     change). Holidays, lost rows and a benchmark follow as in :func:`synthesize`. The same directory,
-    ``until`` and ``seed`` give the same bytes.
+    ``until`` and ``seed`` give the same rows.
     """
     out = Path(out)
     calendar = read_calendar(out)
@@ -295,9 +307,39 @@ def append_synthetic(
     live = _trading_on_last_day(out, calendar)
     frames, market = _continued_stocks(rng, live, business, alpha_strength)
     frames[benchmark] = _continued_benchmark(out, benchmark, calendar, business, market)
-    append_days(out, business, frames)
+    rows = pd.concat(
+        [frame.dropna(subset=["close"]).assign(instrument=symbol.upper()).rename_axis("date").reset_index()
+         for symbol, frame in frames.items()], ignore_index=True,
+    )
+    return SyntheticDays(rows[["date", "instrument", *SOURCE_FIELDS]], business, len(live))
+
+
+def append_synthetic(
+    out: Path,
+    until: str,
+    seed: int = 0,
+    *,
+    benchmark: str = "SH000300",
+    alpha_strength: float = 1.0,
+    registry: Callable[[], ModelRegistry] | None = None,
+) -> AppendReport:
+    """Ingest :func:`synthetic_days` into ``out`` (validated, crash-safe, stored bytes unchanged: the ingest of
+    ``qmp data ingest``, on the calendar of the source's own days); with ``registry``, its data version is recorded
+    there as an ingest's is."""
+    from tasks.core.data.ingest.operation import IngestOptions, ingest
+    from tasks.core.data.ingest.record import ingest_recorded
+
+    out = Path(out)
+    new = synthetic_days(out, until, seed, benchmark=benchmark, alpha_strength=alpha_strength)
+    source = Source("synthetic", f"{out} until {until} (seed {seed})", frame=new.rows)
+    options = IngestOptions(calendar="synthetic", universes=(), benchmark=benchmark)
+    if registry is None:
+        result, record = ingest(source, out, options), None
+    else:
+        result, record = ingest_recorded(registry, source, out, options)
     validate_qlib_dir(out, benchmark=benchmark)
-    return AppendReport(out, len(live), len(business), f"{business[0]:%Y-%m-%d}", f"{business[-1]:%Y-%m-%d}")
+    return AppendReport(out, new.instruments, result.days_added, f"{new.days[0]:%Y-%m-%d}", f"{new.days[-1]:%Y-%m-%d}",
+                        result.data_version, record.id if record else None)
 
 
 def _trading_on_last_day(out: Path, calendar: pd.DatetimeIndex) -> dict[str, tuple[float, float]]:
@@ -326,7 +368,7 @@ def _continued_stocks(
     rng: np.random.Generator, live: dict[str, tuple[float, float]], business: pd.DatetimeIndex, alpha_strength: float
 ) -> tuple[dict[str, pd.DataFrame], _MarketDays]:
     """The ``live`` stocks' rows on ``business`` days, continued from their last close and factor with
-    :func:`synthesize`'s model of returns (``change`` left NaN: append_days computes it)."""
+    :func:`synthesize`'s model of returns (no ``change``: the ingest computes it across the boundary)."""
     days, n = len(business), len(live)
     market = rng.normal(0.0003, 0.01, days)
     beta = rng.uniform(0.6, 1.4, n)
@@ -354,8 +396,7 @@ def _continued_stocks(
         frame = pd.DataFrame({k: v[:, i] for k, v in columns.items()}, index=business)
         frame["factor"] = factor[:, i]
         frame[~traded[:, i]] = np.nan
-        frame["change"] = np.nan  # append_days computes it across the boundary
-        frames[symbol] = frame[list(FIELDS)]
+        frames[symbol] = frame[list(SOURCE_FIELDS)]
     return frames, _MarketDays(np.where(traded, returns, np.nan), volume * traded)
 
 
@@ -368,4 +409,4 @@ def _continued_benchmark(
     scale = float(bench_close) / 3000  # _benchmark starts its index at 3000
     for column in ("open", "high", "low", "close", "vwap"):
         bench[column] = bench[column] * scale
-    return bench[list(FIELDS)]
+    return bench[list(SOURCE_FIELDS)]

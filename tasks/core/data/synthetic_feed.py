@@ -3,34 +3,18 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
-import pandas as pd
-
-from tasks.core.data.ingest.sources import SOURCE_FIELDS
-from tasks.core.data.qlib_binary import read_calendar, read_field
-from tasks.core.data.synthetic import append_synthetic
+from tasks.core.data.synthetic import synthetic_days
 
 
-def write_synthetic_feed(data_dir: Path, until: str, seed: int, table: Path, *, benchmark: str = "SH000300") -> int:
+def write_synthetic_feed(data_dir: Path, until: str, seed: int, table: Path, *, benchmark: str = "SH000300",
+                         alpha_strength: float = 1.0) -> int:
     """Write the rows of the synthetic days after ``data_dir``'s end up to ``until`` to ``table`` (.csv or
-    .parquet); returns how many rows. The same directory, ``until`` and ``seed`` give the same rows."""
-    data_dir, table = Path(data_dir), Path(table)
-    with tempfile.TemporaryDirectory(prefix="qmp-feed-") as scratch:
-        extended = Path(scratch) / "data"
-        shutil.copytree(data_dir, extended, ignore=shutil.ignore_patterns(".qmp-ingest"))
-        append_synthetic(extended, until, seed, benchmark=benchmark)
-        stored, calendar = read_calendar(data_dir), read_calendar(extended)
-        new_days = calendar[len(stored):]
-        frames = []
-        for directory in sorted((extended / "features").iterdir()):
-            symbol = directory.name.upper()
-            fields = {name: read_field(extended, symbol, name, calendar) for name in SOURCE_FIELDS}
-            frame = pd.DataFrame(fields).reindex(new_days).dropna(subset=["close"])
-            frames.append(frame.assign(instrument=symbol).rename_axis("date").reset_index())
-    rows = pd.concat(frames, ignore_index=True)
+    .parquet); returns how many rows. The same directory, ``until`` and ``seed`` give the same rows, those
+    ``qmp data synth --append-until`` ingests."""
+    rows = synthetic_days(Path(data_dir), until, seed, benchmark=benchmark, alpha_strength=alpha_strength).rows
+    table = Path(table)
     table.parent.mkdir(parents=True, exist_ok=True)
     if table.suffix.lower() == ".csv":
         rows.assign(date=rows["date"].dt.strftime("%Y-%m-%d")).to_csv(table, index=False)

@@ -8,7 +8,7 @@ A row whose prices are all empty is a suspension and is dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -33,11 +33,13 @@ class SourceError(PipelineInputError):
 
 @dataclass(frozen=True)
 class Source:
-    """``kind`` is 'directory', 'table' or 'sql'; ``location`` a path or a SQLAlchemy URL."""
+    """``kind`` is 'directory', 'table' or 'sql'; ``location`` a path or a SQLAlchemy URL. A source whose rows are
+    already in memory (a synthetic feed) carries them as ``frame``, in the long layout, under a kind naming them."""
 
     kind: str
     location: str
     query: str | None = None
+    frame: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.location}" + (f" ({self.query})" if self.query else "")
@@ -61,7 +63,9 @@ def parse_source(text: str, query: str | None = None) -> Source:
 
 def read_rows(source: Source, after: date | None) -> pd.DataFrame:
     """The source's rows as one long frame (the SQL source only returns what its query selects after ``after``)."""
-    if source.kind == "directory":
+    if source.frame is not None:
+        frame = _lower_columns(source.frame.copy())
+    elif source.kind == "directory":
         frame = _read_directory(Path(source.location))
     elif source.kind == "table":
         frame = _read_table(Path(source.location))
