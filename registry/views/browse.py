@@ -87,7 +87,8 @@ class NamePage(BaseModel):
 
 
 class VersionPage(BaseModel):
-    """One version with its evaluation series, history and the live name's production model id."""
+    """One version with its evaluation series, history, the live name's production model id and the ingest record
+    of its data version."""
 
     model_config = ConfigDict(protected_namespaces=(), frozen=True)
 
@@ -112,7 +113,8 @@ def _is_name(name: str) -> bool:
 # -- overview --------------------------------------------------------------------------------------------------
 
 def overview(registry: ModelRegistry) -> list[NameSummary]:
-    """One summary per live model name, sorted by name (five statements whatever the registry's size)."""
+    """One summary per live model name with its live column (`live_summary`), sorted by name (at most six
+    statements whatever the registry's size)."""
     root = registry.artifacts.location
 
     def read(connection: Connection) -> list[NameSummary]:
@@ -237,9 +239,9 @@ def name_page(
 # -- one version, two versions ---------------------------------------------------------------------------------
 
 def version_page(registry: ModelRegistry, name: str, version: str) -> VersionPage:
-    """Version `version` of `name` (a live name or a replay's) with its series, its history and the live
-    name's production model; UnknownName when the name is unknown, UnknownVersion (a LookupError naming the
-    version) when only the version is."""
+    """Version `version` of `name` (a live name or a replay's) with its series, its history, the live name's
+    production model and its data version's ingest record; UnknownName when the name is unknown, UnknownVersion
+    (a LookupError naming the version) when only the version is."""
     if "\x00" in version or not _is_name(name):
         raise UnknownName(name)
     replay = split_replay_name(name)

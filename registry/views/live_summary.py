@@ -1,5 +1,5 @@
 """The overview's live column and drift badge: each production model's recent live IC and its drift verdict, for
-every name at once (three or four statements whatever the number of names).
+every name at once (at most four statements whatever the number of names).
 
 The verdict is `registry.drift.judge_drift` on the same inputs `registry.views.monitor.drift_of` gives it for one
 name (`qmp monitor`): the production model's own live days, the expectation from its evaluation, the name's
