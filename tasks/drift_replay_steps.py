@@ -14,8 +14,8 @@ from tasks.core.replay.drift_result import DriftReplayRecord, drift_replay
 from tasks.core.replay.plan import ReplayPlan
 
 
-# Idempotent: a registered window is reloaded, never registered twice.
-@task(name="replay the drift policy", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+# No retry: its failures (a window that does not fit the calendar) repeat; a re-run reloads the registered windows.
+@task(name="replay the drift policy", cache_policy=NO_CACHE)
 def replay_drift_policy(plan: ReplayPlan, spec: DriftReplaySpec, fixed_replay_id: str) -> DriftReplayRecord:
     """Train the first window, score it day by day, retrain when the drift rule fires; evaluate and record."""
     return drift_replay(plan, spec, fixed_replay_id, get_run_logger())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from registry.drift import DriftResult, Expectation, expectation_of
 from registry.series import DAILY_IC
@@ -36,7 +36,7 @@ from tasks.core.replay.window import WindowResult, run_window
 class DriftStep(BaseModel):
     """One model of a drift replay: its window, expectation, the days it was live and the verdict that ended them."""
 
-    model_config = {"arbitrary_types_allowed": True, "protected_namespaces": ()}
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     window: Window
     result: WindowResult  # pred/label: the live days' predictions and raw label
