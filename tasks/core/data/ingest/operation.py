@@ -164,9 +164,10 @@ def _plan(new: pd.DataFrame, days: pd.DatetimeIndex, known: set[str], correction
     plan = WritePlan(days, add_to=tuple(dict.fromkeys(["all", *(u.lower() for u in options.universes)])),
                      outside=frozenset({options.benchmark.upper()} if options.benchmark else set()))
     wanted = pd.concat([corrections.rows, new]) if rewritten else new
-    indexed = wanted.set_index("date")
+    ordered = wanted.sort_values(["instrument", "date"], kind="stable")  # one sort, not one per instrument
+    indexed = ordered.set_index("date")[["instrument", *SOURCE_FIELDS]]
     for symbol, rows in indexed.groupby("instrument", sort=True):
-        rows = rows[list(SOURCE_FIELDS)].sort_index()
+        rows = rows.drop(columns="instrument")
         if symbol in rewritten:
             plan.rewrites[symbol] = rows
         elif symbol in known:
