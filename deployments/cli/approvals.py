@@ -80,8 +80,8 @@ def stale_check_table(check: StaleCheck, approval: Approval, mark: str) -> Table
         candidate = check.candidate_metrics_on_window or approval.candidate_metrics
         production = check.production_metrics_on_window
         versus = f"production {check.current_production_id or '(none)'}"
-        versus += f" on {check.window}" if check.window else ""
         change = f"production changed: {approval.production_model_id or 'none'} -> {check.current_production_id or 'none'}"
+        change += f"; both scored on {check.window}" if check.window else ""
     else:
         candidate, production = approval.candidate_metrics, approval.production_metrics or {}
         versus = f"production {check.current_production_id or '(none)'} as requested"

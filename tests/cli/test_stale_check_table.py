@@ -78,7 +78,8 @@ def test_a_failing_check_shows_both_models_on_the_window_and_the_verdict(registr
                           ("forced", "no longer beats production; approved anyway (--force)")):
         lines = _drawn(check, approval, mark)
         assert lines[0].startswith(f"stale-approval check ({mark})")
-        assert "production tbl_v9.0.0 on 2022-07-01..2022-12-30" in lines[2]
+        assert "production tbl_v9.0.0" in lines[2]
+        assert "production changed: none -> tbl_v9.0.0; both scored on 2022-07-01..2022-12-30;" in _words(lines)
         assert _row(lines, "rank_ic") == ["rank_ic", "0.0300", "0.0700", "-0.0400"]  # the window's, not the request's
         assert _row(lines, "max_drawdown") == ["max_drawdown", "-0.2000", "-0.1000", "-0.1000"]
         assert f"the candidate {verdict}" in _words(lines)
