@@ -148,13 +148,12 @@ def _live_rows(rows: Sequence[Any]) -> dict[str, list[LiveRow]]:
     by_name: dict[str, list[tuple[Any, str, float | None]]] = {}
     for name, day, model_id, ic in rows:
         by_name.setdefault(str(name), []).append((day, str(model_id), None if ic is None else float(ic)))
-    return {name: [(model_id, ic) for _, model_id, ic in sorted(days, key=lambda d: d[0])]
-            for name, days in by_name.items()}
+    return {name: [(model_id, ic) for _, model_id, ic in sorted(days)] for name, days in by_name.items()}
 
 
 def newest_live_days(connection: Connection, days: int) -> dict[str, list[LiveRow]]:
     """The newest `days` live days of every name that has a production model (whichever model made them)."""
-    return _live_rows(connection.execute(_newest_live_days(connection.dialect.name, max(1, days))).all())
+    return _live_rows(_rows(connection, _newest_live_days(connection.dialect.name, max(1, days)), {}))
 
 
 def live_days_of_models(connection: Connection, models: dict[str, str]) -> dict[str, list[LiveRow]]:
