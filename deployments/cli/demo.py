@@ -1,4 +1,5 @@
-"""`qmp demo`: synthetic Qlib data, two retrain runs (a weaker and a stronger configuration), the outcome."""
+"""`qmp demo`: synthetic Qlib data, two retrain runs (a weaker and a stronger configuration), with a Prefect server the
+loop new data starts (ingest, rolling retrain, predictions), the outcome."""
 
 from __future__ import annotations
 
@@ -77,7 +78,14 @@ def run_demo(
         result = _step(f"{number}. retrain flow with {config}", timings,
                        lambda config=config: run_retrain(EXAMPLES_DIR / config, model_name))
         print_result(result)
-    with _timed("4. registry", timings), ModelRegistry.from_settings() as registry:
+    from deployments.cli.demo_loop import LOOP_HINT, prefect_server_configured, run_data_loop
+
+    def numbered(label: str, work: Callable[[], object]) -> object:
+        return _step(f"{len(timings) + 1}. {label}", timings, work)
+
+    if prefect_server_configured():
+        run_data_loop(data_dir, workspace, model_name, EXAMPLES_DIR / STRONGER, seed=7, step=numbered)
+    with _timed(f"{len(timings) + 1}. registry", timings), ModelRegistry.from_settings() as registry:
         console.print(models_table(registry.list_models(), title=f"Registry at {registry_dir}"))
         production = registry.get_production_model(model_name)
         console.print(f"production model of {model_name}: [bold green]{production.model_id if production else 'none'}[/]")
@@ -89,6 +97,8 @@ def run_demo(
         summary.add_row(label, f"{seconds:.1f}")
     summary.add_row("[bold]total", f"[bold]{sum(s for _, s in timings):.1f}")
     console.print(summary)
+    if not prefect_server_configured():
+        console.print(f"[dim]{LOOP_HINT}[/]", highlight=False, soft_wrap=True)
     console.print(f"{settings_file} now points every qmp command at this registry and data; "
                   f"explore further: {qmp_command()} models list", highlight=False, soft_wrap=True)
 
