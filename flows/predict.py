@@ -16,7 +16,7 @@ from flows.run_names import stamped_run_name
 from registry.models import NAME_PATTERN
 from registry.settings import load_settings
 from tasks.core.lifecycle import open_registry
-from tasks.core.predictions.daily import NOTHING_TO_PREDICT, production_names
+from tasks.core.predictions.pending import NOTHING_TO_PREDICT, production_names
 from tasks.predict_steps import (
     MonitorResult,
     NameResult,

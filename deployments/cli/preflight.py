@@ -63,8 +63,7 @@ def predict_no_op(model_name: str | None, provider_uri: Path | None, explicit_ra
     """"Nothing to predict" when no name has a production model, or every name has scores up to the data
     calendar's last day; None when the flow has work (or an explicit range) to look at."""
     from tasks.core.data.version import data_version
-    from tasks.core.predictions.daily import NOTHING_TO_PREDICT, production_names
-    from tasks.core.qlib.scoring import resolve_provider_uri
+    from tasks.core.predictions.pending import NOTHING_TO_PREDICT, production_names
 
     settings = load_settings()
     registry = _registry_if_it_exists(settings)
@@ -76,7 +75,12 @@ def predict_no_op(model_name: str | None, provider_uri: Path | None, explicit_ra
             return f"{NOTHING_TO_PREDICT}: no model name has a production model"
         if explicit_range or any(registry.get_production_model(name) is None for name in names):
             return None  # the flow reports the range or the missing production model per name
-        calendar_end = data_version(resolve_provider_uri(provider_uri, settings)).calendar_end
+        data_dir = provider_uri if provider_uri is not None else settings.provider_uri
+        if data_dir is None:  # scoring's one-line error; only this path loads Qlib
+            from tasks.core.qlib.scoring import resolve_provider_uri
+
+            data_dir = resolve_provider_uri(None, settings)
+        calendar_end = data_version(data_dir).calendar_end
         last_stored: dict[str, date | None] = {name: registry.last_prediction_date(name) for name in names}
     if all(day is not None and day >= calendar_end for day in last_stored.values()):
         return "; ".join(f"{name}: {NOTHING_TO_PREDICT} (last stored prediction {day}, data calendar has no later day)"

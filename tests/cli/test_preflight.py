@@ -3,6 +3,9 @@ nothing listens on, so reaching Prefect at all would be an error."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,6 +60,21 @@ def test_predict_with_every_day_stored_answers_nothing_to_predict_without_prefec
     code, out, err = qmp("predict", capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0, err
     assert out.strip() == f"lin: nothing to predict (last stored prediction {last_day}, data calendar has no later day)"
+
+
+def test_the_predict_no_op_imports_neither_qlib_nor_mlflow_nor_prefect(
+    workspace: ModelRegistry, small_data: Path, tmp_path: Path
+) -> None:
+    model_id = _production(workspace, "lin")
+    workspace.write_predictions("lin", [ScoredDay(model_id, data_version(small_data).calendar_end, [("SH600000", 0.5)])],
+                                data_version="v")
+    script = ("import sys\nimport deployments.cli as cli\nsys.argv = ['qmp', 'predict']\ntry:\n    cli.main()\n"
+              "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+              "print('LOADED', [m for m in ('qlib', 'mlflow', 'prefect') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONSAFEPATH": "1"}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "lin: nothing to predict" in done.stdout and "LOADED []" in done.stdout, done.stdout
 
 
 def test_predict_without_production_models_answers_without_prefect(

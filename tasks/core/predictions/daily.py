@@ -24,11 +24,12 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from registry import ModelFilter, ModelRegistry, ModelStatus, PredictionWrite, ScoredDay
+from registry import ModelRegistry, ModelStatus, PredictionWrite, ScoredDay
 from registry.errors import ModelRegistryError
 from registry.live import LiveScore
 from registry.settings import Settings
 from tasks.core.data.version import data_version
+from tasks.core.predictions.pending import NOTHING_TO_PREDICT
 from tasks.core.qlib.scoring import (
     LoadedModel,
     OutsideCalendarError,
@@ -42,7 +43,6 @@ from tasks.core.qlib.training import Logger
 from tasks.core.timing import timed
 
 _log = logging.getLogger(__name__)
-NOTHING_TO_PREDICT = "nothing to predict"
 # Where each region's exchange closes; the rule above reads production at this moment of each day.
 MARKET_CLOSE: dict[str, tuple[str, clock_time]] = {
     "cn": ("Asia/Shanghai", clock_time(15, 0)),
@@ -87,11 +87,6 @@ def market_close(day: date, region: str = "cn") -> datetime:
     """The exchange's close on ``day`` as an aware datetime."""
     zone, closes = MARKET_CLOSE.get(region, MARKET_CLOSE["cn"])
     return datetime.combine(day, closes, tzinfo=ZoneInfo(zone))
-
-
-def production_names(registry: ModelRegistry) -> list[str]:
-    """Every name that has a production model, sorted."""
-    return sorted({info.model_name for info in registry.list_models(ModelFilter(status=ModelStatus.PRODUCTION))})
 
 
 def model_for_day(registry: ModelRegistry, model_name: str, region: str = "cn") -> Callable[[date], str]:
