@@ -179,9 +179,15 @@ def stored_span(out: Path, symbol: str, calendar: pd.DatetimeIndex) -> tuple[int
     path = out / "features" / symbol.lower() / f"close.{FREQ}.bin"
     if not path.is_file():
         return None
-    series = read_field(out, symbol, "close", calendar)
-    first = int(calendar.get_loc(series.index[0]))
-    return first, first + len(series) - 1
+    size = path.stat().st_size  # the header and the length are enough: the values are not read
+    with path.open("rb") as handle:
+        header = np.frombuffer(handle.read(4), dtype=_BIN_DTYPE)
+    if size < 8 or size % 4 or not float(header[0]).is_integer():
+        raise QlibDataError(f"{path}: size {size} bytes or start index is not a stored series")
+    first, values = int(header[0]), size // 4 - 1
+    if first < 0 or first + values > len(calendar):
+        raise QlibDataError(f"{path}: {values} values from index {first} run past the calendar end")
+    return first, first + values - 1
 
 
 def append_days(
@@ -243,27 +249,34 @@ def _check_appended_days(
 
 
 def append_instrument_days(
-    out: Path, symbol: str, window: pd.DataFrame, calendar: pd.DatetimeIndex, stored: tuple[int, int]
+    out: Path, symbol: str, window: pd.DataFrame, calendar: pd.DatetimeIndex, stored: tuple[int, int],
+    last_close: float | None = None,
 ) -> Span:
     """Append ``window`` (the new days up to the instrument's last traded one) to its stored feature files,
-    NaN-padded from its old end; ``change`` recomputed across the boundary from the last stored close."""
+    NaN-padded from its old end; ``change`` recomputed across the boundary from the last stored close
+    (``last_close`` when the caller has read it)."""
     first, last = stored
     directory = out / "features" / symbol.lower()
-    if "close" in window and "change" in window:
-        stored_close = read_field(out, symbol, "close", calendar).to_numpy(dtype=np.float64)
-        known = stored_close[~np.isnan(stored_close)]
-        closes = np.concatenate([known[-1:] if known.size else [np.nan], window["close"].to_numpy(dtype=np.float64)])
-        before = pd.Series(closes).ffill().to_numpy()[:-1]
-        window["change"] = np.where(np.isnan(closes[1:]), np.nan, closes[1:] / before - 1)
+    names = [str(name) for name in window.columns]
+    values = window.to_numpy(dtype=np.float64, copy=True)  # one conversion; the fields by position
+    if "close" in names and "change" in names:
+        if last_close is None:
+            stored_close = read_field(out, symbol, "close", calendar).to_numpy(dtype=np.float64)
+            known = stored_close[~np.isnan(stored_close)]
+            last_close = float(known[-1]) if known.size else np.nan
+        closes = np.concatenate([[last_close], values[:, names.index("close")]])
+        seen = np.maximum.accumulate(np.where(np.isnan(closes), 0, np.arange(len(closes))))
+        before = closes[seen][:-1]  # the last known close before each day
+        values[:, names.index("change")] = np.where(np.isnan(closes[1:]), np.nan, closes[1:] / before - 1)
     padding = np.full(len(calendar) - 1 - last, np.nan)
-    for field in window.columns:
+    for column, field in enumerate(names):
         path = directory / f"{field.lower()}.{FREQ}.bin"
         stored_len = (path.stat().st_size // 4 - 1) if path.is_file() else None
         if stored_len is None or first + stored_len - 1 != last:
             raise QlibDataError(f"{path}: its length does not match the close series; cannot append")
-        values = np.concatenate([padding, window[field].to_numpy(dtype=np.float64)]).astype(_BIN_DTYPE)
+        payload = np.concatenate([padding, values[:, column]]).astype(_BIN_DTYPE)
         with path.open("ab") as handle:
-            handle.write(values.tobytes())
+            handle.write(payload.tobytes())
     return Span(calendar[first], window.index[-1])
 
 

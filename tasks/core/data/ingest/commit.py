@@ -54,6 +54,7 @@ class WritePlan:
     rewrites: dict[str, pd.DataFrame] = field(default_factory=dict)
     add_to: tuple[str, ...] = ("all",)
     outside: frozenset[str] = frozenset()
+    last_closes: Mapping[str, float] = field(default_factory=dict)  # read by the validation: not read twice
 
 
 @contextmanager
@@ -108,8 +109,8 @@ def _write_features(out: Path, calendar: pd.DatetimeIndex, full: pd.DatetimeInde
         stored = old_spans[symbol]
         assert stored is not None
         last = plan.new_days.get_loc(rows.index[-1])
-        window = rows.reindex(plan.new_days[: last + 1]).reindex(columns=list(FIELDS))
-        spans[symbol] = append_instrument_days(out, symbol, window, calendar, stored)
+        window = rows.reindex(index=plan.new_days[: last + 1], columns=list(FIELDS))
+        spans[symbol] = append_instrument_days(out, symbol, window, calendar, stored, plan.last_closes.get(symbol))
     for symbol, rows in plan.listings.items():
         frame = rows.reindex(columns=list(FIELDS))
         frame["change"] = frame["close"] / frame["close"].ffill().shift(1) - 1

@@ -122,7 +122,8 @@ def _ingest_rows(
     result = IngestResult(out, source, options.calendar_for(out), after.date() if after is not None else None,
                           after.date() if after is not None else None)
     known = _stored_instruments(out) if len(calendar) else set()
-    days = _validate(result.validation, out, new, calendar, known, options)
+    last_closes = _last_closes(out, calendar, known & set(new["instrument"]))
+    days = _validate(result.validation, out, new, calendar, known, last_closes, options)
     corrections = find_corrections(out, calendar, old, options.corrections) if len(old) else Corrections(
         options.corrections, old)
     if corrections.mode == "apply" and corrections.count:
@@ -132,7 +133,7 @@ def _ingest_rows(
     result.skipped_rows = corrections.count if corrections.mode == "skip" else 0
     if not len(days) and not (corrections.mode == "apply" and corrections.count):
         return result
-    plan = _plan(new, days, known, corrections, options)
+    plan = replace(_plan(new, days, known, corrections, options), last_closes=last_closes.to_dict())
     commit(out, calendar, plan)
     result.calendar_end = days[-1].date() if len(days) else result.previous_end
     result.first_day = days[0].date() if len(days) else None
@@ -143,7 +144,7 @@ def _ingest_rows(
 
 
 def _validate(report: ValidationReport, out: Path, new: pd.DataFrame, calendar: pd.DatetimeIndex, known: set[str],
-              options: IngestOptions) -> pd.DatetimeIndex:
+              last_closes: pd.Series, options: IngestOptions) -> pd.DatetimeIndex:
     """The calendar and row checks on the new rows; raises on any error; returns the trading days to write."""
     if new.empty:
         return pd.DatetimeIndex([])
@@ -152,7 +153,7 @@ def _validate(report: ValidationReport, out: Path, new: pd.DataFrame, calendar: 
     report.notes.extend(expected.warnings)
     days = check_calendar(report, new, expected.days, allow_missing_days=options.allow_missing_days)
     check_suspensions(report, new, days, known)
-    check_rows(report, new, _last_closes(out, calendar, known & set(new["instrument"])), options.region)
+    check_rows(report, new, last_closes, options.region)
     report.raise_if_errors()
     return days
 
