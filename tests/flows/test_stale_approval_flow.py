@@ -31,6 +31,12 @@ SHUFFLED["task"]["dataset"].update({"class": "ShuffledLabelDatasetH", "module_pa
 WINDOW = re.compile(r"window (\d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d)")
 
 
+def _table_row(output: str, metric: str) -> list[str]:
+    """The candidate, production and difference cells of ``metric``'s row in the stale-approval check's table."""
+    [row] = [line for line in output.splitlines() if line.startswith("│") and line.split("│")[1].strip() == metric]
+    return [cell.strip() for cell in row.split("│")[2:-1]]
+
+
 @pytest.fixture
 def pipeline(tmp_path: Path, flow_data: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
     registry = ModelRegistry(tmp_path / "registry")
@@ -68,9 +74,10 @@ def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_
 
     refused = CliRunner().invoke(app, ["approve", candidate.model_id, "--approver", "alice"])
     assert refused.exit_code == 1, refused.output
-    found = re.search(r"stale-approval check \(fails\): .*", refused.output)
+    found = re.search(r"refused: .*", refused.output)
     assert found is not None, refused.output
     check_line = found[0]
+    assert refused.output.count("\n", refused.output.index("stale-approval check (fails)"), found.start()) > 4  # table first
     window = WINDOW.search(check_line)
     assert window is not None, check_line
     shown = re.search(r"not better: ic_mean (\S+) vs production (\S+) ", check_line)
@@ -78,6 +85,10 @@ def test_qmp_approve_refuses_when_a_better_production_arrived_naming_the_window_
     # Production was trained on the same segments: both are judged on the test days after its training.
     assert "both models compared on the" in check_line
     assert float(shown[2]) > float(shown[1]) and float(shown[2]) != -0.9  # re-scored, not the registered -0.9
+    days = re.search(r"both models compared on the \d+ days after it \((\S+)\)", check_line)
+    assert days is not None, check_line
+    assert f"both scored on {days[1]}" in " ".join(refused.output.split())  # the table's caption
+    assert _table_row(refused.output, "ic_mean")[:2] == [f"{float(shown[1]):.4f}", f"{float(shown[2]):.4f}"]
     assert f"{first.model_id} -> {better}" in check_line
     assert "no longer beats production" in refused.output and Approvals(pipeline).require(candidate.model_id).pending
 
@@ -119,10 +130,11 @@ def test_qmp_approve_keeps_a_candidate_when_production_is_rolled_back_to_its_own
 
     refused = CliRunner().invoke(app, ["approve", candidate.model_id, "--approver", "alice"])
     assert refused.exit_code == 1, refused.output
-    found = re.search(r"stale-approval check \(fails\): .*", refused.output)
-    assert found is not None, refused.output
+    found = re.search(r"refused: .*", refused.output)
+    assert found is not None and "stale-approval check (fails)" in refused.output, refused.output
+    assert _table_row(refused.output, "ic_mean")[2] == "+0.0000"  # a tie is drawn as no difference
     tie = re.search(r"not better: ic_mean (\S+) vs production (\S+) is a tie within numerical noise "
-                    r"\(\|gain\| (\S+) <= tolerance (\S+)\)", found[0])
+                    r"\(\|gain\| (\S+) <= tolerance ([^)\s]+)\)", found[0])
     assert tie is not None, found[0]
     assert float(tie[3]) <= float(tie[4]) and f"none -> {same}" in found[0]
     assert "no longer beats production" in refused.output and Approvals(pipeline).require(candidate.model_id).pending
