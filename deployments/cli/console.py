@@ -13,10 +13,11 @@ from registry import ModelEvent, ModelInfo
 from registry.retention import CleanupReport
 from registry.views.promotion import PromotionComparison
 
-# Piped output (CI logs, `| less`) gets room for the wide model tables instead of Rich's 80 columns.
+# Piped output (CI logs, `| less`) gets room for the wide model tables instead of Rich's 80 columns, and its
+# lines are never broken (a long path stays on one line, so the output can be searched).
 _width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-console = Console(width=_width)
-err_console = Console(stderr=True, width=_width)
+console = Console(width=_width, soft_wrap=_width is not None)
+err_console = Console(stderr=True, width=_width, soft_wrap=_width is not None)
 
 STATUS_STYLE = {"production": "bold green", "candidate": "yellow", "registered": "cyan", "archived": "dim"}
 SHOWN_METRICS = ("ic_mean", "icir", "rank_ic", "annualized_return", "information_ratio", "max_drawdown")
