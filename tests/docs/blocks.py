@@ -2,8 +2,10 @@
 
 A block is marked by the HTML comment on the line before its opening fence (invisible on GitHub and in
 MkDocs): ``<!-- docs-test: run -->`` runs it in a new shell, ``<!-- docs-test: run background URL -->``
-starts it, fetches URL once it answers and stops it, and ``<!-- docs-test: check (why) -->`` runs nothing
-but checks that every `qmp` command in it parses.
+starts it, fetches URL once it answers and stops it, ``<!-- docs-test: run servers -->`` runs it like
+``run`` although its `command &` jobs are servers (Prefect's port 4200 becomes a free one; the block must stop
+them itself), and ``<!-- docs-test: check (why) -->`` runs nothing but checks that every `qmp` command in it
+parses.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKER = re.compile(r"<!-- docs-test: (run background (?P<url>\S+)|run|check(?: \(.*\))?) -->")
+MARKER = re.compile(r"<!-- docs-test: (run background (?P<url>\S+)|run servers|run|check(?: \(.*\))?) -->")
 SHELL_FENCE = re.compile(r"^```(bash|sh|shell)\s*$")
+SHELL_KEYWORDS = {"until", "while", "if", "then", "do", "else", "!"}  # `until qmp ...; do` runs `qmp ...`
+REDIRECTION = re.compile(r"^\d*>")  # `2>/dev/null`
 
 
 @dataclass(frozen=True)
 class Block:
     page: str
     line: int
-    mode: str | None  # run, background, check, or None (unmarked)
+    mode: str | None  # run, servers, background, check, or None (unmarked)
     text: str
     url: str | None = None
 
@@ -37,6 +41,12 @@ def pages() -> list[Path]:
     return [ROOT / "README.md", *(ROOT / "docs" / name for name in nav)]
 
 
+def mode_of(marker: re.Match[str]) -> str:
+    if marker["url"]:
+        return "background"
+    return "servers" if marker[1] == "run servers" else marker[1].split()[0]
+
+
 def blocks(page: Path) -> list[Block]:
     """Every shell block of ``page`` with its marker."""
     lines = page.read_text().splitlines()
@@ -45,7 +55,7 @@ def blocks(page: Path) -> list[Block]:
         if SHELL_FENCE.match(lines[index]):
             end = lines.index("```", index + 1)
             marker = MARKER.search(lines[index - 1]) if index else None
-            mode = None if marker is None else ("background" if marker["url"] else marker[1].split()[0])
+            mode = None if marker is None else mode_of(marker)
             found.append(Block(str(page.relative_to(ROOT)), index + 1, mode, "\n".join(lines[index + 1:end]),
                                marker["url"] if marker else None))
             index = end
@@ -54,7 +64,8 @@ def blocks(page: Path) -> list[Block]:
 
 
 def qmp_commands(block: Block) -> list[list[str]]:
-    """The arguments of every `qmp` command in ``block`` (continuations joined, comments and pipes dropped)."""
+    """The arguments of every `qmp` command in ``block`` (continuations joined; comments, pipes, redirections and
+    the keywords of `until`/`while`/`if` dropped)."""
     joined = re.sub(r"\\\n\s*", " ", block.text)
     commands = []
     for line in joined.splitlines():
@@ -66,6 +77,6 @@ def qmp_commands(block: Block) -> list[list[str]]:
                 if words and Path(words[0]).name == "qmp":
                     commands.append(words[1:])
                 words = []
-            else:
+            elif not (words == [] and token in SHELL_KEYWORDS) and not REDIRECTION.match(token):
                 words.append(token)
     return commands

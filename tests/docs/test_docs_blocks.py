@@ -3,15 +3,20 @@ runnable ones run in order, in a fresh workspace, each in a new shell, as a newc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -39,19 +44,85 @@ def test_every_qmp_command_in_the_docs_parses(block: Block) -> None:
 
 
 def new_shell_environment(home: Path) -> dict[str, str]:
-    """A user's shell after `source .venv/bin/activate`: qmp on PATH, the workspace in ``home``, no settings."""
-    keep = ("HOME", "LANG", "TERM", "PREFECT_HOME", "PREFECT_SERVER_ANALYTICS_ENABLED", "TMPDIR")
+    """A user's shell after `source .venv/bin/activate`: qmp on PATH, the workspace in ``home``, no settings,
+    an empty Prefect home."""
+    keep = ("HOME", "LANG", "TERM", "PREFECT_SERVER_ANALYTICS_ENABLED", "TMPDIR")
     env = {name: os.environ[name] for name in keep if name in os.environ}
     env.update(QMP_HOME=str(home), PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", COLUMNS="200",
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT), PREFECT_HOME=str(home.parent / "prefect"))  # no runs of earlier sessions
     return env
 
 
+BLOCK_SECONDS = 1800
+STARTED_BY = "QMP_DOCS_TEST_BLOCK"  # every process a block starts inherits it, servers and orphans included
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def started_by(token: str) -> list[psutil.Process]:
+    """The live processes whose environment carries ``token`` (found even when they left the block's session)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(STARTED_BY) == token and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def stop_what_it_started(token: str, patience: float) -> list[str]:
+    """Wait up to ``patience`` s for the block's processes to end by themselves, then SIGTERM what is left (a
+    `qmp server` stops its Prefect server on it) and SIGKILL what still runs 30 s later; returns what was left."""
+    deadline = time.monotonic() + patience
+    while (left := started_by(token)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    names = []
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            names.append(" ".join(process.cmdline()[:5]))
+            process.terminate()
+    _, alive = psutil.wait_procs(left, timeout=30)
+    for process in alive + started_by(token):
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    return names
+
+
 def run_block(block: Block, env: dict[str, str], cwd: Path) -> None:
+    """Run ``block`` in a new `bash -euo pipefail`; whatever it started is stopped afterwards, even on failure."""
     script = block.text.replace("make demo", "qmp demo")  # the install is the test's own virtualenv
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=1800, check=False)
-    assert done.returncode == 0, f"{block.where} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{without_git_usage(done.stderr)[-3000:]}"
+    if block.mode == "servers":
+        script = script.replace("4200", str(free_port()))  # Prefect's default port may be taken here
+    token = uuid.uuid4().hex
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        shell = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env={**env, STARTED_BY: token},
+                                 stdout=out, stderr=err, text=True, start_new_session=True)
+        try:
+            code: int | str = shell.wait(timeout=BLOCK_SECONDS)
+        except subprocess.TimeoutExpired:
+            code = f"timed out after {BLOCK_SECONDS} s"
+        finally:
+            left = stop_what_it_started(token, patience=10 if block.mode == "servers" else 0)
+            shell.wait()
+        out.seek(0)
+        err.seek(0)
+        output = f"{out.read()[-3000:]}\n{without_git_usage(err.read())[-3000:]}"
+    assert code == 0, f"{block.where} failed ({code}):\n{output}{server_log_tail(block, env)}"
+    if block.mode == "servers":
+        assert left == [], f"{block.where} left these running (stopped by the test): {left}\n{output}"
+
+
+def server_log_tail(block: Block, env: dict[str, str]) -> str:
+    """The end of `qmp server`'s log, for a failed block that started one."""
+    log = Path(env["QMP_HOME"]) / "logs" / "prefect-server.log"
+    if block.mode != "servers" or not log.exists():
+        return ""
+    return "\n-- " + str(log) + " --\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
 
 
 def without_git_usage(stderr: str) -> str:
@@ -94,7 +165,7 @@ def test_the_runnable_blocks_work_pasted_in_order_in_a_fresh_workspace(tmp_path:
     anywhere = tmp_path / "somewhere" / "else"
     anywhere.mkdir(parents=True)
     for block in ALL_BLOCKS:
-        if block.mode == "run":
+        if block.mode in ("run", "servers"):
             run_block(block, env, anywhere)
         elif block.mode == "background":
             run_background_block(block, env, anywhere)
@@ -105,3 +176,21 @@ def test_the_parse_check_refuses_an_unknown_flag_and_command() -> None:
         parse(["retrain", "--no-such-flag"])
     with pytest.raises(AssertionError, match="No such command"):
         parse(["models", "no-such-command"])
+
+
+def running(command: str) -> list[str]:
+    return [" ".join(p.info["cmdline"]) for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == command.split()]
+
+
+def test_a_failing_block_leaves_nothing_running_not_even_what_left_its_session(tmp_path: Path) -> None:
+    block = Block("docs/x.md", 1, "servers", "sleep 3017 &\nsetsid sleep 3018 &\nsleep 0.5\nfalse")
+    with pytest.raises(AssertionError, match=r"failed \(1\)"):
+        run_block(block, new_shell_environment(tmp_path), tmp_path)
+    assert running("sleep 3017") == running("sleep 3018") == []
+
+
+def test_a_servers_block_that_leaves_a_server_running_fails_and_the_server_is_stopped(tmp_path: Path) -> None:
+    block = Block("docs/x.md", 1, "servers", "sleep 3019 &")
+    with pytest.raises(AssertionError, match=r"left these running .*sleep 3019"):
+        run_block(block, new_shell_environment(tmp_path), tmp_path)
+    assert running("sleep 3019") == []
