@@ -54,6 +54,7 @@ def new_shell_environment(home: Path) -> dict[str, str]:
 
 
 BLOCK_SECONDS = 1800
+SERVERS_STOP_SECONDS = 10.0  # how long a `run servers` block's jobs may take to end after the block did
 STARTED_BY = "QMP_DOCS_TEST_BLOCK"  # every process a block starts inherits it, servers and orphans included
 
 
@@ -102,12 +103,13 @@ def run_block(block: Block, env: dict[str, str], cwd: Path) -> None:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         shell = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env={**env, STARTED_BY: token},
                                  stdout=out, stderr=err, text=True, start_new_session=True)
+        code: int | str = "interrupted"
         try:
-            code: int | str = shell.wait(timeout=BLOCK_SECONDS)
+            code = shell.wait(timeout=BLOCK_SECONDS)
         except subprocess.TimeoutExpired:
             code = f"timed out after {BLOCK_SECONDS} s"
         finally:
-            left = stop_what_it_started(token, patience=10 if block.mode == "servers" else 0)
+            left = stop_what_it_started(token, SERVERS_STOP_SECONDS if block.mode == "servers" and code == 0 else 0)
             shell.wait()
         out.seek(0)
         err.seek(0)
@@ -189,7 +191,9 @@ def test_a_failing_block_leaves_nothing_running_not_even_what_left_its_session(t
     assert running("sleep 3017") == running("sleep 3018") == []
 
 
-def test_a_servers_block_that_leaves_a_server_running_fails_and_the_server_is_stopped(tmp_path: Path) -> None:
+def test_a_servers_block_that_leaves_a_server_running_fails_and_the_server_is_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "SERVERS_STOP_SECONDS", 1.0)
     block = Block("docs/x.md", 1, "servers", "sleep 3019 &")
     with pytest.raises(AssertionError, match=r"left these running .*sleep 3019"):
         run_block(block, new_shell_environment(tmp_path), tmp_path)
