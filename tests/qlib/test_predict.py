@@ -86,29 +86,81 @@ def _stored(registry: ModelRegistry, name: str, first: date, last: date) -> pd.S
     return pd.Series({(pd.Timestamp(r.trading_date), r.instrument): r.score for r in rows}).sort_index()
 
 
+@dataclass
+class TwentyDays:
+    """The same twenty days of one model stored two ways: predicted one by one, and predicted at once."""
+
+    trained: Trained
+    one_by_one: pd.Series
+    together: pd.Series
+    written: tuple[int, int]
+
+
+@dataclass
+class Predicted:
+    models: dict[str, TwentyDays]
+    day_loads: dict[str, int]  # field-group loads of the one-by-one days, from the files (misses) or memory (hits)
+
+
+@pytest.fixture(scope="module")
+def twenty_days(lightgbm: Trained, linear: Trained, qlib_settings: Settings, qlib_data: Path) -> Predicted:
+    """Both models predict the twenty days one by one, then (after forgetting every loaded block) all at once.
+
+    Day by day, the two models ask for the same feature group (both read Alpha158 on the same instruments, under
+    different label expressions), so the second model's features of a day come from the first one's load: each
+    day is still loaded for itself, and every model-dependent step (label, processors, prediction, storage)
+    runs for each model."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        env_for(qlib_settings, monkeypatch)
+        monkeypatch.setenv("QMP_PROVIDER_URI", str(qlib_data))
+        init_qlib(qlib_data, settings=qlib_settings)
+        registry, settings = lifecycle.open_registry(load_settings()), load_settings()
+        models = {"lightgbm": lightgbm, "linear": linear}
+        names = {}
+        for which, trained in models.items():
+            result = _own_recorder(trained, qlib_settings, _name("predict-inc"))
+            names[which] = (_name("daily"), _name("at_once"))
+            for name in names[which]:
+                _register_and_promote(trained, result, name)
+        days = pd.bdate_range(*TWENTY)
+        first, last = days[0].date(), days[-1].date()
+        blocks.forget()  # no block an earlier test loaded answers a day here
+        before = blocks.stats()
+        one_day_writes = dict.fromkeys(models, 0)
+        for day in days:
+            for which, (daily, _) in names.items():
+                run = predict_name(daily, start=day.date(), end=day.date(), registry=registry, settings=settings)
+                one_day_writes[which] += len(run.written_days)
+        loads = {k: blocks.stats()[k] - before[k] for k in ("hits", "misses")}
+        blocks.forget()  # the whole range loaded for itself, not read from the blocks the single days loaded
+        wholes = {which: predict_name(at_once, start=first, end=last, registry=registry, settings=settings)
+                  for which, (_, at_once) in names.items()}
+        stored = {which: TwentyDays(models[which], _stored(registry, daily, first, last),
+                                    _stored(registry, at_once, first, last),
+                                    (one_day_writes[which], len(wholes[which].written_days)))
+                  for which, (daily, at_once) in names.items()}
+        return Predicted(stored, loads)
+
+
+def test_each_day_is_loaded_once_for_both_models_of_the_same_features(twenty_days: Predicted) -> None:
+    # first model: features and label from the files; second: the same features from memory, its own label
+    assert twenty_days.day_loads == {"hits": 20, "misses": 20 * 3}
+
+
 @pytest.mark.parametrize("which", ["lightgbm", "linear"])
 def test_twenty_days_predicted_one_by_one_equal_the_same_days_predicted_at_once(
-    which: str, request: pytest.FixtureRequest, setup: Setup
+    which: str, twenty_days: Predicted
 ) -> None:
-    trained: Trained = request.getfixturevalue(which)
-    result = _own_recorder(trained, setup.settings, _name("predict-inc"))
-    daily, at_once = _name("daily"), _name("at_once")
-    _register_and_promote(trained, result, daily)
-    _register_and_promote(trained, result, at_once)
-    days = pd.bdate_range(*TWENTY)
-    first, last = days[0].date(), days[-1].date()
+    stored = twenty_days.models[which]
+    one_by_one, together = stored.one_by_one, stored.together
+    first, last = TWENTY
 
-    whole = predict_name(at_once, start=first, end=last, registry=setup.registry, settings=load_settings())
-    blocks.forget()  # each day loaded for itself, not read from the blocks the whole range just loaded
-    runs = [predict_name(daily, start=day.date(), end=day.date(), registry=setup.registry, settings=load_settings()) for day in days]
-
-    assert len(whole.written_days) == 20 and sum(len(r.written_days) for r in runs) == 20
-    one_by_one, together = _stored(setup.registry, daily, first, last), _stored(setup.registry, at_once, first, last)
+    assert stored.written == (20, 20)
     assert len(together) > 20 * 30
     pd.testing.assert_index_equal(one_by_one.index, together.index)
     np.testing.assert_allclose(one_by_one.to_numpy(), together.to_numpy(), rtol=0, atol=1e-9)
     # and both equal the model on the training dataset's own full-history load
-    full = trained.result.model.predict(trained.dataset, segment="test").sort_index()
+    full = stored.trained.result.model.predict(stored.trained.dataset, segment="test").sort_index()
     full = full.loc[pd.Timestamp(first):pd.Timestamp(last)]
     full = full[full.index.isin(together.index)]
     np.testing.assert_allclose(together.loc[full.index].to_numpy(), full.to_numpy(), rtol=0, atol=qlib_tolerance(full))

@@ -138,9 +138,12 @@ def test_a_block_scored_again_is_read_from_memory_with_the_same_scores_until_the
     assert blocks.stats()["misses"] - before["misses"] == loads  # the same features: nothing loaded again
     assert blocks.stats()["hits"] - before["hits"] == loads
     pd.testing.assert_series_equal(again, first, check_exact=True)
-    # Another model (other features here: the LightGBM YAML's handler) gets its own blocks, and whether they come
-    # from memory or from the files its scores are the same.
+    # Another model of the same features under another label expression (the LightGBM YAML's handler): its feature
+    # groups come from memory, its label groups from the files, and whether they come from memory or from the
+    # files its scores are the same.
+    counts = blocks.stats()
     other = score_registered_model(lightgbm_id, *days, registry=registry, settings=qlib_settings, provider_uri=qlib_data)
+    assert blocks.stats()["hits"] - counts["hits"] == blocks.stats()["misses"] - counts["misses"] == loads // 2
     other_again = score_registered_model(lightgbm_id, *days, registry=registry, settings=qlib_settings,
                                          provider_uri=qlib_data)
     blocks.forget()
@@ -156,4 +159,5 @@ def test_a_block_scored_again_is_read_from_memory_with_the_same_scores_until_the
     for version in (data[1], data[1], data[1] + "-appended"):
         with blocks.remembered_loads(handler, (data[0], version)):
             handler.data_loader.load(handler.instruments, "2022-11-01", "2022-11-04")
-    assert (blocks.stats()["misses"] - counts["misses"], blocks.stats()["hits"] - counts["hits"]) == (2, 1)
+    groups = len(handler.data_loader.fields)  # features and label, each loaded and remembered by itself
+    assert (blocks.stats()["misses"] - counts["misses"], blocks.stats()["hits"] - counts["hits"]) == (2 * groups, groups)

@@ -4,10 +4,12 @@ model of the same features is scored on it.
 Scoring loads each fixed block of trading days from its first day (tasks/core/qlib/scoring.py says why), and
 the same block is often asked for again in one process: `qmp approve` checks the stale approval then applies
 it, the stale check and the champion re-scoring read production's features on the candidate's window, and every
-model of a name reads the same expressions. The raw frame a loader returns (before any processor) depends only on
-the data, the loader's configuration, the instruments and the days asked for, so those are the key: each model's
-own fitted processors still run on a copy of it. The data version (the calendar's end and the fingerprint of the
-data files) is part of the key, so appended days or a corrected value are loaded afresh.
+model of a name reads the same expressions. The raw frame a loader returns for a field group (before any
+processor) depends only on the data, the loader's configuration, the group's expressions, the instruments and the
+days asked for, so those are the key. Features and label are separate groups, so models of the same features
+under different label expressions share the features; each model's own fitted processors still run on a copy.
+The data version (the calendar's end and the fingerprint of the data files) is part of the key, so appended days
+or a corrected value are loaded afresh.
 
 Only Qlib's own ``QlibDataLoader`` is remembered (another loader may read anything). The memory is bounded
 (:data:`MAX_BYTES`, least recently used first out). Callers hold ``QLIB_LOCK``.
@@ -51,32 +53,38 @@ def loader_key(handler: Any) -> tuple[str, ...] | None:
 
 @contextmanager
 def remembered_loads(handler: Any, data: tuple[str, str] | None) -> Iterator[None]:
-    """While inside, ``handler``'s loader answers a load already made on the same ``data`` (directory, version)
-    from memory, and remembers the loads it makes."""
-    source = loader_key(handler)
-    if source is None or data is None:
+    """While inside, ``handler``'s loader answers a load of a field group already made on the same ``data``
+    (directory, version) from memory, and remembers the loads it makes.
+
+    The unit is Qlib's own: the loader loads each field group (``feature``, ``label``) by itself and joins them,
+    so two models of the same features under different label expressions share the costly feature group."""
+    if loader_key(handler) is None or data is None:
         yield
         return
     loader = handler.data_loader
-    original: Callable[..., pd.DataFrame] = loader.load
+    original: Callable[..., pd.DataFrame] = loader.load_group_df
+    settings = (data, repr(loader.freq), repr(loader.filter_pipe), repr(loader.inst_processors),
+                repr(loader.swap_level), type(loader).__name__)
 
-    def load(instruments: Any = None, start_time: Any = None, end_time: Any = None) -> pd.DataFrame:
-        key = (data, source, repr(instruments), str(pd.Timestamp(start_time)), str(pd.Timestamp(end_time)))
+    def load_group_df(instruments: Any, exprs: list[str], names: list[str], start_time: Any = None,
+                      end_time: Any = None, gp_name: str | None = None) -> pd.DataFrame:
+        key = (*settings, gp_name, repr(exprs), repr(names), repr(instruments), str(pd.Timestamp(start_time)),
+               str(pd.Timestamp(end_time)))
         frame = _blocks.get(key)
         if frame is not None:
             _blocks.move_to_end(key)
             _stats["hits"] += 1
             return frame.copy()
         _stats["misses"] += 1
-        frame = original(instruments, start_time, end_time)
+        frame = original(instruments, exprs, names, start_time, end_time, gp_name)
         _remember(key, frame.copy())
         return frame
 
-    loader.load = load  # an instance attribute: the class's method is back once it is deleted
+    loader.load_group_df = load_group_df  # an instance attribute: the class's method is back once it is deleted
     try:
         yield
     finally:
-        del loader.load
+        del loader.load_group_df
 
 
 def _remember(key: Hashable, frame: pd.DataFrame) -> None:
