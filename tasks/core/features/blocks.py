@@ -43,14 +43,6 @@ def describe_loader(handler: Any, group: str | None = None) -> tuple[str, ...] |
             type(loader).__name__)
 
 
-def loader_key(handler: Any) -> tuple[str, ...] | None:
-    """The description of a handler's whole raw frame, or None when its loader is not Qlib's own expression
-    loader (another loader may read anything)."""
-    if type(getattr(handler, "data_loader", None)).__name__ != "QlibDataLoader":
-        return None
-    return describe_loader(handler)
-
-
 @contextmanager
 def remembered_loads(handler: Any, data: tuple[str, str] | None) -> Iterator[None]:
     """While inside, ``handler``'s loader answers a load of a field group already made on the same ``data``
@@ -58,17 +50,17 @@ def remembered_loads(handler: Any, data: tuple[str, str] | None) -> Iterator[Non
 
     The unit is Qlib's own: the loader loads each field group (``feature``, ``label``) by itself and joins them,
     so two models of the same features under different label expressions share the costly feature group."""
-    if loader_key(handler) is None or data is None:
+    # Only Qlib's own expression loader: another loader may read anything.
+    qlib_loader = type(getattr(handler, "data_loader", None)).__name__ == "QlibDataLoader"
+    if not qlib_loader or describe_loader(handler) is None or data is None:
         yield
         return
     loader = handler.data_loader
     original: Callable[..., pd.DataFrame] = loader.load_group_df
-    settings = (data, repr(loader.freq), repr(loader.filter_pipe), repr(loader.inst_processors),
-                repr(loader.swap_level), type(loader).__name__)
 
     def load_group_df(instruments: Any, exprs: list[str], names: list[str], start_time: Any = None,
                       end_time: Any = None, gp_name: str | None = None) -> pd.DataFrame:
-        key = (*settings, gp_name, repr(exprs), repr(names), repr(instruments), str(pd.Timestamp(start_time)),
+        key = (data, gp_name, describe_loader(handler, gp_name), repr(instruments), str(pd.Timestamp(start_time)),
                str(pd.Timestamp(end_time)))
         frame = _blocks.get(key)
         if frame is not None:
