@@ -12,7 +12,7 @@ from datetime import date, datetime
 from sqlalchemy.orm import Session
 
 from registry import store
-from registry.drift import DEFAULT_RULE, DriftRule, make_rule
+from registry.drift import DriftRule, stored_rule
 from registry.errors import ModelNotFoundError
 from registry.live import LiveDay, LiveScore, LiveWrite
 from registry.store import live_metrics as live_table
@@ -47,8 +47,7 @@ def read(session: Session, model_name: str, first: date | None = None, last: dat
 
 def rule(session: Session, model_name: str) -> DriftRule:
     """The name's drift rule: its stored settings, else the default."""
-    stored = live_table.read_rule(session, model_name)
-    return make_rule(**stored) if stored else DEFAULT_RULE
+    return stored_rule(live_table.read_rule(session, model_name))
 
 
 def set_rule(session: Session, model_name: str, new_rule: DriftRule, *, actor: str, now: datetime) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection
@@ -19,11 +18,10 @@ from sqlalchemy import Connection
 from registry.drift import (
     DEFAULT_RULE,
     DriftResult,
-    DriftRule,
     Expectation,
     expectation_of,
     judge_drift,
-    make_rule,
+    stored_rule,
 )
 from registry.models import ModelInfo
 from registry.series import DAILY_IC, EvaluationSeries
@@ -46,7 +44,7 @@ class LiveSummary(BaseModel):
 def live_summaries(connection: Connection, production: Mapping[str, ModelInfo]) -> dict[str, LiveSummary]:
     """The live summary of every name in `production` (name -> its production model) whose production model
     has at least one live day; a name without one is absent."""
-    rules = {name: _rule(stored) for name, stored in pages.drift_rules(connection).items()}
+    rules = {name: stored_rule(stored) for name, stored in pages.drift_rules(connection).items()}
     newest = max([LIVE_COLUMN_DAYS, *(rule.window for rule in rules.values())])
     own = _production_days(connection, production, newest)
     expectations = _expectations(connection, [production[name] for name in own])
@@ -104,7 +102,3 @@ def _expectations(connection: Connection, infos: list[ModelInfo]) -> dict[str, E
         _KNOWN[(database, info.model_id, info.created_at)] = expectation_of(series, info.performance_metrics)
     return {info.model_id: _KNOWN[(database, info.model_id, info.created_at)] for info in infos}
 
-
-def _rule(stored: dict[str, Any]) -> DriftRule:
-    """A stored rule as `registry.monitoring.rule` reads it."""
-    return make_rule(**stored) if stored else DEFAULT_RULE
