@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from deployments.cli.console import console
+from deployments.cli.server import DEFAULT_PORT, api_url
 
 NEW_DAYS_SPAN = 7  # calendar days of new synthetic data: one trading week
 LOOP_HINT = ("the data loop (new days ingested -> qmp.data.updated -> rolling retrain -> predictions) runs with a "
-             "Prefect server: `prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api qmp demo")
+             f"Prefect server: `prefect server start`, then PREFECT_API_URL={api_url(DEFAULT_PORT)} qmp demo")
 
 
 def prefect_server_configured() -> bool:

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from deployments.cli.console import err_console
+from deployments.cli.server import DEFAULT_PORT, api_url
 from flows.options import RetrainOptions, WorkflowSource
 from registry import ModelRegistry
 from registry.settings import Settings, load_settings
@@ -21,7 +22,7 @@ from registry.store.db import sqlite_url_for
 LOCAL_SERVER_HINT = (
     "PREFECT_API_URL is not set: Prefect starts a temporary local API for this command (tens of seconds). "
     "Keep one running instead: `qmp server` in another terminal, then "
-    "`export PREFECT_API_URL=http://127.0.0.1:4200/api` here"
+    f"`export PREFECT_API_URL={api_url(DEFAULT_PORT)}` here"
 )
 
 
