@@ -44,6 +44,12 @@ def _default_registry_dir() -> Path:
     return workspace_home() / "model_registry"
 
 
+def default_ingest_folder() -> Path:
+    """The workspace's feed folder, read by the ingest flow when neither its source nor `QMP_INGEST_SOURCE` is
+    given; it may not exist yet (a run then completes, saying where to put files)."""
+    return workspace_home() / "incoming"
+
+
 class Settings(BaseSettings):
     """Where the registry, its database and the Qlib data live; explicit arguments always win."""
 
@@ -80,6 +86,10 @@ class Settings(BaseSettings):
     )
     mlflow_artifact_uri: str | None = Field(
         None, description="Where new experiments keep recorder artifacts (e.g. s3://bucket/mlruns); default: registry_dir/mlruns."
+    )
+    ingest_source: str | None = Field(
+        None, description="The feed the ingest flow (the ingest-daily deployment) reads when no source is given: a "
+        "folder of per-instrument files, a CSV/Parquet table or a SQLAlchemy URL; default: $QMP_HOME/incoming.",
     )
     feature_cache: Literal["off", "qlib"] = Field(
         "off", description="Qlib's dataset cache (DiskDatasetCache, Redis-locked) for every Qlib initialisation."

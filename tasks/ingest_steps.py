@@ -25,6 +25,7 @@ class IngestOutcome(BaseModel):
     source: str
     days_added: int
     rows_added: int
+    wrote: bool  # new days, applied corrections or a recovery changed the directory
     first_day: date | None
     calendar_end: date | None
     corrections: dict[str, Any]
@@ -43,7 +44,8 @@ def ingest_source(source: str, data_dir: Path, query: str | None, options: Inges
                                      options, current_flow_run_id())
     return IngestOutcome(
         data_dir=record.data_dir if record else str(Path(data_dir).resolve()), source=result.source,
-        days_added=result.days_added, rows_added=result.rows_added, first_day=result.first_day,
+        days_added=result.days_added, rows_added=result.rows_added, wrote=result.wrote or bool(result.recovery),
+        first_day=result.first_day,
         calendar_end=result.calendar_end, corrections=result.corrections, validation=result.validation.lines(),
         checks=result.validation.summary()["checks"], recovery=result.recovery,
         data_version=record.version if record else result.data_version, record_id=record.id if record else None,

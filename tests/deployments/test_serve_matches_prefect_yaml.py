@@ -74,4 +74,4 @@ def test_new_data_triggers_the_retrain_and_the_predictions_and_ships_disabled() 
         assert trigger.expect == {"qmp.data.updated"} and trigger.enabled is False
         trigger.set_deployment_id(uuid.uuid4())
         assert trigger.as_automation().actions[0].type == "run-deployment"
-    assert served["ingest-daily"].parameters["source"] == "data/incoming"
+    assert "source" not in served["ingest-daily"].parameters  # the workspace feed (QMP_INGEST_SOURCE, $QMP_HOME/incoming)

@@ -58,6 +58,9 @@ def parse_source(text: str, query: str | None = None) -> Source:
         return Source("directory", str(path))
     if path.is_file() and path.suffix.lower() in TABLE_SUFFIXES:
         return Source("table", str(path))
+    if not path.exists():
+        where = "" if path.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+        raise SourceError(f"{text}: no such folder or file{where}")
     raise SourceError(f"{text}: not a directory, a .csv/.parquet table file, or a database URL")
 
 
@@ -66,7 +69,7 @@ def read_rows(source: Source, after: date | None) -> pd.DataFrame:
     if source.frame is not None:
         frame = _lower_columns(source.frame.copy())
     elif source.kind == "directory":
-        frame = _read_directory(Path(source.location))
+        frame = _read_directory(Path(source.location), after)
     elif source.kind == "table":
         frame = _read_table(Path(source.location))
     else:
@@ -74,9 +77,14 @@ def read_rows(source: Source, after: date | None) -> pd.DataFrame:
     return normalize(frame, source)
 
 
-def _read_directory(folder: Path) -> pd.DataFrame:
-    """Every ``<SYMBOL>.csv`` or ``.parquet`` file in ``folder`` (a ``symbol`` column, if any, names the instrument)."""
+def _read_directory(folder: Path, after: date | None) -> pd.DataFrame:
+    """Every ``<SYMBOL>.csv`` or ``.parquet`` file in ``folder`` (a ``symbol`` column, if any, names the instrument).
+
+    An empty folder is a feed with nothing new when the data directory already holds days (``after``), and an error
+    for a new directory (there is nothing to create it from)."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+    if not files and after is not None:
+        return pd.DataFrame(columns=list(REQUIRED))
     if not files:
         raise SourceError(f"{folder}: no *.csv files found (nor *.parquet)")
     frames = []
