@@ -3,16 +3,17 @@ logs and third-party warnings go to the workspace's log file (`$QMP_HOME/logs/qm
 with `qmp --verbose`.
 
 Set up through the environment, before Prefect, Qlib or MLflow is imported, so the libraries read it at
-import and worker processes (process pool, Dask) inherit it.
+import and the processes a command starts (its process pool and Dask workers, the flow runs of `qmp serve`)
+inherit it; `tasks/core/third_party.py` applies it in those.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from registry.settings import workspace_home
+from tasks.core.third_party import CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE, warnings_to_log_file
 
 QUIET_ENVIRONMENT = {
     "TQDM_DISABLE": "1",  # Qlib's backtest loop bars
@@ -20,19 +21,8 @@ QUIET_ENVIRONMENT = {
     "MLFLOW_LOGGING_LEVEL": "WARNING",
     # Run logs still reach the Prefect API and its UI; the command prints its own result and one-line errors.
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
-    "QMP_QLIB_CONSOLE_LEVEL": "CRITICAL",
+    CONSOLE_LEVEL_VARIABLE: "CRITICAL",
 }
-
-
-class LogFile(logging.FileHandler):
-    """Appends to a file created, with its directory, only when something is logged."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path, delay=True)
-
-    def _open(self):  # type: ignore[no-untyped-def]
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
-        return super()._open()
 
 
 _set_up = False
@@ -55,16 +45,11 @@ def set_up_output(verbose: bool, command: str | None = None) -> Path | None:
         return None
     if command in SERVING_COMMANDS:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "INFO")
-    path = Path(os.environ.setdefault("QMP_LOG_FILE", str(log_file())))
+    path = Path(os.environ.setdefault(LOG_FILE_VARIABLE, str(log_file())))
     if _set_up:  # once per process (tests call the command several times in one)
         return path
     _set_up = True
     for name, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
-    handler = LogFile(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.captureWarnings(True)
-    warnings_logger = logging.getLogger("py.warnings")
-    warnings_logger.addHandler(handler)
-    warnings_logger.propagate = False  # not to Prefect's console handler on the root logger
+    warnings_to_log_file(path)
     return path

@@ -56,6 +56,9 @@ def new_shell_environment(home: Path) -> dict[str, str]:
 BLOCK_SECONDS = 1800
 SERVERS_STOP_SECONDS = 10.0  # how long a `run servers` block's jobs may take to end after the block did
 STARTED_BY = "QMP_DOCS_TEST_BLOCK"  # every process a block starts inherits it, servers and orphans included
+# What Qlib, LightGBM and numpy print in a flow run; `qmp serve` shows its runs' own log lines, not these.
+LIBRARY_NOISE = re.compile(r"Warning:|ModuleNotFoundError\.|Time cost: |field data contains nan|common_infra|"
+                           r"load calendar error|train's l2|Traceback")
 
 
 def free_port() -> int:
@@ -113,10 +116,13 @@ def run_block(block: Block, env: dict[str, str], cwd: Path) -> None:
             shell.wait()
         out.seek(0)
         err.seek(0)
-        output = f"{out.read()[-3000:]}\n{without_git_usage(err.read())[-3000:]}"
+        stdout, stderr = out.read(), without_git_usage(err.read())
+        output = f"{stdout[-3000:]}\n{stderr[-3000:]}"
     assert code == 0, f"{block.where} failed ({code}):\n{output}{server_log_tail(block, env)}"
     if block.mode == "servers":
         assert left == [], f"{block.where} left these running (stopped by the test): {left}\n{output}"
+        noise = [line for line in (stdout + stderr).splitlines() if LIBRARY_NOISE.search(line)]
+        assert noise == [], f"{block.where}: library output on the console of its servers and runs: {noise[:10]}"
 
 
 def server_log_tail(block: Block, env: dict[str, str]) -> str:

@@ -10,14 +10,32 @@ import sys
 import pytest
 
 from tasks.core.qlib.training import forward_logs
+from tasks.core.third_party import CONSOLE_LEVEL_VARIABLE
+
+IMPORT_MODELS = """
+import builtins, sys
+printed = []
+real_print = builtins.print
+def print_as_run_log(*args, **kwargs):  # what Prefect's `log_prints` makes of print inside a flow run
+    if kwargs.get("file") in (None, sys.stdout, sys.stderr):
+        printed.append(" ".join(map(str, args)))
+    else:
+        real_print(*args, **kwargs)
+builtins.print = print_as_run_log
+import tasks.core.qlib.session, qlib.rl
+tasks.core.qlib.session._import_qlib_models_quietly()
+builtins.print = real_print
+import qlib.contrib.model
+print(printed)
+"""
 
 
 @pytest.mark.slow  # imports Qlib in a fresh interpreter
-def test_importing_qlib_through_our_code_prints_no_gym_notice() -> None:
-    done = subprocess.run([sys.executable, "-c", "import tasks.core.qlib.session, qlib.rl"], capture_output=True,
-                          text=True, timeout=300)
+def test_importing_qlib_and_its_models_through_our_code_prints_nothing_even_where_print_is_a_run_log() -> None:
+    done = subprocess.run([sys.executable, "-c", IMPORT_MODELS], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Gym has been unmaintained" not in done.stderr and "gymnasium" not in done.stderr.lower()
+    assert done.stdout == "[]\n"  # Qlib's "ModuleNotFoundError. CatBoostModel are skipped" lines went nowhere
 
 
 def test_qlib_lines_go_to_the_run_logger_only_while_a_step_forwards_them() -> None:
@@ -75,3 +93,40 @@ def test_a_recorder_keeps_the_code_state_of_a_repository_and_prints_nothing_outs
         assert "git" not in done.stderr.lower(), done.stderr[-2000:]
     assert "code_diff.txt" not in runs[outside].stdout
     assert all(name in runs[repo].stdout for name in ("code_diff.txt", "code_status.txt", "code_cached.txt"))
+
+
+@pytest.mark.parametrize("console_level, on_console", [
+    ("CRITICAL", ["dataset ready in 5.7 s"]),  # a quiet command's, and `qmp serve`'s
+    (None, ["Time cost: 5.289s | Loading data Done", "$close field data contains nan.", "dataset ready in 5.7 s"]),
+])
+def test_qlibs_lines_in_a_step_stay_in_the_run_log_and_its_file_but_leave_a_quiet_console(
+        console_level: str | None, on_console: list[str], tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    if console_level is None:
+        monkeypatch.delenv(CONSOLE_LEVEL_VARIABLE, raising=False)  # `qmp --verbose`
+    else:
+        monkeypatch.setenv(CONSOLE_LEVEL_VARIABLE, console_level)
+    console, run_log = io.StringIO(), io.StringIO()
+    console_handler = logging.StreamHandler(console)  # stands in for Prefect's console handler on the root logger
+    run_log_handler = logging.StreamHandler(run_log)  # and for its API handler on the run logger
+    log_file = logging.FileHandler(tmp_path / "qmp.log")
+    qlib_logger, root, target = logging.getLogger("qlib"), logging.getLogger(), logging.getLogger("qmp-test-run")
+    saved = qlib_logger.handlers[:]
+    qlib_logger.handlers = [log_file]
+    root.addHandler(console_handler)
+    target.addHandler(run_log_handler)
+    target.setLevel(logging.INFO)
+    try:
+        with forward_logs(target):
+            logging.getLogger("qlib.timer").info("Time cost: 5.289s | Loading data Done")
+            logging.getLogger("qlib.data").warning("$close field data contains nan.")
+            target.info("dataset ready in 5.7 s")  # the step's own line
+    finally:
+        qlib_logger.handlers = saved
+        root.removeHandler(console_handler)
+        target.removeHandler(run_log_handler)
+        log_file.close()
+    assert console.getvalue().splitlines() == on_console
+    assert run_log.getvalue().splitlines() == [
+        "Time cost: 5.289s | Loading data Done", "$close field data contains nan.", "dataset ready in 5.7 s"]
+    assert (tmp_path / "qmp.log").read_text().splitlines() == [
+        "Time cost: 5.289s | Loading data Done", "$close field data contains nan."]

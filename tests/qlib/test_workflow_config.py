@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks.core.qlib.session import CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE
 from tasks.core.qlib.workflow_config import (
     WorkflowConfigError,
     cap_threads,
     fill_placeholders,
     load_workflow_config,
 )
+from tasks.core.third_party import CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE
 
 from .conftest import LIGHTGBM_YAML, LINEAR_YAML
 

@@ -9,7 +9,7 @@ the tracking URI changes. It is also the one place that switches Qlib's dataset 
 
 from __future__ import annotations
 
-import contextlib
+import builtins
 import copy
 import functools
 import gc
@@ -31,6 +31,7 @@ from qlib.log import set_log_with_config
 from registry.settings import Settings
 from tasks.core.data.version import DataVersionError, data_version
 from tasks.core.features import cache as feature_cache
+from tasks.core.third_party import CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE
 
 DEFAULT_EXPERIMENT = "qmp"
 # Re-entrant so that a training that also evaluates can nest the lock.
@@ -49,7 +50,6 @@ REDIS_RETRY_SECONDS = 60.0  # an unreachable Redis is asked again after this, no
 # Its console level and log file come from the process environment (QMP_QLIB_CONSOLE_LEVEL, QMP_LOG_FILE), which
 # the CLI sets at its edge: logging is process-wide and set up at import, before any settings are passed in, and
 # worker processes (process pool, Dask) inherit the environment.
-CONSOLE_LEVEL_VARIABLE, LOG_FILE_VARIABLE = "QMP_QLIB_CONSOLE_LEVEL", "QMP_LOG_FILE"
 
 
 def qlib_logging_config(console_level: str, log_file: str | None) -> dict[str, Any]:
@@ -175,10 +175,17 @@ def init_qlib(
 @functools.cache
 def _import_qlib_models_quietly() -> None:
     """Import Qlib's model package once with its stdout captured: it prints a line for every optional model
-    whose library is missing (CatBoost, XGBoost, PyTorch), on stdout, which carries a command's answer."""
+    whose library is missing (CatBoost, XGBoost, PyTorch), on stdout, which carries a command's answer.
+
+    It goes through ``print`` itself, not only ``sys.stdout``: inside a flow run with ``log_prints``, Prefect's
+    ``print`` would log each line to the run logger (the console of `qmp serve`) whatever stdout is."""
     captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
+    to_stdout = builtins.print
+    builtins.print = functools.partial(to_stdout, file=captured)
+    try:
         import qlib.contrib.model  # noqa: F401
+    finally:
+        builtins.print = to_stdout
     for line in captured.getvalue().splitlines():
         _log.debug("qlib: %s", line)
 

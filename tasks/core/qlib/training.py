@@ -29,6 +29,7 @@ from tasks.core.qlib.session import (
     long_lived_objects_frozen,
 )
 from tasks.core.qlib.workflow_config import WorkflowConfig
+from tasks.core.third_party import OFF_CONSOLE, keep_marked_lines_off_the_console, library_console_level
 from tasks.core.timing import timed
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -113,6 +114,12 @@ def train_model(
     )
 
 
+def _forward(target: Logger, level: int, message: str) -> None:
+    """Re-emit a library's line on the run logger: kept in the run's log (Prefect's API, the UI), shown on the
+    console only from the process's library console level up (quiet commands and `qmp serve`: errors only)."""
+    target.log(level, "%s", message, extra={OFF_CONSOLE: level < library_console_level()})
+
+
 class _LineForwarder:
     """LightGBM logger target: lines go to the current run's logger, else where LightGBM prints them."""
 
@@ -123,14 +130,14 @@ class _LineForwarder:
         if self.target is None:
             print(msg)  # LightGBM's own default
         elif msg.strip():
-            self.target.info(msg.rstrip())
+            _forward(self.target, logging.INFO, msg.rstrip())
 
     def warning(self, msg: str) -> None:
         """Forward a warning line."""
         if self.target is None:
             warnings.warn(msg, stacklevel=2)  # LightGBM's own default
         else:
-            self.target.warning(msg.rstrip())
+            _forward(self.target, logging.WARNING, msg.rstrip())
 
 
 class _ForwardHandler(logging.Handler):
@@ -141,7 +148,7 @@ class _ForwardHandler(logging.Handler):
         self.target = target
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.target.log(record.levelno, "%s", record.getMessage())
+        _forward(self.target, record.levelno, record.getMessage())
 
 
 _lightgbm_lines = _LineForwarder()
@@ -170,9 +177,11 @@ def forward_logs(logger: Logger | None) -> Iterator[None]:
     handler = _ForwardHandler(logger)
     qlib_logger = logging.getLogger("qlib")
     _lightgbm_lines.target = logger
-    # Qlib's own console handler steps aside meanwhile: the run logger prints the line, so it appears once.
+    keep_marked_lines_off_the_console()
+    # Qlib's own console handler steps aside meanwhile: the run logger prints the line, so it appears once; its
+    # log file (a quiet command's) keeps getting them.
     own_handlers = qlib_logger.handlers[:]
-    qlib_logger.handlers = [handler]
+    qlib_logger.handlers = [handler, *(h for h in own_handlers if isinstance(h, logging.FileHandler))]
     try:
         yield
     finally:
