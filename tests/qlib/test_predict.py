@@ -198,6 +198,9 @@ def test_a_promotion_hands_the_next_days_to_the_new_model(linear: Trained, setup
     by_day = {d.trading_date: d.model_id for d in outcome.days}
     assert by_day == {date(2022, 12, 19): old, date(2022, 12, 20): old, date(2022, 12, 21): old,
                       date(2022, 12, 22): new, date(2022, 12, 23): new}
+    assert outcome.message.endswith(
+        f"by {old}, {new} (production now: {new}; a day takes the model production at its close, a day before the "
+        "name's first promotion the first model promoted)")
     stored = {r.trading_date: r.model_id for r in setup.registry.predictions(name, (date(2022, 12, 19), date(2022, 12, 23)))}
     assert stored == by_day
 

@@ -204,7 +204,8 @@ def predict_name(
 
     log = logger or _log
     registry = registry or open_registry(settings)
-    if registry.get_production_model(model_name) is None:
+    production = registry.get_production_model(model_name)
+    if production is None:
         raise NoProductionModelError(f"no production model for {model_name!r}: promote one first")
     provider = resolve_provider_uri(provider_uri, settings)
     timings: dict[str, float] = {}
@@ -230,7 +231,7 @@ def predict_name(
         for loaded, scores in batch.scored:
             extend_recorder_predictions(loaded, scores)
     timings["recorder_pred"] = clock.seconds
-    message = _written_message(model_name, days, written, batch.reports, recompute)
+    message = _written_message(model_name, days, written, batch.reports, recompute, production.model_id)
     log.info(message)
     top = sorted(batch.days[-1].scores, key=lambda item: item[1], reverse=True)[:top_k]
     return PredictOutcome(
@@ -308,9 +309,11 @@ def _keep_traded(
 
 
 def _written_message(
-    model_name: str, days: list[pd.Timestamp], written: PredictionWrite, reports: list[DayReport], recompute: bool
+    model_name: str, days: list[pd.Timestamp], written: PredictionWrite, reports: list[DayReport], recompute: bool,
+    production_now: str,
 ) -> str:
     missing_total = sum(r.missing for r in reports)
+    scorers = sorted({r.model_id for r in reports})
     return (
         f"{model_name}: {len(written.written_days)} day(s) written "
         f"({days[0].date()}..{days[-1].date()}, {written.written_rows} scores"
@@ -318,5 +321,8 @@ def _written_message(
         + (f", {len(written.skipped_days)} day(s) already stored left as they were" if written.skipped_days else "")
         + (f", {missing_total} instrument-days without data" if missing_total else "")
         + (f", live metrics of {len(written.live_written_days)} day(s) recomputed" if recompute else "")
-        + f") by {', '.join(sorted({r.model_id for r in reports}))}"
+        + f") by {', '.join(scorers)}"
+        + ("" if scorers == [production_now] else
+           f" (production now: {production_now}; a day takes the model production at its close, a day before the "
+           "name's first promotion the first model promoted)")
     )
