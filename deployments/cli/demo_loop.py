@@ -13,7 +13,7 @@ from deployments.cli.server import DEFAULT_PORT, api_url
 
 NEW_DAYS_SPAN = 7  # calendar days of new synthetic data: one trading week
 LOOP_HINT = ("the data loop (new days ingested -> qmp.data.updated -> rolling retrain -> predictions) runs with a "
-             f"Prefect server: `prefect server start`, then PREFECT_API_URL={api_url(DEFAULT_PORT)} qmp demo")
+             f"Prefect server: `qmp server` in another shell, then PREFECT_API_URL={api_url(DEFAULT_PORT)} qmp demo")
 
 
 def prefect_server_configured() -> bool:

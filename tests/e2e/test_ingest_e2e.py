@@ -105,3 +105,16 @@ def _ingest_starts_one_retrain_and_predictions(
         assert time.monotonic() < deadline, f"no predictions for {new_end} within 600 s of the ingest"
         time.sleep(5)
     assert len(_retrain_runs_since(since)) == 1  # one event, one retrain
+
+
+def test_the_shipped_ingest_daily_deployment_without_a_feed_completes_and_says_where_to_put_files(
+    stack: dict[str, Any]
+) -> None:
+    """As after `make demo` and `qmp schedules on`: no feed configured, the workspace's feed folder not created;
+    the worker's run of the deployment as shipped (no parameters) completes instead of failing every weekday."""
+    folder = Path(stack["env"]["QMP_HOME"]) / "incoming"
+    assert not folder.exists()
+    started = run_deployment("ingest/ingest-daily", timeout=0)
+    done = _wait_for(started.id, {StateType.COMPLETED}, 300, stack["logs"])
+    assert done.state and str(done.state.message).startswith(
+        f"no feed yet: put per-instrument CSV/Parquet files in {folder} ")

@@ -52,6 +52,24 @@ def test_a_gap_is_one_line_exit_1_and_nothing_written(
     assert data_version(out) == before
 
 
+def test_a_missing_source_is_one_line_and_an_emptied_feed_folder_is_nothing_new(
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = stored_dir(workspace)
+    before = data_version(out)
+    monkeypatch.chdir(workspace)
+    code, _, err = qmp("data", "ingest", "data/incoming", "--into", str(out), capsys=capsys, monkeypatch=monkeypatch)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and lines == [f"error: data/incoming: no such folder or file (relative to the working directory "
+                                   f"{workspace})"]
+    (workspace / "feed").mkdir()
+    code, printed, err = qmp("data", "ingest", "feed", "--into", str(out), capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 0 and "no new trading days after 2024-09-27" in printed, err
+    assert data_version(out) == before
+    code, _, err = qmp("data", "ingest", "feed", "--into", "new", capsys=capsys, monkeypatch=monkeypatch)
+    assert code == 1 and "no *.csv files found" in err and not (workspace / "new").exists()
+
+
 def test_a_synthetic_feed_is_ingested_on_the_calendar_the_synthetic_directory_declares(
     workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
