@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from qlib.data.cache import DiskDatasetCache
 
 from registry.settings import Settings
 from tasks.core.data.version import CALENDAR, data_version
+from tasks.core.files import write_atomically
 
 MANIFEST = "qmp_data_version.json"
 QLIB_CACHE_DIR_NAME = "dataset_cache"
@@ -266,12 +266,6 @@ def _is_new_listing(name: str, old: DataManifest, new: DataManifest) -> bool:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 # --- syncing Qlib's cache files with the data ------------------------------------------------------------
 
 
@@ -340,7 +334,7 @@ def sync_qlib_cache(provider_uri: str | Path, cache_dir: Path, redis_url: str) -
                 _clear_entry(entry, conn)
                 cleared += 1
         outcome: SyncOutcome = "new" if not entries else "rebuilt" if cleared else "extended"
-        _write_atomic(manifest_path, new.to_json())
+        write_atomically(manifest_path, lambda p: p.write_text(new.to_json()))
     _log.info("feature cache %s: %s for data version %s", cache_dir, outcome, new.version)
     return outcome
 

@@ -24,7 +24,6 @@ import copy
 import fcntl
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import pandas as pd
 
 from registry.settings import Settings
 from tasks.core.data.version import data_version
+from tasks.core.files import write_atomically
 
 #: Handler arguments that do not change the raw features (time range, processors, what is kept).
 NOT_RAW = frozenset({
@@ -131,9 +131,7 @@ class FeatureStore:
         for path, write in ((frame, lambda p: raw.to_pickle(p)),
                             (meta, lambda p: p.write_text(json.dumps(
                                 {"span": list(span), "handler": handler_config}, default=str)))):
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            write(tmp)
-            os.replace(tmp, path)
+            write_atomically(path, write)
         handler_digest = key.split("-")[0]
         for old in self.root.glob(f"{handler_digest}-*"):
             if not old.name.startswith(key):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from registry.drift import Expectation
 from registry.settings import Settings
+from tasks.core.files import write_atomically
 from tasks.core.replay.drift import DriftRun, replay_drift
 from tasks.core.replay.drift_plan import DriftReplaySpec
 from tasks.core.replay.plan import ReplayPlan, ReplaySpec
@@ -102,16 +103,12 @@ def build_drift_record(
 def save_drift_record(record: DriftReplayRecord, pred: pd.DataFrame, label: pd.DataFrame,
                       settings: Settings) -> DriftReplayRecord:
     """Write the record and the combined predictions under the registry directory; returns the record with its path."""
-    import os
-
     folder = replay_dir(settings, record.replay_id)
     folder.mkdir(parents=True, exist_ok=True)
     record = record.model_copy(update={"record_path": str(folder / "replay.json")})
     for name, write in (("pred.pkl", pred.to_pickle), ("label.pkl", label.to_pickle),
                         ("replay.json", lambda p: p.write_text(json.dumps(record.model_dump(mode="json"), indent=2)))):
-        partial = folder / f".{name}.{os.getpid()}.tmp"
-        write(partial)
-        os.replace(partial, folder / name)
+        write_atomically(folder / name, write)
     return record
 
 

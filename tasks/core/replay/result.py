@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from registry import ModelFilter, ModelStatus
 from registry.settings import Settings
 from registry.versions import parse_version
+from tasks.core.files import write_atomically
 from tasks.core.replay.plan import ReplayPlan, ReplaySpec
 from tasks.core.replay.window import WindowResult
 
@@ -144,25 +145,16 @@ def replay_dir(settings: Settings, replay_id: str) -> Path:
     return (settings.registry_dir / "replays" / replay_id).expanduser().resolve()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with partial.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-
-
 def save_record(record: ReplayRecord, pred: pd.DataFrame, label: pd.DataFrame, settings: Settings) -> ReplayRecord:
     """Write the record and the combined predictions under the registry directory; returns the record with its path."""
     import pickle
 
     folder = replay_dir(settings, record.replay_id)
     folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / "pred.pkl", pickle.dumps(pred))
-    _write_atomic(folder / "label.pkl", pickle.dumps(label))
+    write_atomically(folder / "pred.pkl", lambda p: p.write_bytes(pickle.dumps(pred)))
+    write_atomically(folder / "label.pkl", lambda p: p.write_bytes(pickle.dumps(label)))
     record = record.model_copy(update={"record_path": str(folder / "replay.json")})
-    _write_atomic(folder / "replay.json", json.dumps(record.model_dump(mode="json"), indent=2).encode())
+    write_atomically(folder / "replay.json", lambda p: p.write_text(json.dumps(record.model_dump(mode="json"), indent=2)))
     return record
 
 

@@ -34,6 +34,7 @@ from tasks.core.data.qlib_binary import (
     write_features,
 )
 from tasks.core.errors import PipelineInputError
+from tasks.core.files import fsync_directory, write_atomically
 
 STATE_DIR = ".qmp-ingest"
 NEW_SUFFIX = ".ingest-new"
@@ -152,13 +153,7 @@ def write_new_file(path: Path, payload: bytes) -> None:
 def replace_file(path: Path, text: str) -> None:
     """Replace ``path`` by an fsynced temporary file renamed over it (readers see the old or the new bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_directory(path.parent)
+    write_atomically(path, lambda temporary: temporary.write_text(text), durable=True)
 
 
 def recover(out: Path) -> str | None:
@@ -182,10 +177,10 @@ def _finish(out: Path, journal: Mapping[str, Any]) -> None:
         directory = out / "features" / symbol.lower()
         for path in sorted(directory.glob(f"*{NEW_SUFFIX}")):
             os.replace(path, directory / path.name.removesuffix(NEW_SUFFIX))
-        _fsync_directory(directory)
+        fsync_directory(directory)
     shutil.rmtree(out / STATE_DIR / "backup", ignore_errors=True)
     (out / STATE_DIR / "journal.json").unlink(missing_ok=True)
-    _fsync_directory(out / STATE_DIR)
+    fsync_directory(out / STATE_DIR)
 
 
 def _roll_back(out: Path, journal: Mapping[str, Any]) -> None:
@@ -245,11 +240,3 @@ def _universe_text(members: Mapping[str, Span]) -> str:
 
 def _day(calendar: pd.DatetimeIndex) -> str | None:
     return f"{calendar[-1]:%Y-%m-%d}" if len(calendar) else None
-
-
-def _fsync_directory(directory: Path) -> None:
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
