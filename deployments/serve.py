@@ -3,29 +3,52 @@
 The flows are imported from the installed packages (module entrypoints), so `qmp serve` works from any
 directory and from a non-editable install. `qmp serve` and `prefect deploy` are alternatives: a deployment of
 the same name that `prefect deploy` created (it has a work pool) is never overwritten by this one.
+
+While serving, the server's health is checked every second: when it stops answering, `qmp serve` stops within a few
+seconds with one line (Prefect's runner alone retries for minutes and ends in a traceback). On Ctrl-C or SIGTERM
+it pauses its deployments, as Prefect's `serve` does, unless the server is gone; then it says so instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
+import logging
 import os
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
+import anyio
+import httpx
 import yaml
-from prefect import Flow, serve
+from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.exceptions import ObjectNotFound
+from prefect.runner import Runner
 from prefect.schedules import Cron
+from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from tasks.core.errors import PipelineError
 
 PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
+HEALTH_EVERY_S = 1.0  # how often the server's health is checked while serving
+GONE_AFTER = 3  # failed checks in a row after which the server counts as gone
+HEALTH_TIMEOUT_S = 2.0
+PAUSE_WITHIN_S = 15.0
 
 
 class ServeConflict(PipelineError):
     """A deployment `qmp serve` would register already exists as a work-pool deployment."""
+
+
+class ServerGone(PipelineError):
+    """The Prefect server stopped answering while `qmp serve` ran."""
 
 
 def _load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -91,15 +114,106 @@ def refuse_work_pool_deployments(runners: list[RunnerDeployment]) -> None:
         )
 
 
+def answers(api: str) -> bool:
+    """Whether the Prefect API at ``api`` answers its health check now."""
+    try:
+        httpx.get(f"{api}/health", timeout=HEALTH_TIMEOUT_S).raise_for_status()
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+async def _watch(api: str, scope: anyio.CancelScope, gone: list[bool]) -> None:
+    """Cancel ``scope`` once the server failed GONE_AFTER health checks in a row."""
+    failures = 0
+    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
+        while failures < GONE_AFTER:
+            await anyio.sleep(HEALTH_EVERY_S)
+            try:
+                (await http.get(f"{api}/health")).raise_for_status()
+                failures = 0
+            except httpx.HTTPError:
+                failures += 1
+    gone.append(True)
+    scope.cancel()
+
+
+class _Runner(Runner):
+    """Prefect's runner, stopped by SIGTERM from its event loop, as by Ctrl-C (Prefect's own handler exits from
+    inside whichever coroutine is running, which a task group reports as a traceback)."""
+
+    stop_requested = False
+    stop_serving: Callable[[], object] | None = None
+
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        self.stop_requested = True
+        if self.stop_serving is not None:
+            self.stop_serving()
+
+
+async def _run(runner: _Runner, api: str) -> bool:
+    """Run ``runner`` until SIGTERM or its server is gone; returns whether the server is gone."""
+    gone: list[bool] = []
+    loop = asyncio.get_running_loop()
+    async with anyio.create_task_group() as group:
+        runner.stop_serving = lambda: loop.call_soon_threadsafe(group.cancel_scope.cancel)
+        if not runner.stop_requested:  # a SIGTERM before this line found no loop to stop
+            group.start_soon(_watch, api, group.cancel_scope, gone)
+            await runner.start()
+        group.cancel_scope.cancel()
+    return bool(gone)
+
+
+class _QuietWhenUnreachable(logging.Filter):
+    """Drops the cancellation observer's connection-refused warning (a traceback): the watch reports it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], OSError))
+
+
+def _pause(api: str, deployment_ids: list[UUID]) -> None:
+    """Pause the served deployments, as Prefect's `serve` does on shutdown; retried for PAUSE_WITHIN_S while the
+    server answers (a busy SQLite answers 503), at once a gone server (Prefect's client retries for a minute)."""
+    deadline = time.monotonic() + PAUSE_WITHIN_S
+    with temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0, PREFECT_API_REQUEST_TIMEOUT: 5}), \
+            get_client(sync_client=True) as client:
+        for deployment_id in deployment_ids:
+            while True:
+                try:
+                    client.pause_deployment(deployment_id)
+                    break
+                except (httpx.HTTPError, RuntimeError) as exc:
+                    if not answers(api):
+                        raise _gone(api) from None
+                    if time.monotonic() > deadline:
+                        raise ServerGone(f"qmp serve stopped but could not pause its deployments on {api}: {exc}") \
+                            from None
+                    time.sleep(0.5)
+
+
+def _gone(api: str) -> ServerGone:
+    return ServerGone(f"the Prefect server at {api} stopped answering: qmp serve stopped (its schedules were left "
+                      "as they are on the server)")
+
+
 def main() -> None:
-    """Block serving all deployments (Ctrl-C to stop)."""
+    """Block serving all deployments until Ctrl-C, SIGTERM or the server stops answering."""
     # Flow runs start in fresh interpreters; without the cwd on their sys.path a directory of the cwd named
     # like one of our packages (a `registry/` data folder, say) cannot shadow the installed package.
     os.environ.setdefault("PYTHONSAFEPATH", "1")
     runners = deployments_from_yaml()
     refuse_work_pool_deployments(runners)
-    serve(*runners)
-
-
-if __name__ == "__main__":
-    main()
+    runner = _Runner(pause_on_shutdown=False)  # paused below, where a gone server costs no retries
+    deployment_ids = [cast(UUID, runner.add_deployment(deployment)) for deployment in runners]  # sync: the id
+    with get_client(sync_client=True) as client:  # PREFECT_API_URL's, or the temporary server's
+        api = str(client.api_url).rstrip("/")
+    logging.getLogger("prefect.FlowRunCancellingObserver").addFilter(_QuietWhenUnreachable())
+    names = ", ".join(f"{deployment.flow_name}/{deployment.name}" for deployment in runners)
+    signal.signal(signal.SIGTERM, runner.handle_sigterm)  # from here on SIGTERM pauses the deployments
+    print(f"serving {len(runners)} deployments on {api} until Ctrl-C: {names}", flush=True)
+    gone = False
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C
+        gone = asyncio.run(_run(runner, api))
+    if gone:
+        raise _gone(api)
+    _pause(api, deployment_ids)

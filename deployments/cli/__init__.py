@@ -83,12 +83,13 @@ app.command("server")(server_command)
 
 @app.command("serve")
 def serve_command() -> None:
-    """Serve every deployment of deployments/prefect.yaml from this process: retrain, predict-daily, rolling, cleanup,
-    promote and rollback (their schedules ship off: `qmp schedules on`)."""
+    """Serve every deployment of deployments/prefect.yaml from this process: retrain, predict-daily, ingest-daily,
+    rolling, cleanup, promote and rollback (their schedules ship off: `qmp schedules on`). Ctrl-C or SIGTERM
+    pauses them; a server that stops answering ends it within seconds."""
     require_prefect_api()
     from deployments.serve import main as serve_main
 
-    serve_main()  # a deployment `prefect deploy` created is a ServeConflict: one line, exit 1
+    serve_main()  # a deployment `prefect deploy` created, or a server gone, is a PipelineError: one line, exit 1
 
 
 @app.command("ui")
