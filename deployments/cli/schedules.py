@@ -7,34 +7,59 @@ the one command that turns them on, whichever way the deployments were created.
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from deployments.cli.console import console
-from tasks.core.errors import PipelineInputError
+from tasks.core.errors import PipelineError, PipelineInputError
+
+PREFECT_YAML = Path(__file__).parent.parent / "prefect.yaml"  # deployments.serve's, without importing Prefect
 
 schedules_app = typer.Typer(help="Turn the deployments' schedules and triggers on or off on the Prefect server.",
                             no_args_is_help=True)
 Names = Annotated[list[str] | None, typer.Argument(help="Deployment names; default: every one of prefect.yaml.")]
 
 
-def set_schedules(active: bool, names: list[str] | None = None) -> list[tuple[str, str, str | None]]:
-    """Set `active` on every schedule of the named deployments; returns (deployment, cron, time zone) changed."""
-    import yaml
-    from prefect.client.orchestration import get_client
+class NotServed(PipelineError):
+    """Deployments of prefect.yaml that were still not on the server when `--wait` ran out."""
+
+
+def _read_until_all_there(client: Any, wanted: list[str], wait_s: float) -> list[Any]:
+    """The wanted deployments on the server, read again every second up to ``wait_s`` until all are served."""
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
-    from deployments.serve import PREFECT_YAML
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=wanted)))
+        # Paused: left by a `qmp serve` that stopped; the next one unpauses them as it registers them again
+        # (and sets their schedules as prefect.yaml ships them: inactive).
+        missing = sorted(set(wanted) - {deployment.name for deployment in found if not deployment.paused})
+        if not wait_s or not missing:
+            return list(found)
+        if time.monotonic() >= deadline:
+            raise NotServed(f"{', '.join(missing)} not served on {client.api_url} after {wait_s:g} s (missing or "
+                            "paused): is `qmp serve` running with this PREFECT_API_URL?")
+        time.sleep(1)
 
-    shipped = [entry["name"] for entry in yaml.safe_load(PREFECT_YAML.read_text())["deployments"]]
+
+def set_schedules(active: bool, names: list[str] | None = None,
+                  wait_s: float = 0) -> list[tuple[str, str, str | None]]:
+    """Set `active` on every schedule of the named deployments, waiting up to ``wait_s`` for all of them to be
+    served; returns (deployment, cron, time zone) changed."""
+    from prefect.client.orchestration import get_client
+
+    shipped = _shipped_names()
     unknown = sorted(set(names or []) - set(shipped))
     if unknown:
         raise PipelineInputError(f"not a deployment of prefect.yaml: {', '.join(unknown)} (known: {', '.join(shipped)})")
     wanted = names or shipped
     changed = []
     with get_client(sync_client=True) as client:
-        found = client.read_deployments(deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=wanted)))
+        found = _read_until_all_there(client, wanted, wait_s)
         if not found:
             raise PipelineInputError(f"none of {', '.join(wanted)} is deployed on {client.api_url}: run `qmp serve` or "
                              "`prefect deploy --prefect-file deployments/prefect.yaml --all` first")
@@ -47,13 +72,21 @@ def set_schedules(active: bool, names: list[str] | None = None) -> list[tuple[st
     return changed
 
 
-def shipped_triggers(names: list[str] | None = None) -> list[str]:
-    """The trigger names of prefect.yaml's deployments (of the named ones when given)."""
+def _shipped() -> list[dict[str, Any]]:
+    """prefect.yaml's deployment entries."""
     import yaml
 
-    from deployments.serve import PREFECT_YAML
+    entries: list[dict[str, Any]] = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
+    return entries
 
-    entries = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
+
+def _shipped_names() -> list[str]:
+    return [entry["name"] for entry in _shipped()]
+
+
+def shipped_triggers(names: list[str] | None = None) -> list[str]:
+    """The trigger names of prefect.yaml's deployments (of the named ones when given)."""
+    entries = _shipped()
     return [trigger["name"] for entry in entries if not names or entry["name"] in names
             for trigger in entry.get("triggers") or [] if trigger.get("name")]
 
@@ -74,8 +107,16 @@ def set_automations(active: bool, names: list[str] | None = None) -> list[str]:
     return found
 
 
-def _run(active: bool, names: list[str] | None) -> None:
-    changed = set_schedules(active, names)
+def _without_iri_grammars() -> None:
+    """Keep jsonschema (imported by Prefect) from building its optional IRI format checker: with rfc3987-syntax
+    installed (jupyter-events brings it) that compiles 38 Lark grammars, 1.7 s of the command's 4.7; nothing here
+    validates IRIs."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]  # None: `import` raises ImportError
+
+
+def _run(active: bool, names: list[str] | None, wait_s: float = 0) -> None:
+    _without_iri_grammars()
+    changed = set_schedules(active, names, wait_s)
     state = "[green]on[/]" if active else "[yellow]off[/]"
     for name, cron, timezone in changed:
         console.print(f"{name}: schedule '{cron}' ({timezone or 'UTC'}) {state}", highlight=False)
@@ -84,9 +125,14 @@ def _run(active: bool, names: list[str] | None) -> None:
 
 
 @schedules_app.command("on")
-def schedules_on(names: Names = None) -> None:
+def schedules_on(
+    names: Names = None,
+    wait: Annotated[float, typer.Option(min=0, metavar="SECONDS", help=(
+        "Wait up to SECONDS for every deployment (or the named ones) to be served (on the server and not "
+        "paused, as `qmp serve` registers them) before turning them on; one line naming the missing ones if not."))] = 0,
+) -> None:
     """Activate the schedules and the triggers (the retrain then runs on weekdays and on drift, the cleanup nightly)."""
-    _run(True, names)
+    _run(True, names, wait)
 
 
 @schedules_app.command("off")
