@@ -34,9 +34,9 @@ from prefect.runner import Runner
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
+from deployments import PREFECT_YAML
 from tasks.core.errors import PipelineError
 
-PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 HEALTH_EVERY_S = 1.0  # how often the server's health is checked while serving
 GONE_AFTER = 3  # failed checks in a row after which the server counts as gone
 HEALTH_TIMEOUT_S = 2.0

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from deployments import PREFECT_YAML
 from deployments.cli.console import console
 from tasks.core.errors import PipelineError, PipelineInputError
-
-PREFECT_YAML = Path(__file__).parent.parent / "prefect.yaml"  # deployments.serve's, without importing Prefect
 
 schedules_app = typer.Typer(help="Turn the deployments' schedules and triggers on or off on the Prefect server.",
                             no_args_is_help=True)
