@@ -76,9 +76,11 @@ class _OffConsole(logging.Filter):
 
 
 def keep_marked_lines_off_the_console() -> None:
-    """The console handlers of the root logger (Prefect's, which run loggers propagate to) drop the records
-    marked :data:`OFF_CONSOLE`; files and Prefect's API handler still get them. Once per handler."""
+    """Prefect's console handlers on the root logger, which run loggers propagate to, drop the records marked
+    :data:`OFF_CONSOLE`; its API handler, log files and any other handler still get them. Once per handler
+    (called at every step: Prefect may set its logging up again). Told apart by their module, as nothing here
+    imports Prefect."""
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler) \
+        if isinstance(handler, logging.StreamHandler) and type(handler).__module__.startswith("prefect.") \
                 and not any(isinstance(f, _OffConsole) for f in handler.filters):
             handler.addFilter(_OffConsole())
