@@ -182,8 +182,9 @@ def ingest_command(
 def history_command(
     data_dir: Path = typer.Argument(..., help="Qlib data directory."),
     limit: int = typer.Option(20, min=1, help="How many data versions to show, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List a data directory's data versions (one per ingest), newest first."""
     from deployments.cli.data_ingest import show_history
 
-    show_history(data_dir, limit)
+    show_history(data_dir, limit, as_json=as_json)

@@ -3,6 +3,7 @@ registry, announced as `qmp.data.updated`; a directory's data versions listed.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.table import Table
@@ -44,11 +45,14 @@ def run_ingest(source: str, into: Path, *, query: str | None, region: str, calen
             emit_data_updated(record.data_dir, str(record.calendar_end), record.version, result.days_added)
 
 
-def show_history(data_dir: Path, limit: int) -> None:
-    """Print ``data_dir``'s data versions, newest first."""
+def show_history(data_dir: Path, limit: int, as_json: bool = False) -> None:
+    """Print ``data_dir``'s data versions, newest first (a table, or JSON)."""
     from tasks.core.data.ingest.record import data_dir_key
 
     records = existing_registry().data_versions(data_dir_key(data_dir), limit=limit)
+    if as_json:
+        console.print_json(json.dumps([record.model_dump(mode="json") for record in records]))
+        return
     if not records:
         console.print(f"{data_dir}: no data versions recorded (run `qmp data ingest SOURCE --into {data_dir}`)")
         return

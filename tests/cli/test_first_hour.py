@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
+from deployments.cli import app
 from registry import ModelMetadata, ModelRegistry
 from tests.cli.test_qmp_models import qmp
 
@@ -102,3 +105,22 @@ def test_serve_help_names_every_served_deployment(capsys: pytest.CaptureFixture[
     assert code == 0
     for served in ("retrain", "predict-daily", "rolling", "cleanup", "promote", "rollback"):
         assert served in out
+
+
+def _commands(group: Any, prefix: str = "") -> dict[str, Any]:
+    """Every command of ``group`` (a Typer/Click group) by its full name."""
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group of its own
+            found.update(_commands(command, f"{prefix}{name} "))
+        else:
+            found[f"{prefix}{name}"] = command
+    return found
+
+
+def test_every_list_command_prints_json_with_json() -> None:
+    """A list (`... list`, `... history`, `monitor`) can feed a script: each takes `--json`."""
+    commands = _commands(typer.main.get_group(app))
+    listing = sorted(name for name in commands if name.split()[-1] in ("list", "history", "monitor"))
+    assert listing == ["approvals list", "data history", "models history", "models list", "monitor"]
+    assert [name for name in listing if not any("--json" in p.opts for p in commands[name].params)] == []

@@ -3,6 +3,7 @@ bad input in one line with nothing written."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,10 @@ def test_ingest_prints_the_summary_records_a_data_version_and_history_lists_it(
     assert code == 0 and "no new trading days after 2024-10-09" in printed
     code, printed, _ = qmp("data", "history", str(out), capsys=capsys, monkeypatch=monkeypatch)
     assert code == 0 and data_version(out).fingerprint in printed and "2024-10-09" in printed
+    code, printed, _ = qmp("data", "history", str(out), "--json", capsys=capsys, monkeypatch=monkeypatch)
+    (listed,) = json.loads(printed)
+    assert code == 0 and listed["fingerprint"] == data_version(out).fingerprint and listed["days_added"] == 3
+    assert listed["calendar_end"] == "2024-10-09" and listed["source"] == f"table:{table}"
 
 
 def test_a_gap_is_one_line_exit_1_and_nothing_written(
