@@ -38,8 +38,11 @@ from deployments import PREFECT_YAML
 from tasks.core.errors import PipelineError
 
 HEALTH_EVERY_S = 1.0  # how often the server's health is checked while serving
-GONE_AFTER = 3  # failed checks in a row after which the server counts as gone
-HEALTH_TIMEOUT_S = 2.0
+# Refused connections in a row after which the server counts as gone. Only a refused connection counts: a busy
+# server (a slow answer, a 503 while its SQLite file is locked) is still there, and so is one this process's
+# own event loop was too busy to hear from in time.
+GONE_AFTER = 3
+HEALTH_TIMEOUT_S = 10.0
 PAUSE_WITHIN_S = 15.0
 
 
@@ -114,26 +117,30 @@ def refuse_work_pool_deployments(runners: list[RunnerDeployment]) -> None:
         )
 
 
-def answers(api: str) -> bool:
-    """Whether the Prefect API at ``api`` answers its health check now."""
+def refuses(api: str) -> bool:
+    """Whether nothing listens at ``api`` any more (a refused connection; a slow or busy server is there)."""
     try:
-        httpx.get(f"{api}/health", timeout=HEALTH_TIMEOUT_S).raise_for_status()
+        httpx.get(f"{api}/health", timeout=HEALTH_TIMEOUT_S)
+    except httpx.ConnectError:
+        return True
     except httpx.HTTPError:
         return False
-    return True
+    return False
 
 
 async def _watch(api: str, scope: anyio.CancelScope, gone: list[bool]) -> None:
-    """Cancel ``scope`` once the server failed GONE_AFTER health checks in a row."""
-    failures = 0
+    """Cancel ``scope`` once the server refused GONE_AFTER health checks in a row."""
+    refused = 0
     async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
-        while failures < GONE_AFTER:
+        while refused < GONE_AFTER:
             await anyio.sleep(HEALTH_EVERY_S)
             try:
-                (await http.get(f"{api}/health")).raise_for_status()
-                failures = 0
-            except httpx.HTTPError:
-                failures += 1
+                await http.get(f"{api}/health")
+                refused = 0
+            except httpx.ConnectError:
+                refused += 1
+            except httpx.HTTPError:  # slow or busy, not gone
+                refused = 0
     gone.append(True)
     scope.cancel()
 
@@ -183,7 +190,7 @@ def _pause(api: str, deployment_ids: list[UUID]) -> None:
                     client.pause_deployment(deployment_id)
                     break
                 except (httpx.HTTPError, RuntimeError) as exc:
-                    if not answers(api):
+                    if refuses(api):
                         raise _gone(api) from None
                     if time.monotonic() > deadline:
                         raise ServerGone(f"qmp serve stopped but could not pause its deployments on {api}: {exc}") \

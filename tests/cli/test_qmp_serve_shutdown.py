@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 from tests.cli.test_qmp_server import ENTRY, _environment, _first_line, _free_port
 from tests.conftest import PREFECT_STARTUP_S
 
-STOPS_WITHIN_S = 15  # the server's health is checked every second, three failures in a row end serve
+STOPS_WITHIN_S = 15  # the server's health is checked every second, three refused connections in a row end serve
 
 
 class Served:
@@ -108,3 +109,35 @@ def test_serve_pauses_on_sigterm_and_ends_in_seconds_with_one_line_when_its_serv
     # It pauses its deployments if the server still answers when it tries, else says it could not.
     _ends_promptly(serve, together.url, since=started, paused=True)
     assert together.server.wait(timeout=60) == 0
+
+
+def _watched_for(api: str, seconds: float) -> bool:
+    """Whether `qmp serve`'s health watch took the server at ``api`` for gone within ``seconds``."""
+    import anyio
+
+    from deployments import serve
+
+    async def watch() -> bool:
+        gone: list[bool] = []
+        with anyio.move_on_after(seconds):
+            async with anyio.create_task_group() as group:
+                group.start_soon(serve._watch, api, group.cancel_scope, gone)
+        return bool(gone)
+
+    return anyio.run(watch)
+
+
+def test_a_server_too_busy_to_answer_in_time_is_not_taken_for_gone_and_a_closed_port_is(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only refused connections stop `qmp serve`: a loaded Prefect server (or serve's own busy event loop) that
+    misses health checks stopped a served run halfway under CI load before this rule."""
+    from deployments import serve
+
+    monkeypatch.setattr(serve, "HEALTH_EVERY_S", 0.05)
+    monkeypatch.setattr(serve, "HEALTH_TIMEOUT_S", 0.2)
+    with socket.socket() as silent:  # accepts connections (its backlog) and never answers: every check times out
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        assert not _watched_for(f"http://127.0.0.1:{silent.getsockname()[1]}/api", 3.0)
+    closed = _free_port()  # nothing listens there
+    assert _watched_for(f"http://127.0.0.1:{closed}/api", 5.0)

@@ -82,7 +82,9 @@ def test_first_run_is_promoted_and_a_worse_run_is_kept_with_reasons(pipeline: Mo
         metrics = [row["metric"] for row in json.loads(table.data)]
         assert metrics[0] == "ic_mean" and "decision" not in metrics and set(first.metrics) <= set(metrics)
         assert (table.description or "").split(": ", 1)[1].startswith(("promote", "keep"))
-    assert len(tables) == 2 and limit.limit == 1
+    # Each run published its table (a loaded SQLite-backed Prefect server can store a retried request twice).
+    assert {str(table.flow_run_id) for table in tables} == {r for r in runs if r} and len(runs) == 2
+    assert limit.limit == 1
     # Run names are unique and readable: the model name, then the UTC date and time to the second.
     assert len(set(names)) == 2 and all(re.fullmatch(r"retrain-alpha158-\d{4}-\d{2}-\d{2}-\d{6}", n) for n in names)
 
