@@ -4,9 +4,10 @@ The flows are imported from the installed packages (module entrypoints), so `qmp
 directory and from a non-editable install. `qmp serve` and `prefect deploy` are alternatives: a deployment of
 the same name that `prefect deploy` created (it has a work pool) is never overwritten by this one.
 
-While serving, the server's health is checked every second: when it stops answering, `qmp serve` stops within a few
-seconds with one line (Prefect's runner alone retries for minutes and ends in a traceback). On Ctrl-C or SIGTERM
-it pauses its deployments, as Prefect's `serve` does, unless the server is gone; then it says so instead.
+While serving, the server's health is checked every second: when its port refuses connections (the server is
+gone; a slow or busy one is not), `qmp serve` stops within a few seconds with one line (Prefect's runner alone
+retries for minutes and ends in a traceback). On Ctrl-C or SIGTERM it pauses its deployments, as Prefect's `serve`
+does, unless the server is gone; then it says so instead.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any, cast
 from uuid import UUID
 
 import anyio
+import anyio.to_thread
 import httpx
-import yaml
 from prefect import Flow
 from prefect.client.orchestration import get_client
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -34,7 +35,7 @@ from prefect.runner import Runner
 from prefect.schedules import Cron
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
-from deployments import PREFECT_YAML
+from deployments import PREFECT_YAML, prefect_yaml_entries
 from tasks.core.errors import PipelineError
 
 HEALTH_EVERY_S = 1.0  # how often the server's health is checked while serving
@@ -51,7 +52,7 @@ class ServeConflict(PipelineError):
 
 
 class ServerGone(PipelineError):
-    """The Prefect server stopped answering while `qmp serve` ran."""
+    """The Prefect server went away (its port refuses connections) while `qmp serve` ran."""
 
 
 def _load_flow(entrypoint: str) -> Flow[Any, Any]:
@@ -72,9 +73,8 @@ def _trigger(spec: dict[str, Any]) -> Any:
 
 def deployments_from_yaml(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
     """The same deployments, schedules (active or not) and parameters as prefect.yaml, as runner deployments."""
-    spec = yaml.safe_load(path.read_text())
     runners = []
-    for entry in spec["deployments"]:
+    for entry in prefect_yaml_entries(path):
         schedules = [
             Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True), slug=s.get("slug"))
             for s in entry.get("schedules") or []
@@ -129,18 +129,12 @@ def refuses(api: str) -> bool:
 
 
 async def _watch(api: str, scope: anyio.CancelScope, gone: list[bool]) -> None:
-    """Cancel ``scope`` once the server refused GONE_AFTER health checks in a row."""
+    """Cancel ``scope`` once the server refused GONE_AFTER health checks in a row (:func:`refuses`, in a thread
+    left behind when serving stops, so that a slow check never delays the stop)."""
     refused = 0
-    async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as http:
-        while refused < GONE_AFTER:
-            await anyio.sleep(HEALTH_EVERY_S)
-            try:
-                await http.get(f"{api}/health")
-                refused = 0
-            except httpx.ConnectError:
-                refused += 1
-            except httpx.HTTPError:  # slow or busy, not gone
-                refused = 0
+    while refused < GONE_AFTER:
+        await anyio.sleep(HEALTH_EVERY_S)
+        refused = refused + 1 if await anyio.to_thread.run_sync(refuses, api, abandon_on_cancel=True) else 0
     gone.append(True)
     scope.cancel()
 
@@ -204,7 +198,7 @@ def _gone(api: str) -> ServerGone:
 
 
 def main() -> None:
-    """Block serving all deployments until Ctrl-C, SIGTERM or the server stops answering."""
+    """Block serving all deployments until Ctrl-C, SIGTERM or the server is gone."""
     # Flow runs start in fresh interpreters; without the cwd on their sys.path a directory of the cwd named
     # like one of our packages (a `registry/` data folder, say) cannot shadow the installed package.
     os.environ.setdefault("PYTHONSAFEPATH", "1")

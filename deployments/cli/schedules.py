@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from deployments import PREFECT_YAML
+from deployments import prefect_yaml_entries
 from deployments.cli.console import console
 from tasks.core.errors import PipelineError, PipelineInputError
 
@@ -70,21 +70,13 @@ def set_schedules(active: bool, names: list[str] | None = None,
     return changed
 
 
-def _shipped() -> list[dict[str, Any]]:
-    """prefect.yaml's deployment entries."""
-    import yaml
-
-    entries: list[dict[str, Any]] = yaml.safe_load(PREFECT_YAML.read_text())["deployments"]
-    return entries
-
-
 def _shipped_names() -> list[str]:
-    return [entry["name"] for entry in _shipped()]
+    return [entry["name"] for entry in prefect_yaml_entries()]
 
 
 def shipped_triggers(names: list[str] | None = None) -> list[str]:
     """The trigger names of prefect.yaml's deployments (of the named ones when given)."""
-    entries = _shipped()
+    entries = prefect_yaml_entries()
     return [trigger["name"] for entry in entries if not names or entry["name"] in names
             for trigger in entry.get("triggers") or [] if trigger.get("name")]
 
