@@ -58,10 +58,10 @@ def make_rule(base: DriftRule | None = None, **changes: object) -> DriftRule:
         raise InvalidArgumentError(f"drift rule {where}={values.get(where)!r}: {problem['msg']}") from None
 
 
-
 def stored_rule(stored: Mapping[str, Any] | None) -> DriftRule:
     """A name's drift rule from the settings stored for it (none stored: the default rule)."""
     return make_rule(**stored) if stored else DEFAULT_RULE
+
 
 class Expectation(BaseModel):
     """What the version's evaluation promised: the daily IC's mean and standard deviation."""
